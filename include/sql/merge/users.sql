@@ -1,0 +1,83 @@
+-- Merge one snapshot's members (staged in stage_wecom_users) into wecom_users.
+-- Binds: :corp_id, :observed_at, :now.
+
+-- name: drop_stage
+DROP TABLE IF EXISTS stage_wecom_users;
+
+-- name: create_stage
+$TEMP_TABLE stage_wecom_users AS
+SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash
+FROM wecom_users WHERE 1 = 0;
+
+-- name: index_stage
+CREATE UNIQUE INDEX stage_wecom_users_key ON stage_wecom_users (corp_id, userid);
+
+-- name: analyze_stage
+ANALYZE stage_wecom_users;
+
+-- name: drop_newer
+DELETE FROM stage_wecom_users
+WHERE userid IN (
+    SELECT t.userid FROM wecom_users t
+    WHERE t.corp_id = :corp_id AND t.observed_at > :observed_at
+);
+
+-- name: plan
+SELECT
+    (SELECT COUNT(*) FROM stage_wecom_users s
+     WHERE NOT EXISTS (SELECT 1 FROM wecom_users t
+                       WHERE t.corp_id = s.corp_id AND t.userid = s.userid)) AS inserted,
+    (SELECT COUNT(*) FROM stage_wecom_users s
+     JOIN wecom_users t ON t.corp_id = s.corp_id AND t.userid = s.userid
+     WHERE NOT t.is_deleted AND t.row_hash <> s.row_hash) AS updated,
+    (SELECT COUNT(*) FROM stage_wecom_users s
+     JOIN wecom_users t ON t.corp_id = s.corp_id AND t.userid = s.userid
+     WHERE t.is_deleted) AS revived,
+    (SELECT COUNT(*) FROM wecom_users t
+     WHERE t.corp_id = :corp_id AND NOT t.is_deleted AND t.observed_at <= :observed_at
+       AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s
+                       WHERE s.corp_id = t.corp_id AND s.userid = t.userid)) AS deleted,
+    (SELECT COUNT(*) FROM wecom_users t
+     WHERE t.corp_id = :corp_id AND NOT t.is_deleted) AS current;
+
+-- name: upsert
+INSERT INTO wecom_users (
+    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
+)
+SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+       FALSE, :observed_at, :observed_at, NULL, :now, :observed_at
+FROM stage_wecom_users WHERE TRUE
+ON CONFLICT (corp_id, userid) DO UPDATE SET
+    name = excluded.name,
+    alias = excluded.alias,
+    position = excluded.position,
+    gender = excluded.gender,
+    mobile = excluded.mobile,
+    email = excluded.email,
+    biz_mail = excluded.biz_mail,
+    telephone = excluded.telephone,
+    address = excluded.address,
+    status = excluded.status,
+    main_department_id = excluded.main_department_id,
+    avatar_url = excluded.avatar_url,
+    open_userid = excluded.open_userid,
+    external_position = excluded.external_position,
+    extattr = excluded.extattr,
+    row_hash = excluded.row_hash,
+    is_deleted = FALSE,
+    deleted_at = NULL,
+    last_seen_at = excluded.last_seen_at,
+    updated_at = excluded.updated_at,
+    observed_at = excluded.observed_at
+WHERE wecom_users.row_hash <> excluded.row_hash OR wecom_users.is_deleted;
+
+-- name: soft_delete
+UPDATE wecom_users
+SET is_deleted = TRUE, deleted_at = :observed_at, updated_at = :now, observed_at = :observed_at
+WHERE corp_id = :corp_id AND NOT is_deleted AND observed_at <= :observed_at
+  AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s
+                  WHERE s.corp_id = wecom_users.corp_id AND s.userid = wecom_users.userid);

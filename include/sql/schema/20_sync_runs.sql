@@ -1,0 +1,37 @@
+-- One row per sync run (kind full or delta), rewritten when a run is retried.
+-- status: success, partial (incomplete snapshot: nothing deleted), failed,
+-- stale (an older snapshot that finished after a newer one: nothing changed).
+CREATE TABLE IF NOT EXISTS wecom_sync_runs (
+    dag_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    corp_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    logical_date $TIMESTAMP,
+    observed_at $TIMESTAMP,
+    started_at $TIMESTAMP,
+    finished_at $TIMESTAMP,
+    status TEXT NOT NULL,
+    strategy TEXT,
+    strategy_reason TEXT,
+    api_calls INTEGER,
+    api_calls_by_endpoint TEXT,
+    throttled INTEGER,
+    departments_inserted INTEGER NOT NULL DEFAULT 0,
+    departments_updated INTEGER NOT NULL DEFAULT 0,
+    departments_deleted INTEGER NOT NULL DEFAULT 0,
+    departments_revived INTEGER NOT NULL DEFAULT 0,
+    users_inserted INTEGER NOT NULL DEFAULT 0,
+    users_updated INTEGER NOT NULL DEFAULT 0,
+    users_deleted INTEGER NOT NULL DEFAULT 0,
+    users_revived INTEGER NOT NULL DEFAULT 0,
+    memberships_inserted INTEGER NOT NULL DEFAULT 0,
+    memberships_updated INTEGER NOT NULL DEFAULT 0,
+    memberships_deleted INTEGER NOT NULL DEFAULT 0,
+    departments_seen INTEGER,
+    users_seen INTEGER,
+    message TEXT,
+    PRIMARY KEY (dag_id, run_id)
+);
+
+CREATE INDEX IF NOT EXISTS wecom_sync_runs_by_corp
+    ON wecom_sync_runs (corp_id, kind, observed_at);
