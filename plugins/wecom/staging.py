@@ -1,0 +1,107 @@
+"""Staged files of one run: raw JSON lines from the API, normalized Parquet tables.
+
+Tasks hand each other paths, never data (XCom stays small), and the paths may
+point anywhere an ``ObjectStoragePath`` reaches (``file://`` by default,
+``s3://``/``gs://`` in a cluster), so nothing assumes two tasks share a disk.
+Functions here take any path object with ``/``, ``open`` and ``exists``:
+``pathlib.Path`` in plain tests, ``ObjectStoragePath`` under Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+
+
+class StagePath(Protocol):
+    """What staging needs of a path: ``pathlib.Path`` and ``ObjectStoragePath`` both qualify."""
+
+    def __truediv__(self, other: str) -> StagePath: ...
+    def open(self, mode: str = "r", **kwargs: Any) -> Any: ...
+    def exists(self) -> bool: ...
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None: ...
+
+
+def ensure_dir(path: StagePath) -> StagePath:
+    """Create ``path`` (a no-op on object stores, which have no folders)."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class JsonLinesWriter:
+    """Append records as JSON lines; counts what it wrote."""
+
+    def __init__(self, path: StagePath) -> None:
+        self.path = path
+        self.count = 0
+        self._file = path.open("w", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.count += 1
+
+    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            self.write(record)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> JsonLinesWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_json_lines(path: StagePath, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Raw records in bounded chunks; ``dtype=False`` keeps ids like ``"007"`` as text."""
+    with path.open("r", encoding="utf-8") as handle:
+        if not handle.readline().strip():
+            return
+        handle.seek(0)
+        yield from pd.read_json(handle, lines=True, dtype=False, chunksize=chunksize)
+
+
+def read_json_lines(path: StagePath) -> pd.DataFrame:
+    """All raw records of a file as one frame (empty frame for an empty file)."""
+    chunks = list(iter_json_lines(path))
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
+def write_manifest(directory: StagePath, manifest: dict[str, Any]) -> None:
+    with (directory / MANIFEST).open("w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def read_manifest(directory: StagePath) -> dict[str, Any]:
+    with (directory / MANIFEST).open("r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_table(path: StagePath, frame: pd.DataFrame) -> int:
+    """Write one normalized table as Parquet; returns its row count."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with path.open("wb") as handle:
+        pq.write_table(table, handle)
+    return len(frame)
+
+
+def read_table(path: StagePath) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        return pq.read_table(handle).to_pandas()
+
+
+def iter_table(path: StagePath, batch_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """A Parquet table in bounded batches, so the loader's memory does not grow with the company."""
+    with path.open("rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            yield batch.to_pandas()

@@ -1,0 +1,70 @@
+"""A throwaway PostgreSQL cluster for tests and benchmarks: initdb, start, yield a URL, remove.
+
+PostgreSQL is installed on the machine but not running; tests start their own
+cluster on a free loopback port (as the ``postgres`` user when run as root,
+since the server refuses to run as root) and delete it afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if not path:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed: apt-get install postgresql")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextlib.contextmanager
+def throwaway_postgres(database: str = "wecom") -> Iterator[str]:
+    """Yield ``postgresql+psycopg2://postgres@127.0.0.1:<port>/<database>`` for a fresh cluster."""
+    root = Path(tempfile.mkdtemp(prefix="wecom-pg-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    port = _free_port()
+    subprocess.run(
+        _as_server_user([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
+        check=True, capture_output=True,
+    )
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+    subprocess.run(
+        _as_server_user([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]),
+        check=True, capture_output=True,
+    )
+    try:
+        subprocess.run(
+            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database],
+            check=True, capture_output=True,
+        )
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
+    finally:
+        subprocess.run(
+            _as_server_user([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True
+        )
+        shutil.rmtree(root, ignore_errors=True)
