@@ -1,0 +1,67 @@
+"""Connection fields are validated once, with messages that name the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from wecom.settings import SettingsError, WeComSettings
+
+KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+
+
+def settings(**extra) -> WeComSettings:
+    return WeComSettings.from_fields("wecom_default", host=None, login="wwcorp", password="s3cret", extra=extra)
+
+
+def test_defaults() -> None:
+    s = settings()
+    assert (s.base_url, s.strategy, s.target_conn_id, s.agent_id) == (
+        "https://qyapi.weixin.qq.com",
+        "auto",
+        "wecom_target_db",
+        None,
+    )
+
+
+def test_full_extra_is_parsed() -> None:
+    s = settings(
+        agent_id="1000002",
+        callback_token="QDG6eK",
+        encoding_aes_key=KEY,
+        strategy="list",
+        max_workers="16",
+        rate_limit_per_minute=5000,
+        timeout="2.5",
+    )
+    assert s.agent_id == 1000002
+    assert s.options == {"max_workers": 16, "rate_limit_per_minute": 5000, "timeout": 2.5}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"encoding_aes_key": KEY[:42]}, "encoding_aes_key"),
+        ({"agent_id": "abc"}, "agent_id"),
+        ({"strategy": "fast"}, "strategy"),
+        ({"callback_token": "not valid!"}, "callback_token"),
+        ({"max_workers": "lots"}, "max_workers"),
+        ({"max_workers": 0}, "max_workers"),
+        ({"colour": "blue"}, "extra"),
+    ],
+)
+def test_malformed_fields_are_named(extra: dict, field: str) -> None:
+    with pytest.raises(SettingsError, match=field):
+        settings(**extra)
+
+
+def test_missing_credentials_are_named() -> None:
+    with pytest.raises(SettingsError, match="Corp ID"):
+        WeComSettings.from_fields("c", host=None, login="", password="x", extra={})
+    with pytest.raises(SettingsError, match="Secret"):
+        WeComSettings.from_fields("c", host=None, login="ww", password=None, extra={})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    s = settings(callback_token="QDG6eK", encoding_aes_key=KEY)
+    assert "s3cret" not in repr(s) and KEY not in repr(s) and "QDG6eK" not in repr(s)
+    assert set(s.secrets()) == {"s3cret", KEY, "QDG6eK"}
