@@ -1,0 +1,487 @@
+"""WeComClient against the project's simulator: a real HTTP server, faults injected per call."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+import requests
+
+import wecom.client as client_module
+from wecom.client import RateLimits, WeComClient
+from wecom.errors import (
+    WeComConfigError,
+    WeComError,
+    WeComMalformedResponseError,
+    WeComNoPrivilegeError,
+    WeComNotFoundError,
+    WeComPermissionError,
+    WeComRateLimitError,
+    WeComTransientError,
+)
+from wecom.simulator.org import generate_org
+from wecom.simulator.testing import RunningSimulator, running_simulator
+
+CORP_ID = "wwtestcorp"
+SECRET = "s3cret-value"
+CONN_ID = "wecom_test"
+MAX_RETRIES = 3
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without cached tokens, so gettoken counts do not depend on test order."""
+    monkeypatch.setattr(client_module, "_TOKENS", {})
+
+
+def start_simulator(**options: Any) -> AbstractContextManager[RunningSimulator]:
+    settings: dict[str, Any] = {
+        "corp_id": CORP_ID,
+        "secret": SECRET,
+        "token_ttl": 7200,
+        "latency_ms": 0,
+        "rate_limit_per_minute": None,
+        "rate_limit_window_s": 60.0,
+        "permission_mode": "full",
+        **options,
+    }
+    return running_simulator(generate_org(seed=1, members=30, departments=6), **settings)
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    with start_simulator() as running:
+        yield running
+
+
+def make_client(base_url: str, **options: Any) -> WeComClient:
+    settings: dict[str, Any] = {
+        "conn_id": CONN_ID,
+        "timeout": 2.0,
+        "max_retries": MAX_RETRIES,
+        "backoff_base": 0.001,
+        "backoff_max": 0.01,
+        "rate_limit_wait": 0.01,
+        "max_rate_limit_waits": 2,
+        **options,
+    }
+    return WeComClient(base_url, settings.pop("corp_id", CORP_ID), settings.pop("secret", SECRET), **settings)
+
+
+@pytest.fixture
+def client(sim: RunningSimulator) -> Iterator[WeComClient]:
+    with make_client(sim.base_url) as made:
+        yield made
+
+
+# --- payloads ---------------------------------------------------------------------------------------
+
+
+def test_directory_methods_return_validated_payloads(client: WeComClient, sim: RunningSimulator) -> None:
+    departments = client.department_list()
+    assert {d["id"] for d in departments} == {d["id"] for d in client.department_simplelist()}
+    assert 1 in {d["id"] for d in departments}
+    assert {d["id"] for d in client.department_list(id=1)} <= {d["id"] for d in departments}
+    assert client.department_get(1)["id"] == 1
+
+    members = {u["userid"] for d in departments for u in client.user_simplelist(d["id"])}
+    assert members == {u["userid"] for d in departments for u in client.user_list(d["id"])}
+    userid = sorted(members)[0]
+    member = client.user_get(userid)
+    assert member["userid"] == userid
+    assert "errcode" not in member and "errmsg" not in member
+
+    assert {row["userid"] for row in client.user_list_id()} == members
+    assert client.get("department/get", {"id": 1})["department"]["id"] == 1
+    assert client.post("user/list_id", {"limit": 5})["errcode"] == 0
+
+
+def test_counters_match_what_the_server_received(client: WeComClient, sim: RunningSimulator) -> None:
+    sim.add_fault(endpoint="user/simplelist", errcode=-1, times=1)
+    client.user_simplelist(1)
+    client.department_get(1)
+    assert client.api_calls == {"gettoken": 1, "user/simplelist": 2, "department/get": 1}
+    assert {endpoint: sim.calls[endpoint] for endpoint in client.api_calls} == client.api_calls
+    stats = client.stats()
+    stats["api_calls"]["gettoken"] = 99
+    assert client.stats() == {
+        "api_calls": {"gettoken": 1, "user/simplelist": 2, "department/get": 1},
+        "throttled": 0,
+    }
+
+
+def test_endpoint_must_not_carry_a_query_string(client: WeComClient) -> None:
+    with pytest.raises(ValueError, match="params"):
+        client.get("user/get?userid=x")
+
+
+def test_list_id_limit_is_checked(client: WeComClient) -> None:
+    with pytest.raises(ValueError, match=r"1\.\.10000"):
+        client.user_list_id(limit=0)
+
+
+def test_missing_credentials_fail_before_any_call() -> None:
+    with pytest.raises(WeComConfigError, match="wecom_test"):
+        WeComClient("http://127.0.0.1:1", CORP_ID, "", conn_id=CONN_ID)
+
+
+# --- tokens -----------------------------------------------------------------------------------------
+
+
+def test_token_is_shared_between_clients_of_the_same_secret(sim: RunningSimulator) -> None:
+    with make_client(sim.base_url) as first, make_client(sim.base_url) as second:
+        first.department_get(1)
+        second.department_get(1)
+    assert sim.calls["gettoken"] == 1
+
+
+@pytest.mark.parametrize(("elapsed", "gettoken_calls"), [(7200 - 61, 1), (7200 - 59, 2)])
+def test_token_is_renewed_about_a_minute_before_it_expires(
+    client: WeComClient, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch, elapsed: int, gettoken_calls: int
+) -> None:
+    now = time.monotonic()
+    monkeypatch.setattr(client_module, "_clock", lambda: now)
+    client.department_get(1)
+    monkeypatch.setattr(client_module, "_clock", lambda: now + elapsed)
+    client.department_get(1)
+    assert sim.calls["gettoken"] == gettoken_calls
+    assert sim.calls["department/get"] == 2
+
+
+def test_expired_token_is_renewed_and_the_call_retried(client: WeComClient, sim: RunningSimulator) -> None:
+    client.department_get(1)
+    sim.state.expire_tokens()
+    assert client.department_get(1)["id"] == 1
+    assert sim.calls["gettoken"] == 2
+    assert sim.calls["department/get"] == 3
+
+
+@pytest.mark.parametrize("errcode", [40014, 42001, 41001])
+def test_token_errors_renew_the_token_once(client: WeComClient, sim: RunningSimulator, errcode: int) -> None:
+    sim.add_fault(endpoint="department/get", errcode=errcode, times=1)
+    assert client.department_get(1)["id"] == 1
+    assert (sim.calls["gettoken"], sim.calls["department/get"]) == (2, 2)
+
+
+@pytest.mark.parametrize("errcode", [40014, 42001, 41001])
+def test_token_errors_after_renewal_fail(client: WeComClient, sim: RunningSimulator, errcode: int) -> None:
+    sim.add_fault(endpoint="department/get", errcode=errcode, times=2)
+    with pytest.raises(WeComError) as caught:
+        client.department_get(1)
+    assert type(caught.value) is WeComError
+    assert (caught.value.errcode, caught.value.endpoint) == (errcode, "department/get")
+    assert (sim.calls["gettoken"], sim.calls["department/get"]) == (2, 2)
+
+
+def test_concurrent_callers_renew_an_expired_token_once(client: WeComClient, sim: RunningSimulator) -> None:
+    client.department_get(1)
+    sim.state.expire_tokens()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: client.department_get(1)["id"], range(16)))
+    assert results == [1] * 16
+    assert sim.calls["gettoken"] == 2
+
+
+def test_check_credentials_always_asks_for_a_fresh_token(client: WeComClient, sim: RunningSimulator) -> None:
+    client.check_credentials()
+    client.check_credentials()
+    assert sim.calls["gettoken"] == 2
+
+
+# --- errors: fail fast ------------------------------------------------------------------------------
+
+
+def test_wrong_secret_names_the_connection_and_the_field(sim: RunningSimulator) -> None:
+    with (
+        make_client(sim.base_url, secret="wrong-secret") as client,
+        pytest.raises(WeComConfigError) as caught,
+    ):
+        client.check_credentials()
+    assert str(caught.value) == (
+        "connection 'wecom_test': the secret is wrong (errcode 40001); "
+        "set the password field to the contact-sync assistant's or the app's secret"
+    )
+    assert (caught.value.errcode, caught.value.endpoint) == (40001, "gettoken")
+    assert sim.calls["gettoken"] == 1
+
+
+def test_wrong_corp_id_points_at_the_login_field(sim: RunningSimulator) -> None:
+    with make_client(sim.base_url, corp_id="wwwrong") as client, pytest.raises(WeComConfigError) as caught:
+        client.department_get(1)
+    assert caught.value.errcode == 40013
+    assert "login field" in str(caught.value)
+    assert sim.calls["gettoken"] == 1
+
+
+FAIL_FAST: list[tuple[str, int, type[WeComError], tuple[str, ...]]] = [
+    ("gettoken", 40001, WeComConfigError, ("password field",)),
+    ("gettoken", 40013, WeComConfigError, ("corp id", "login field")),
+    ("department/get", 60020, WeComConfigError, ("127.0.0.1", "trusted-IP list")),
+    ("user/get", 48002, WeComPermissionError, ("user/get", "grant")),
+    ("user/get", 48009, WeComPermissionError, ("2022-08-15", "user/list_id")),
+    ("user/get", 60111, WeComNotFoundError, ("userid not found",)),
+    ("department/get", 60003, WeComNotFoundError, ("department not found",)),
+    ("department/get", 60123, WeComNotFoundError, ("invalid department",)),
+    ("department/get", 60011, WeComNoPrivilegeError, ("visible scope",)),
+    ("department/get", 50100, WeComError, ("50100",)),
+    ("department/get", 40003, WeComError, ("errcode 40003",)),
+]
+
+
+def call_endpoint(client: WeComClient, endpoint: str) -> Any:
+    calls: dict[str, Callable[[], Any]] = {
+        "gettoken": client.check_credentials,
+        "department/list": client.department_list,
+        "department/get": lambda: client.department_get(1),
+        "user/get": lambda: client.user_get("nobody"),
+    }
+    return calls[endpoint]()
+
+
+@pytest.mark.parametrize(("endpoint", "errcode", "error", "advice"), FAIL_FAST)
+def test_errors_that_retrying_cannot_fix_fail_at_once(
+    client: WeComClient,
+    sim: RunningSimulator,
+    endpoint: str,
+    errcode: int,
+    error: type[WeComError],
+    advice: tuple[str, ...],
+) -> None:
+    sim.add_fault(endpoint=endpoint, errcode=errcode, times=5)
+    with pytest.raises(error) as caught:
+        call_endpoint(client, endpoint)
+    assert type(caught.value) is error
+    assert (caught.value.errcode, caught.value.endpoint) == (errcode, endpoint)
+    message = str(caught.value)
+    assert message.startswith("connection 'wecom_test': ")
+    assert all(part in message for part in advice), message
+    assert sim.calls[endpoint] == 1
+
+
+def test_restricted_contact_sync_ips_keep_the_id_lists(client: WeComClient, sim: RunningSimulator) -> None:
+    sim.set_permission_mode("restricted")
+    assert client.department_simplelist()
+    rows = client.user_list_id()
+    with pytest.raises(WeComPermissionError) as caught:
+        client.user_get(rows[0]["userid"])
+    assert caught.value.errcode in (48002, 48009)
+    assert sim.calls["user/get"] == 1
+
+
+# --- errors: retried --------------------------------------------------------------------------------
+
+TRANSIENT: list[dict[str, Any]] = [
+    {"errcode": -1},
+    {"errcode": 6000},
+    {"errcode": 45033},
+    {"http_status": 502},
+    {"http_status": 503},
+    {"delay_s": 0.6},
+]
+
+
+def fault_id(fault: dict[str, Any]) -> str:
+    return ",".join(f"{key}={value}" for key, value in fault.items())
+
+
+@pytest.mark.parametrize("fault", TRANSIENT, ids=fault_id)
+def test_transient_failures_are_retried(sim: RunningSimulator, fault: dict[str, Any]) -> None:
+    sim.add_fault(endpoint="department/get", times=MAX_RETRIES, **fault)
+    with make_client(sim.base_url, timeout=0.3) as client:
+        assert client.department_get(1)["id"] == 1
+    assert sim.calls["department/get"] == MAX_RETRIES + 1
+
+
+@pytest.mark.parametrize("fault", TRANSIENT, ids=fault_id)
+def test_transient_failures_give_up_after_max_retries(sim: RunningSimulator, fault: dict[str, Any]) -> None:
+    sim.add_fault(endpoint="department/get", times=MAX_RETRIES + 1, **fault)
+    with make_client(sim.base_url, timeout=0.3) as client, pytest.raises(WeComTransientError) as caught:
+        client.department_get(1)
+    assert caught.value.endpoint == "department/get"
+    assert caught.value.errcode == fault.get("errcode")
+    assert f"after {MAX_RETRIES + 1} attempts" in str(caught.value)
+    assert sim.calls["department/get"] == MAX_RETRIES + 1
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_server_is_transient() -> None:
+    port = unused_port()
+    with make_client(f"http://127.0.0.1:{port}") as client, pytest.raises(WeComTransientError) as caught:
+        client.department_get(1)
+    assert caught.value.endpoint == "gettoken"
+    assert client.api_calls == {"gettoken": MAX_RETRIES + 1}
+
+
+def test_rate_limit_block_is_waited_out(sim: RunningSimulator) -> None:
+    sim.add_fault(endpoint="department/get", errcode=45009, times=2)
+    with make_client(sim.base_url, rate_limit_wait=0.1, max_rate_limit_waits=2) as client:
+        started = time.monotonic()
+        assert client.department_get(1)["id"] == 1
+        assert time.monotonic() - started >= 0.2
+        assert client.throttled == 2
+    assert sim.calls["department/get"] == 3
+
+
+def test_rate_limit_gives_up_after_max_waits(client: WeComClient, sim: RunningSimulator) -> None:
+    sim.add_fault(endpoint="department/get", errcode=45009, times=5)
+    with pytest.raises(WeComRateLimitError) as caught:
+        client.department_get(1)
+    assert (caught.value.errcode, caught.value.endpoint) == (45009, "department/get")
+    assert client.throttled == 3
+    assert sim.calls["department/get"] == 3
+
+
+def test_client_limiter_avoids_the_servers_fixed_window_block() -> None:
+    window, per_window, calls = 0.3, 4, 10
+    with start_simulator(rate_limit_per_minute=per_window, rate_limit_window_s=window) as sim:
+        limits = RateLimits(per_minute=per_window, per_hour=None, minute_s=window)
+        with make_client(sim.base_url, limits=limits, max_rate_limit_waits=0) as client:
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda _: client.department_get(1), range(calls)))
+            assert client.throttled == 0
+        assert sim.calls["department/get"] == calls
+
+
+# --- malformed answers ------------------------------------------------------------------------------
+
+MALFORMED: list[tuple[str, str]] = [
+    ("department/get", "not json"),
+    ("department/get", "[1, 2]"),
+    ("department/get", '{"errcode": "0"}'),
+    ("department/get", '{"errcode": 0, "errmsg": "ok"}'),
+    ("department/list", '{"errcode": 0, "errmsg": "ok", "department": [{"name": "no id"}]}'),
+    ("user/get", '{"errcode": 0, "errmsg": "ok", "name": "no userid"}'),
+    ("gettoken", '{"errcode": 0, "errmsg": "ok", "expires_in": 7200}'),
+    ("gettoken", '{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": "7200"}'),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "body"), MALFORMED)
+def test_malformed_answers_name_the_endpoint(
+    client: WeComClient, sim: RunningSimulator, endpoint: str, body: str
+) -> None:
+    sim.add_fault(endpoint=endpoint, body=body, times=1)
+    with pytest.raises(WeComMalformedResponseError) as caught:
+        call_endpoint(client, endpoint)
+    assert caught.value.endpoint == endpoint
+    assert endpoint in str(caught.value)
+    assert sim.calls[endpoint] == 1
+
+
+# --- user/list_id paging ----------------------------------------------------------------------------
+
+
+def pairs(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return sorted((row["userid"], row["department"]) for row in rows)
+
+
+@pytest.mark.parametrize("last_cursor", ["empty", "missing"])
+def test_list_id_follows_the_cursor_to_the_last_page(last_cursor: str) -> None:
+    with start_simulator(list_id_last_cursor=last_cursor) as sim, make_client(sim.base_url) as client:
+        everything = client.user_list_id()
+        assert sim.calls["user/list_id"] == 1
+        paged = client.user_list_id(limit=7)
+        assert sim.calls["user/list_id"] == 1 + -(-len(everything) // 7)
+    assert pairs(paged) == pairs(everything)
+    assert len(set(pairs(paged))) == len(paged)
+
+
+def test_stale_cursor_restarts_paging_from_the_beginning(sim: RunningSimulator) -> None:
+    """Cursors die after the first page: its rows are discarded, not duplicated, and paging restarts."""
+    with make_client(sim.base_url) as reference:
+        expected = pairs(reference.user_list_id(limit=7))
+    pages = sim.calls["user/list_id"]
+    assert pages > 1
+    invalidated = threading.Event()
+
+    def invalidate_cursors_after_first_page(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if "list_id" in response.url and not invalidated.is_set():
+            invalidated.set()
+            sim.state.invalidate_cursors()
+
+    with requests.Session() as session:
+        session.hooks["response"].append(invalidate_cursors_after_first_page)
+        with make_client(sim.base_url, session=session) as client:
+            assert pairs(client.user_list_id(limit=7)) == expected
+    assert sim.calls["user/list_id"] == pages + 2 + pages
+
+
+def test_stale_cursor_gives_up_after_a_few_restarts(client: WeComClient, sim: RunningSimulator) -> None:
+    sim.add_fault(endpoint="user/list_id", errcode=50100, times=10)
+    with pytest.raises(WeComError) as caught:
+        client.user_list_id()
+    assert (caught.value.errcode, caught.value.endpoint) == (50100, "user/list_id")
+    assert sim.calls["user/list_id"] == 1 + client_module._MAX_CURSOR_RESTARTS
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+
+def failures_with_secrets_in_flight(sim: RunningSimulator, client: WeComClient) -> list[WeComError]:
+    """Provoke every kind of failure whose naive handling would leak the URL, the token or the secret."""
+    faults: list[dict[str, Any]] = [
+        {"delay_s": 0.6, "times": MAX_RETRIES + 1},
+        {"http_status": 502, "times": MAX_RETRIES + 1},
+        {"errcode": 42001, "times": 2},
+        {"errcode": 60020},
+        {"errcode": 40003},
+        {"body": "not json"},
+    ]
+    errors: list[WeComError] = []
+    for fault in faults:
+        sim.add_fault(endpoint="department/get", **fault)
+        with pytest.raises(WeComError) as caught:
+            client.department_get(1)
+        errors.append(caught.value)
+    port = unused_port()
+    with make_client(f"http://127.0.0.1:{port}") as unreachable, pytest.raises(WeComError) as caught:
+        unreachable.department_get(1)
+    errors.append(caught.value)
+    return errors
+
+
+def test_secrets_never_reach_exceptions_logs_or_reprs(
+    sim: RunningSimulator, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with make_client(sim.base_url, timeout=0.3) as client:
+        client.department_get(1)
+        token = client._tokens.token.reveal()
+        errors = failures_with_secrets_in_flight(sim, client)
+        texts = [repr(client), repr(client._tokens), caplog.text]
+    for error in errors:
+        assert error.__cause__ is None
+        assert error.__context__ is None or error.__suppress_context__
+        texts += [str(error), repr(error), "".join(traceback.format_exception(error))]
+    for text in texts:
+        assert token not in text
+        assert SECRET not in text
+    assert "access_token=<redacted>" in caplog.text, "urllib3's request lines were not captured"
+
+
+def test_logs_one_debug_line_per_call_and_warn_on_retries(
+    client: WeComClient, sim: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="wecom.client")
+    sim.add_fault(endpoint="department/get", errcode=-1, times=1)
+    client.department_get(1)
+    records = [r for r in caplog.records if r.name == "wecom.client"]
+    debug = [r.getMessage() for r in records if r.levelno == logging.DEBUG]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(debug) == 3
+    assert "gettoken" in debug[0] and "wwtestcorp" in debug[0]
+    assert all("department/get" in line and "'id': 1" in line for line in debug[1:])
+    assert len(warnings) == 1 and "errcode -1" in warnings[0] and "retry 1/3" in warnings[0]
