@@ -1,0 +1,160 @@
+"""The full-sync DAG end to end: Airflow's test runner, the simulator over HTTP, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine, text
+
+from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
+from wecom.simulator.org import generate_org
+from wecom.simulator.testing import running_simulator
+
+pytestmark = pytest.mark.airflow
+
+DAG_ID = "wecom_directory_sync"
+CORP = "wwintegration"
+SECRET = "integration-secret-value"
+
+
+@pytest.fixture
+def sim() -> Iterator:
+    with running_simulator(generate_org(seed=7, members=120, departments=25), corp_id=CORP, secret=SECRET) as sim:
+        yield sim
+
+
+@pytest.fixture
+def env(sim, target_engine: Engine, tmp_path: Path, airflow_metadata: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_CONN_WECOM_DEFAULT": wecom_connection(sim.base_url, CORP, SECRET, max_retries=1, timeout=5),
+        "AIRFLOW_CONN_WECOM_TARGET_DB": target_connection(target_engine.url.render_as_string(hide_password=False)),
+        "WECOM_STAGING_URI": f"file://{tmp_path}/staging",
+        "WECOM_SYNC_RETRIES": "0",
+    }
+
+
+def scalar(engine: Engine, sql: str) -> object:
+    with engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()
+
+
+def table_state(engine: Engine) -> dict[str, list[tuple]]:
+    tables = {
+        "wecom_users": "userid, name, row_hash, is_deleted, updated_at",
+        "wecom_departments": "department_id, path, depth, row_hash, is_deleted, updated_at",
+        "wecom_user_departments": "userid, department_id, sort_order, is_leader, is_main",
+        "wecom_department_leaders": "department_id, userid",
+        "wecom_user_direct_leaders": "userid, leader_userid",
+        "wecom_department_closure": "ancestor_id, descendant_id, distance",
+    }
+    with engine.connect() as conn:
+        return {t: sorted(map(tuple, conn.execute(text(f"SELECT {c} FROM {t}")))) for t, c in tables.items()}
+
+
+def latest_run(engine: Engine) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT * FROM wecom_sync_runs ORDER BY finished_at DESC")).mappings().first())
+
+
+def sync(env: dict[str, str], **kwargs) -> str:
+    result = run_dag(DAG_ID, env, **kwargs)
+    return result.stdout + result.stderr
+
+
+def test_full_sync_lands_the_company_and_a_rerun_changes_nothing(sim, env, target_engine: Engine) -> None:
+    output = sync(env)
+    run = latest_run(target_engine)
+    assert run["status"] == "success", output[-3000:]
+    org = sim.state.org
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users") == len(org.users)
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_departments") == len(org.departments)
+    assert run["users_inserted"] == len(org.users)
+    assert scalar(target_engine, "SELECT path FROM wecom_departments WHERE department_id = 1") == "/1/"
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users WHERE name = ''") == 0
+    assert SECRET not in output
+
+    before = table_state(target_engine)
+    output = sync(env)
+    again = latest_run(target_engine)
+    assert again["status"] == "success", output[-3000:]
+    assert (again["users_inserted"], again["users_updated"], again["users_deleted"]) == (0, 0, 0)
+    assert table_state(target_engine) == before
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_sync_runs") == 2
+
+
+def test_deleted_member_is_soft_deleted_and_revived_when_back(sim, env, target_engine: Engine) -> None:
+    sync(env)
+    userid = sorted(sim.state.org.users)[5]
+    record = requests.get(f"{sim.base_url}/_sim/users/{userid}", timeout=5).json()
+    requests.delete(f"{sim.base_url}/_sim/users/{userid}", timeout=5).raise_for_status()
+    sync(env)
+    assert latest_run(target_engine)["users_deleted"] == 1
+    assert scalar(target_engine, f"SELECT is_deleted FROM wecom_users WHERE userid = '{userid}'") in (True, 1)
+    assert scalar(target_engine, f"SELECT COUNT(*) FROM wecom_user_departments WHERE userid = '{userid}'") == 0
+
+    requests.post(f"{sim.base_url}/_sim/users", json=record, timeout=5).raise_for_status()
+    sync(env)
+    assert latest_run(target_engine)["users_revived"] == 1
+    assert scalar(target_engine, f"SELECT is_deleted FROM wecom_users WHERE userid = '{userid}'") in (False, 0)
+
+
+def test_incomplete_snapshot_deletes_nothing_and_is_partial(sim, env, target_engine: Engine) -> None:
+    sync(env)
+    users_before = scalar(target_engine, "SELECT COUNT(*) FROM wecom_users WHERE NOT is_deleted")
+    hidden = sorted(sim.state.org.departments)[3]
+    sim.add_fault("user/list", errcode=60011, match={"department_id": str(hidden)}, times=None)
+    output = sync(env)
+    run = latest_run(target_engine)
+    assert run["status"] == "partial", output[-3000:]
+    assert str(hidden) in run["message"] and "60011" in run["message"]
+    assert run["users_deleted"] == 0
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users WHERE NOT is_deleted") == users_before
+
+
+def test_quality_check_failure_loads_nothing(sim, env, target_engine: Engine) -> None:
+    departments = requests.get(
+        f"{sim.base_url}/cgi-bin/department/list",
+        params={"access_token": _token(sim)},
+        timeout=5,
+    ).json()["department"]
+    departments[2]["parentid"] = 987654  # a parent WeCom never sent
+    sim.add_fault("department/list", body=json.dumps({"errcode": 0, "errmsg": "ok", "department": departments}),
+                  times=None)
+    output = sync(env)
+    assert "987654" in output and "quality" in output.lower()
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users") == 0
+    assert latest_run(target_engine)["status"] == "failed"
+
+
+def test_wrong_secret_fails_extract_once_with_advice(sim, env, target_engine: Engine) -> None:
+    env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(sim.base_url, CORP, "not-the-secret")
+    output = sync(env)
+    assert "40001" in output and "wecom_default" in output
+    assert "not-the-secret" not in output
+    assert sim.calls.get("gettoken", 0) == 1
+    assert latest_run(target_engine)["status"] == "failed"
+
+
+def test_unreachable_target_fails_before_any_wecom_call(sim, env) -> None:
+    env["AIRFLOW_CONN_WECOM_TARGET_DB"] = json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "port": 9, "login": "x", "schema": "x"}
+    )
+    output = sync(env)
+    assert "ensure_schema" in output
+    assert sum(sim.calls.values()) == 0
+
+
+def test_malformed_answer_names_the_endpoint_and_loads_nothing(sim, env, target_engine: Engine) -> None:
+    sim.add_fault("department/list", body="<html>bad gateway</html>", times=None)
+    output = sync(env)
+    assert "department/list" in output
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_departments") == 0
+
+
+def _token(sim) -> str:
+    answer = requests.get(f"{sim.base_url}/cgi-bin/gettoken", params={"corpid": CORP, "corpsecret": SECRET}, timeout=5)
+    return answer.json()["access_token"]
