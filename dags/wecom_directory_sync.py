@@ -63,9 +63,7 @@ def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
 @task
 def load(manifest: dict[str, Any], **context: Context) -> dict[str, Any]:
     loader = target_loader(TARGET_CONN_ID)
-    result = load_staged(
-        loader, staged(manifest, "normalized"), manifest, context_run_record(manifest, context)
-    )
+    result = load_staged(loader, staged(manifest, "normalized"), manifest, context_run_record(manifest, context))
     return result.as_dict()
 
 

@@ -212,9 +212,7 @@ class DirectoryLoader:
             else:
                 rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
                 placeholders = ", ".join("?" for _ in columns)
-                cursor.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
-                )
+                cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
         finally:
             cursor.close()
         return len(frame)

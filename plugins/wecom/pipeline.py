@@ -24,9 +24,7 @@ TABLE_FIELDS = {f.name: f"wecom_{f.name}" for f in fields(Snapshot)}
 
 def transform_staged(raw_dir: StagePath, out_dir: StagePath, corp_id: str) -> dict[str, int]:
     """Raw JSON lines -> one Parquet file per normalized table; returns row counts by table."""
-    snapshot = transform(
-        read_json_lines(raw_dir / DEPARTMENTS_FILE), read_json_lines(raw_dir / USERS_FILE), corp_id
-    )
+    snapshot = transform(read_json_lines(raw_dir / DEPARTMENTS_FILE), read_json_lines(raw_dir / USERS_FILE), corp_id)
     ensure_dir(out_dir)
     counts = {
         table: write_table(out_dir / f"{table}.parquet", getattr(snapshot, attr))
@@ -37,9 +35,7 @@ def transform_staged(raw_dir: StagePath, out_dir: StagePath, corp_id: str) -> di
 
 
 def read_snapshot(out_dir: StagePath) -> Snapshot:
-    return Snapshot(
-        **{attr: read_table(out_dir / f"{table}.parquet") for attr, table in TABLE_FIELDS.items()}
-    )
+    return Snapshot(**{attr: read_table(out_dir / f"{table}.parquet") for attr, table in TABLE_FIELDS.items()})
 
 
 def check_staged(out_dir: StagePath) -> None:
@@ -48,9 +44,7 @@ def check_staged(out_dir: StagePath) -> None:
     log.info("quality checks passed")
 
 
-def load_staged(
-    loader: DirectoryLoader, out_dir: StagePath, manifest: dict[str, Any], run: RunRecord
-) -> LoadResult:
+def load_staged(loader: DirectoryLoader, out_dir: StagePath, manifest: dict[str, Any], run: RunRecord) -> LoadResult:
     """Merge the normalized tables in one transaction, streaming each table in batches."""
     tables = {table: iter_table(out_dir / f"{table}.parquet") for table in TABLE_FIELDS.values()}
     return loader.load_snapshot(

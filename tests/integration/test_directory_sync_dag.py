@@ -122,8 +122,9 @@ def test_quality_check_failure_loads_nothing(sim, env, target_engine: Engine) ->
         timeout=5,
     ).json()["department"]
     departments[2]["parentid"] = 987654  # a parent WeCom never sent
-    sim.add_fault("department/list", body=json.dumps({"errcode": 0, "errmsg": "ok", "department": departments}),
-                  times=None)
+    sim.add_fault(
+        "department/list", body=json.dumps({"errcode": 0, "errmsg": "ok", "department": departments}), times=None
+    )
     output = sync(env)
     assert "987654" in output and "quality" in output.lower()
     assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users") == 0

@@ -16,9 +16,7 @@ from sqlalchemy import make_url
 
 
 def wecom_connection(base_url: str, corp_id: str, secret: str, **extra: Any) -> str:
-    return json.dumps(
-        {"conn_type": "wecom", "host": base_url, "login": corp_id, "password": secret, "extra": extra}
-    )
+    return json.dumps({"conn_type": "wecom", "host": base_url, "login": corp_id, "password": secret, "extra": extra})
 
 
 def target_connection(sqlalchemy_url: str) -> str:
@@ -38,12 +36,11 @@ def target_connection(sqlalchemy_url: str) -> str:
     )
 
 
-def run_dag(dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_dag(
+    dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """``airflow dags test DAG_ID`` with ``env`` added; returns the finished process (not checked)."""
     cmd = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
     if conf is not None:
         cmd += ["--conf", json.dumps(conf)]
-    return subprocess.run(
-        cmd, env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False)

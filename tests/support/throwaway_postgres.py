@@ -50,21 +50,26 @@ def throwaway_postgres(database: str = "wecom") -> Iterator[str]:
     port = _free_port()
     subprocess.run(
         _as_server_user([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
     subprocess.run(
         _as_server_user([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]),
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     try:
         subprocess.run(
             [_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
     finally:
         subprocess.run(
-            _as_server_user([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True
+            _as_server_user([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+            check=False,
         )
         shutil.rmtree(root, ignore_errors=True)

@@ -136,31 +136,26 @@ def test_unchanged_resync_writes_no_rows(loader: DirectoryLoader) -> None:
 
 def test_changed_row_is_updated(loader: DirectoryLoader) -> None:
     load(loader, snapshot([user("alice", "A", "h1")], [membership("alice", 2)]), T0, "r1")
-    result = load(
-        loader, snapshot([user("alice", "Alice", "h9")], [membership("alice", 2)]), T0 + timedelta(1), "r2"
-    )
+    result = load(loader, snapshot([user("alice", "Alice", "h9")], [membership("alice", 2)]), T0 + timedelta(1), "r2")
     assert result.plans["wecom_users"].updated == 1
     assert rows(loader.engine, "SELECT name FROM wecom_users") == [("Alice",)]
 
 
 def test_missing_member_is_soft_deleted_then_revived(loader: DirectoryLoader) -> None:
-    both = lambda: snapshot(
-        [user("alice", "A", "h1"), user("bob", "B", "h2")],  # noqa: E731
-        [membership("alice", 2), membership("bob", 2)],
-    )
+    def both() -> dict:
+        return snapshot(
+            [user("alice", "A", "h1"), user("bob", "B", "h2")], [membership("alice", 2), membership("bob", 2)]
+        )
+
     load(loader, both(), T0, "r1")
-    result = load(
-        loader, snapshot([user("alice", "A", "h1")], [membership("alice", 2)]), T0 + timedelta(1), "r2"
-    )
+    result = load(loader, snapshot([user("alice", "A", "h1")], [membership("alice", 2)]), T0 + timedelta(1), "r2")
     assert result.plans["wecom_users"].deleted == 1
     assert rows(loader.engine, "SELECT userid, is_deleted FROM wecom_users ORDER BY userid") == [
         ("alice", False),
         ("bob", True),
     ]
     assert rows(loader.engine, "SELECT userid FROM wecom_user_departments") == [("alice",)]
-    assert rows(loader.engine, "SELECT deleted_at IS NOT NULL FROM wecom_users WHERE userid = 'bob'") == [
-        (True,)
-    ]
+    assert rows(loader.engine, "SELECT deleted_at IS NOT NULL FROM wecom_users WHERE userid = 'bob'") == [(True,)]
 
     result = load(loader, both(), T0 + timedelta(2), "r3")
     assert result.plans["wecom_users"].revived == 1
@@ -173,9 +168,7 @@ def test_missing_member_is_soft_deleted_then_revived(loader: DirectoryLoader) ->
 def test_incomplete_snapshot_deletes_nothing(loader: DirectoryLoader) -> None:
     load(
         loader,
-        snapshot(
-            [user("alice", "A", "h1"), user("bob", "B", "h2")], [membership("alice", 2), membership("bob", 2)]
-        ),
+        snapshot([user("alice", "A", "h1"), user("bob", "B", "h2")], [membership("alice", 2), membership("bob", 2)]),
         T0,
         "r1",
     )
@@ -220,6 +213,8 @@ def test_membership_moves_and_closure(loader: DirectoryLoader) -> None:
         result.plans["wecom_user_departments"].deleted,
     ) == (1, 1)
     assert rows(loader.engine, "SELECT department_id FROM wecom_user_departments") == [(1,)]
-    assert sorted(
-        rows(loader.engine, "SELECT ancestor_id, descendant_id, distance FROM wecom_department_closure")
-    ) == [(1, 1, 0), (1, 2, 1), (2, 2, 0)]
+    assert sorted(rows(loader.engine, "SELECT ancestor_id, descendant_id, distance FROM wecom_department_closure")) == [
+        (1, 1, 0),
+        (1, 2, 1),
+        (2, 2, 0),
+    ]
