@@ -1,0 +1,7 @@
+"""A faithful, real-HTTP WeCom simulator for tests and benchmarks (no Airflow imports).
+
+Entry points: ``wecom.simulator.org.generate_org`` (deterministic directories),
+``wecom.simulator.testing.running_simulator`` (a server in a background thread),
+``python -m wecom.simulator`` (a server in the foreground) and the ``/_sim/``
+admin API. See ``state.SimulatorConfig`` for every behaviour knob.
+"""

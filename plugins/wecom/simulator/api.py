@@ -1,0 +1,338 @@
+"""The WeCom endpoints under ``/cgi-bin/`` and the gauntlet every call runs first.
+
+Order of checks per call, chosen to match what a client experiences on WeCom:
+count the call, concurrency cap (45033), latency, injected fault, HTTP method
+(43001/43002), frequency limit (45009), access token (41001/40014/42001),
+permission mode (48009), then the endpoint itself. Every error is HTTP 200 with
+a WeCom errcode body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from wecom.crypto import CryptoConfigError, WeComAesCipher
+from wecom.simulator import errcodes as ec
+from wecom.simulator.errcodes import ApiError, error_body
+from wecom.simulator.exports import BLOCK_SIZE_RANGE, BlockSource
+from wecom.simulator.faults import Fault
+from wecom.simulator.model import ROOT_ID, Department, Member, iter_rows
+from wecom.simulator.payloads import department_full, department_simple, user_full, user_simple
+from wecom.simulator.state import SimulatorState
+
+LIST_ID_DEFAULT_LIMIT = 1000
+LIST_ID_MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a handler sees it: query parameters (strings), JSON body, caller, base URL."""
+
+    params: dict[str, str]
+    body: dict[str, Any]
+    client_ip: str
+    base_url: str
+
+
+Handler = Callable[[SimulatorState, Call], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    handler: Handler
+    needs_token: bool = True
+    restricted: bool = False  # answers 48009 in the ``restricted`` permission mode
+    empty: dict[str, Any] = field(default_factory=dict)  # empty result arrays that error bodies carry
+
+
+def ok(**payload: Any) -> dict[str, Any]:
+    return {"errcode": ec.OK, "errmsg": "ok", **payload}
+
+
+# -- parameter helpers -------------------------------------------------------------------------------
+
+
+def _department_param(state: SimulatorState, raw: str | None) -> Department:
+    """A department id parameter: missing -> 40058, malformed -> 60123, unknown -> 60003, out of scope -> 60011."""
+    if not raw:
+        raise ApiError(ec.INVALID_PARAMETER, "department id missing")
+    try:
+        dept_id = int(raw)
+    except ValueError:
+        raise ApiError(ec.INVALID_DEPARTMENT) from None
+    if dept_id <= 0:
+        raise ApiError(ec.INVALID_DEPARTMENT)
+    dept = state.org.departments.get(dept_id)
+    if dept is None:
+        raise ApiError(ec.DEPARTMENT_NOT_FOUND)
+    if dept_id in state.config.out_of_scope_departments:
+        raise ApiError(ec.NO_PRIVILEGE)
+    return dept
+
+
+def _member_param(state: SimulatorState, call: Call) -> Member:
+    userid = call.params.get("userid")
+    if not userid:
+        raise ApiError(ec.INVALID_PARAMETER, "userid missing")
+    member = state.org.user(userid)
+    if member is None:
+        raise ApiError(ec.USER_NOT_FOUND)
+    if all(d in state.config.out_of_scope_departments for d in member.department):
+        raise ApiError(ec.NO_PRIVILEGE)
+    return member
+
+
+def _subtree(state: SimulatorState, call: Call) -> list[Department]:
+    raw = call.params.get("id")
+    ids = state.org.subtree_ids(_department_param(state, raw).id if raw else ROOT_ID)
+    return [state.org.departments[d] for d in ids]
+
+
+def _sensitive(state: SimulatorState) -> bool:
+    return state.config.permission_mode != "no_sensitive"
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+def gettoken(state: SimulatorState, call: Call) -> dict[str, Any]:
+    corpid, secret = call.params.get("corpid"), call.params.get("corpsecret")
+    if not corpid:
+        raise ApiError(ec.CORPID_MISSING)
+    if not secret:
+        raise ApiError(ec.SECRET_MISSING)
+    if corpid != state.config.corp_id:
+        raise ApiError(ec.INVALID_CORPID)
+    if secret != state.config.secret:
+        raise ApiError(ec.INVALID_SECRET)
+    token, expires_in = state.tokens.issue(state.config.token_ttl, state.clock())
+    return ok(access_token=token, expires_in=expires_in)
+
+
+def department_list(state: SimulatorState, call: Call) -> dict[str, Any]:
+    return ok(department=[department_full(d) for d in _subtree(state, call)])
+
+
+def department_simplelist(state: SimulatorState, call: Call) -> dict[str, Any]:
+    return ok(department_id=[department_simple(d) for d in _subtree(state, call)])
+
+
+def department_get(state: SimulatorState, call: Call) -> dict[str, Any]:
+    dept = _department_param(state, call.params.get("id"))
+    return ok(department=department_full(dept))
+
+
+def user_simplelist(state: SimulatorState, call: Call) -> dict[str, Any]:
+    dept = _department_param(state, call.params.get("department_id"))
+    return ok(userlist=[user_simple(state.org, m) for m in state.org.members_in(dept.id)])
+
+
+def user_list(state: SimulatorState, call: Call) -> dict[str, Any]:
+    dept = _department_param(state, call.params.get("department_id"))
+    sensitive = _sensitive(state)
+    return ok(userlist=[user_full(state.org, m, sensitive=sensitive) for m in state.org.members_in(dept.id)])
+
+
+def user_get(state: SimulatorState, call: Call) -> dict[str, Any]:
+    return ok(**user_full(state.org, _member_param(state, call), sensitive=_sensitive(state)))
+
+
+def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
+    """One row per (member, department) pair, paged by opaque cursors that expire or can be invalidated."""
+    limit = call.body.get("limit", LIST_ID_DEFAULT_LIMIT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= LIST_ID_MAX_LIMIT:
+        raise ApiError(ec.INVALID_PARAMETER, f"limit must be 1-{LIST_ID_MAX_LIMIT}")
+    cursor = call.body.get("cursor") or ""
+    now = state.clock()
+    start = (0, 0)
+    if cursor:
+        resolved = state.cursors.resolve(str(cursor), now)
+        if resolved is None:
+            raise ApiError(ec.INVALID_CURSOR)
+        start = resolved
+    hidden = state.config.out_of_scope_departments
+    rows: list[dict[str, Any]] = []
+    next_cursor = ""
+    for position, member, dept_id in iter_rows(state.org, start):
+        if dept_id in hidden:
+            continue
+        if len(rows) == limit:
+            next_cursor = state.cursors.issue(position, now, state.config.cursor_ttl_s)
+            break
+        rows.append({"userid": member.userid, "department": dept_id})
+    if next_cursor or state.config.list_id_last_cursor == "empty":
+        return ok(next_cursor=next_cursor, dept_user=rows)
+    return ok(dept_user=rows)
+
+
+def _export_blocks(state: SimulatorState, kind: str) -> BlockSource:
+    """The export's entries in blocks, read under the lock one block at a time so the API stays responsive."""
+
+    def blocks(size: int) -> Iterator[list[dict[str, Any]]]:
+        org = state.org
+        with state.lock:
+            sensitive = _sensitive(state)
+            hidden = state.config.out_of_scope_departments
+            items: list[Any]
+            if kind == "department":
+                items = [org.departments[d] for d in org.subtree_ids(ROOT_ID)]
+            else:
+                items = [m for m in org.member_list() if not all(d in hidden for d in m.department)]
+        for start in range(0, max(len(items), 1), size):
+            with state.lock:
+                if kind == "department":
+                    yield [department_full(d) for d in items[start : start + size]]
+                else:
+                    members = [m for m in items[start : start + size] if org.is_current(m)]
+                    if kind == "user":
+                        yield [user_full(org, m, sensitive=sensitive) for m in members]
+                    else:
+                        yield [user_simple(org, m) for m in members]
+
+    return blocks
+
+
+def _export_starter(kind: str) -> Handler:
+    def export_start(state: SimulatorState, call: Call) -> dict[str, Any]:
+        try:
+            cipher = WeComAesCipher(call.body.get("encoding_aeskey") or "")
+        except CryptoConfigError:
+            raise ApiError(ec.INVALID_PARAMETER, "encoding_aeskey must be 43 letters or digits") from None
+        low, high = BLOCK_SIZE_RANGE
+        block_size = call.body.get("block_size", high)
+        if not isinstance(block_size, int) or isinstance(block_size, bool) or not low <= block_size <= high:
+            raise ApiError(ec.INVALID_PARAMETER, f"block_size must be {low}-{high}")
+        config = state.config
+        jobid = state.exports.start(
+            kind,
+            cipher,
+            block_size,
+            _export_blocks(state, kind),
+            now=state.clock(),
+            queue_s=config.export_queue_s,
+            run_s=config.export_run_s,
+        )
+        return ok(jobid=jobid)
+
+    return export_start
+
+
+def export_get_result(state: SimulatorState, call: Call) -> dict[str, Any]:
+    jobid = call.params.get("jobid")
+    if not jobid:
+        raise ApiError(ec.INVALID_PARAMETER, "jobid missing")
+    result = state.exports.result(jobid, state.clock(), call.base_url, state.config.export_url_ttl_s)
+    if result is None:
+        raise ApiError(ec.INVALID_PARAMETER, "unknown jobid")
+    return ok(**result)
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "gettoken": Endpoint("GET", gettoken, needs_token=False),
+    "department/list": Endpoint("GET", department_list, restricted=True, empty={"department": []}),
+    "department/simplelist": Endpoint("GET", department_simplelist, empty={"department_id": []}),
+    "department/get": Endpoint("GET", department_get, restricted=True),
+    "user/simplelist": Endpoint("GET", user_simplelist, restricted=True, empty={"userlist": []}),
+    "user/list": Endpoint("GET", user_list, restricted=True, empty={"userlist": []}),
+    "user/get": Endpoint("GET", user_get, restricted=True),
+    "user/list_id": Endpoint("POST", user_list_id, empty={"dept_user": []}),
+    "export/simple_user": Endpoint("POST", _export_starter("simple_user")),
+    "export/user": Endpoint("POST", _export_starter("user"), restricted=True),
+    "export/department": Endpoint("POST", _export_starter("department"), restricted=True),
+    "export/get_result": Endpoint("GET", export_get_result),
+}
+
+
+# -- the gauntlet ------------------------------------------------------------------------------------
+
+
+def _fault_response(fault: Fault, client_ip: str, empty: dict[str, Any]) -> Response:
+    status = fault.http_status or 200
+    if fault.body is not None:
+        return Response(fault.body, status_code=status, media_type="text/plain")
+    if fault.errcode is not None:
+        return JSONResponse(error_body(fault.errcode, client_ip, empty=empty), status_code=status)
+    return Response(f"<html><body>{status}</body></html>", status_code=status, media_type="text/html")
+
+
+async def delay_and_faults(
+    state: SimulatorState, name: str, params: dict[str, Any], client_ip: str, empty: dict[str, Any] | None = None
+) -> Response | None:
+    """Apply the configured latency and the first matching fault; a response means the fault answers."""
+    latency_ms = state.config.latency_ms
+    if latency_ms:
+        await asyncio.sleep(latency_ms / 1000)
+    fault = state.take_fault(name, params)
+    if fault is None:
+        return None
+    if fault.delay_s:
+        await asyncio.sleep(fault.delay_s)
+    return _fault_response(fault, client_ip, empty or {}) if fault.replaces_answer else None
+
+
+async def _read_body(request: Request) -> tuple[dict[str, Any], bool]:
+    """The JSON body of a POST and whether it parsed; WeCom answers 47001 to malformed JSON."""
+    if request.method != "POST":
+        return {}, True
+    raw = await request.body()
+    if not raw.strip():
+        return {}, True
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}, False
+    return (body, True) if isinstance(body, dict) else ({}, False)
+
+
+def _check_access(state: SimulatorState, name: str, endpoint: Endpoint, call: Call, body_ok: bool) -> None:
+    if not state.admit(name):
+        raise ApiError(ec.FREQUENCY_LIMIT)
+    if endpoint.needs_token:
+        token = call.params.get("access_token")
+        if not token:
+            raise ApiError(ec.TOKEN_MISSING)
+        if not state.tokens.is_known(token):
+            raise ApiError(ec.INVALID_TOKEN)
+        if state.tokens.is_expired(token, state.clock()):
+            raise ApiError(ec.TOKEN_EXPIRED)
+    if endpoint.restricted and state.config.permission_mode == "restricted":
+        raise ApiError(ec.CONTACT_SYNC_FORBIDDEN)
+    if not body_ok:
+        raise ApiError(ec.DATA_FORMAT)
+
+
+async def serve_api(request: Request, name: str) -> Response:
+    """Run one WeCom call through the gauntlet and its handler."""
+    state: SimulatorState = request.app.state.simulator
+    endpoint = ENDPOINTS.get(name)
+    if endpoint is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    client_ip = request.client.host if request.client else "127.0.0.1"
+    state.record_call(name)
+    if not state.enter():
+        return JSONResponse(error_body(ec.CONCURRENCY_LIMIT, client_ip, empty=endpoint.empty))
+    try:
+        body, body_ok = await _read_body(request)
+        call = Call(dict(request.query_params), body, client_ip, str(request.base_url).rstrip("/"))
+        injected = await delay_and_faults(state, name, {**call.params, **body}, client_ip, endpoint.empty)
+        if injected is not None:
+            return injected
+        try:
+            if request.method != endpoint.method:
+                raise ApiError(ec.REQUIRE_POST if endpoint.method == "POST" else ec.REQUIRE_GET)
+            with state.lock:
+                _check_access(state, name, endpoint, call, body_ok)
+                payload = endpoint.handler(state, call)
+        except ApiError as error:
+            payload = error_body(error.errcode, client_ip, error.detail, endpoint.empty)
+        return JSONResponse(payload)
+    finally:
+        state.leave()

@@ -1,0 +1,86 @@
+"""``running_simulator``: a real simulator on a free local port for the duration of a ``with`` block.
+
+Tests and benchmarks get the base URL for their HTTP client and the live
+``SimulatorState`` (same process) to steer and inspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from wecom.simulator.callbacks import CallbackConfig
+from wecom.simulator.faults import Fault
+from wecom.simulator.model import Org
+from wecom.simulator.server import SimulatorServer
+from wecom.simulator.state import SimulatorState
+
+
+class RunningSimulator:
+    """Handle on a started simulator: its URL, its state, and shortcuts for the common knobs."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+        self.state: SimulatorState = server.state
+        self.base_url = server.base_url
+
+    def add_fault(
+        self,
+        endpoint: str,
+        *,
+        errcode: int | None = None,
+        http_status: int | None = None,
+        delay_s: float = 0.0,
+        body: str | None = None,
+        times: int | None = 1,
+        match: dict[str, Any] | None = None,
+    ) -> Fault:
+        return self.state.add_fault(
+            endpoint, errcode=errcode, http_status=http_status, delay_s=delay_s, body=body, times=times, match=match
+        )
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """Calls received per endpoint, e.g. ``{"gettoken": 1, "user/get": 50}``."""
+        return self.state.calls
+
+    @property
+    def throttled(self) -> int:
+        """How many 45009 answers were given."""
+        return self.state.throttled
+
+    def set_permission_mode(self, mode: str) -> None:
+        self.state.set_permission_mode(mode)
+
+    def configure(self, **settings: Any) -> None:
+        self.state.configure(**settings)
+
+    def add_export_fault(self, kind: str, times: int = 1) -> None:
+        self.state.add_export_fault(kind, times)
+
+    def configure_callbacks(
+        self, url: str, token: str, encoding_aes_key: str, ids_only: bool = False, **options: Any
+    ) -> CallbackConfig:
+        return self.state.configure_callbacks(url, token, encoding_aes_key, ids_only, **options)
+
+    def flush_callbacks(self, timeout: float = 10.0) -> None:
+        self.state.flush_callbacks(timeout)
+
+
+@contextmanager
+def running_simulator(
+    org: Org | None = None, *, host: str = "127.0.0.1", port: int = 0, **settings: Any
+) -> Iterator[RunningSimulator]:
+    """Serve ``org`` (default: ``generate_org()``) with ``settings`` from ``SimulatorConfig``.
+
+    Settings include corp_id, secret, token_ttl, latency_ms, rate_limit_per_minute,
+    rate_limit_window_s, rate_limit_per_hour, max_concurrency, permission_mode,
+    out_of_scope_departments, list_id_last_cursor and cursor_ttl_s.
+    """
+    state = SimulatorState(org, **settings)
+    try:
+        with SimulatorServer(state, host, port) as server:
+            yield RunningSimulator(server)
+    finally:
+        state.close()

@@ -1,0 +1,129 @@
+"""Shared helpers for the simulator tests: a token-carrying API client and a stub callback receiver."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.etree import ElementTree
+
+import requests
+
+from wecom.crypto import WeComCrypto
+
+CORP_ID = "wwtestcorp"
+SECRET = "s3cret-value"
+CALLBACK_TOKEN = "cbToken123"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+class Api:
+    """Calls one simulator's ``/cgi-bin/`` endpoints with a token fetched on first use."""
+
+    def __init__(self, base_url: str, corp_id: str = CORP_ID, secret: str = SECRET) -> None:
+        self.base = base_url + "/cgi-bin/"
+        self.corp_id, self.secret = corp_id, secret
+        self.session = requests.Session()
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            answer = self.gettoken()
+            assert answer["errcode"] == 0, answer
+            self._token = answer["access_token"]
+        return self._token
+
+    def gettoken(self, **params: str) -> dict[str, Any]:
+        query = {"corpid": self.corp_id, "corpsecret": self.secret, **params}
+        return self.session.get(self.base + "gettoken", params=query, timeout=10).json()
+
+    def raw(self, endpoint: str, *, method: str = "GET", body: Any = None, **params: Any) -> requests.Response:
+        params.setdefault("access_token", self.token())
+        return self.session.request(method, self.base + endpoint, params=params, json=body, timeout=10)
+
+    def get(self, endpoint: str, **params: Any) -> dict[str, Any]:
+        return self.raw(endpoint, **params).json()
+
+    def post(self, endpoint: str, body: Any, **params: Any) -> dict[str, Any]:
+        return self.raw(endpoint, method="POST", body=body, **params).json()
+
+
+class Receiver:
+    """A minimal callback receiver: verifies and decrypts like a real one, and can misbehave on purpose.
+
+    ``fail_next`` answers that many POSTs with HTTP 500; ``stall_next`` sleeps that many POSTs past
+    the simulator's timeout before answering.
+    """
+
+    def __init__(self, token: str = CALLBACK_TOKEN, key: str = AES_KEY, corp_id: str = CORP_ID) -> None:
+        self.crypto = WeComCrypto(token, key, corp_id)
+        self.events: list[str] = []
+        self.posts = 0
+        self.fail_next = 0
+        self.stall_next = 0
+        self.stall_s = 0.0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                echo = receiver.crypto.verify_and_decrypt(
+                    query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
+                )
+                self._answer(200, echo)
+
+            def do_POST(self) -> None:
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.posts += 1
+                    fail, stall = receiver.fail_next > 0, receiver.stall_next > 0
+                    receiver.fail_next -= fail
+                    receiver.stall_next -= stall
+                if stall:
+                    time.sleep(receiver.stall_s)
+                if fail:
+                    self._answer(500, "busy")
+                    return
+                envelope = ElementTree.fromstring(body)
+                assert envelope.findtext("ToUserName") == receiver.crypto.receive_id
+                xml = receiver.crypto.verify_and_decrypt(
+                    query["msg_signature"], query["timestamp"], query["nonce"], envelope.findtext("Encrypt") or ""
+                )
+                with receiver.lock:
+                    receiver.events.append(xml)
+                self._answer(200, "success")
+
+            def _answer(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def parsed(self) -> list[dict[str, str]]:
+        """Each received event as {tag: text}; ExtAttr keeps its raw XML."""
+        with self.lock:
+            events = list(self.events)
+        return [
+            {child.tag: child.text or ElementTree.tostring(child, "unicode") for child in ElementTree.fromstring(e)}
+            for e in events
+        ]

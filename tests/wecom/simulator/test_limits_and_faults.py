@@ -1,0 +1,155 @@
+"""Frequency limits, the concurrency cap, latency, injected faults and the permission modes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.wecom.simulator.helpers import Api
+from tests.wecom.simulator.test_api import assert_error
+from wecom.simulator.faults import Fault
+from wecom.simulator.org import generate_org
+from wecom.simulator.profiles import SENSITIVE_FIELDS
+from wecom.simulator.testing import RunningSimulator, running_simulator
+
+ORG = generate_org(seed=2, members=40, departments=6)
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    with running_simulator(ORG) as running:
+        yield running
+
+
+def test_rate_limit_blocks_until_the_window_ends() -> None:
+    with running_simulator(ORG, rate_limit_per_minute=3, rate_limit_window_s=0.5) as sim:
+        api = Api(sim.base_url)
+        answers = [api.get("department/simplelist")["errcode"] for _ in range(5)]
+        assert answers == [0, 0, 0, 45009, 45009]
+        assert api.get("department/list")["errcode"] == 0, "limits are per API"
+        assert sim.throttled == 2 and sim.state.stats()["throttled_by_endpoint"] == {"department/simplelist": 2}
+        time.sleep(0.55)
+        assert api.get("department/simplelist")["errcode"] == 0
+
+
+def test_hourly_limit_applies_on_top() -> None:
+    with running_simulator(ORG, rate_limit_per_hour=2, rate_limit_hour_window_s=0.4) as sim:
+        api = Api(sim.base_url)
+        assert [api.get("user/get", userid="x")["errcode"] for _ in range(3)] == [60111, 60111, 45009]
+        time.sleep(0.45)
+        assert api.get("user/get", userid="x")["errcode"] == 60111
+
+
+def test_latency_is_concurrent_not_serial() -> None:
+    with running_simulator(ORG, latency_ms=300) as sim:
+        api = Api(sim.base_url)
+        api.token()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: Api(sim.base_url).gettoken()["errcode"], range(8)))
+        elapsed = time.perf_counter() - started
+        assert answers == [0] * 8
+        assert 0.3 <= elapsed < 1.5
+
+
+def test_concurrency_cap_answers_45033() -> None:
+    with running_simulator(ORG, latency_ms=300, max_concurrency=2) as sim:
+        with ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(lambda _: Api(sim.base_url).gettoken()["errcode"], range(5)))
+        assert sorted(answers) == [0, 0, 45033, 45033, 45033]
+        assert sim.state.stats()["in_flight"] == 0
+
+
+def test_errcode_fault_for_the_next_calls_then_normal(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    api.token()
+    sim.add_fault(endpoint="user/list", errcode=45033, times=2)
+    for _ in range(2):
+        answer = api.get("user/list", department_id=1)
+        assert_error(answer, 45033)
+        assert answer["userlist"] == []
+    assert api.get("user/list", department_id=1)["errcode"] == 0
+    assert sim.calls["user/list"] == 3
+
+
+def test_faults_match_parameters_and_can_last_forever(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    other = next(d for d in ORG.departments if d != 1)
+    sim.add_fault("user/list", errcode=60011, match={"department_id": "1"}, times=None)
+    for _ in range(3):
+        assert_error(api.get("user/list", department_id=1), 60011)
+    assert api.get("user/list", department_id=other)["errcode"] == 0
+    sim.add_fault("user/list_id", errcode=-1, match={"limit": 7})
+    assert api.post("user/list_id", {"limit": 8})["errcode"] == 0
+    assert_error(api.post("user/list_id", {"limit": 7}), -1)
+
+
+def test_http_status_raw_body_and_delay_faults(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    api.token()
+    sim.add_fault("department/get", http_status=502)
+    response = api.raw("department/get", id=1)
+    assert response.status_code == 502 and "502" in response.text
+    sim.add_fault("department/get", body="not json")
+    response = api.raw("department/get", id=1)
+    assert (response.status_code, response.text) == (200, "not json")
+    sim.add_fault("department/get", errcode=-1, http_status=503)
+    response = api.raw("department/get", id=1)
+    assert response.status_code == 503 and response.json()["errcode"] == -1
+    sim.add_fault("department/get", delay_s=0.4)
+    started = time.perf_counter()
+    assert api.get("department/get", id=1)["errcode"] == 0
+    assert time.perf_counter() - started >= 0.4
+
+
+def test_token_expiry_fault_mid_run(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    sim.add_fault("user/get", errcode=42001)
+    assert_error(api.get("user/get", userid=ORG.member_list()[0].userid), 42001)
+    assert api.get("user/get", userid=ORG.member_list()[0].userid)["errcode"] == 0
+
+
+def test_fault_validation() -> None:
+    with pytest.raises(ValueError, match="needs"):
+        Fault("user/get")
+    with pytest.raises(ValueError, match="times"):
+        Fault("user/get", errcode=-1, times=0)
+
+
+def test_restricted_mode_keeps_only_the_id_lists(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    sim.set_permission_mode("restricted")
+    for endpoint, params in [
+        ("department/list", {}),
+        ("department/get", {"id": 1}),
+        ("user/list", {"department_id": 1}),
+        ("user/simplelist", {"department_id": 1}),
+        ("user/get", {"userid": "x"}),
+    ]:
+        assert_error(api.get(endpoint, **params), 48009)
+    assert api.get("department/simplelist")["errcode"] == 0
+    assert api.post("user/list_id", {"limit": 10})["errcode"] == 0
+    sim.set_permission_mode("full")
+    assert api.get("department/list")["errcode"] == 0
+
+
+def test_no_sensitive_mode_drops_the_fields(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    userid = ORG.member_list()[0].userid
+    assert set(api.get("user/get", userid=userid)) >= SENSITIVE_FIELDS
+    sim.set_permission_mode("no_sensitive")
+    answer = api.get("user/get", userid=userid)
+    assert answer["errcode"] == 0 and not SENSITIVE_FIELDS & set(answer)
+    assert {"name", "department", "position", "status", "extattr"} <= set(answer)
+    listed = api.get("user/list", department_id=ORG.member_list()[0].department[0])["userlist"]
+    assert listed and all(not SENSITIVE_FIELDS & set(u) for u in listed)
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="permission_mode"), running_simulator(ORG, permission_mode="admin"):
+        pass
+    with pytest.raises(TypeError), running_simulator(ORG, no_such_setting=1):
+        pass
