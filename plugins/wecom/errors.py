@@ -52,3 +52,7 @@ class QualityCheckError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("snapshot failed quality checks, nothing was loaded:\n- " + "\n- ".join(problems))
         self.problems = problems
+
+
+class MassDeletionError(Exception):
+    """A snapshot would soft-delete more than the guard allows; nothing was changed."""

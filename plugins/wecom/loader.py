@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
+from wecom.errors import MassDeletionError
 from wecom.sql import db_time, parse_db_time, read_named_statements, read_statement, schema_statements
 
 log = logging.getLogger("wecom.loader")
@@ -50,15 +51,36 @@ RUN_COUNT_COLUMNS = tuple(
 )
 
 
+CHANGES = ("inserted", "updated", "revived", "deleted")
+# Tables whose changes count as drift: what callbacks should already have applied.
+DRIFT_TABLES = ("wecom_departments", "wecom_users", "wecom_user_departments")
+
+
 @dataclass
 class TablePlan:
-    """What a merge does (or would do) to one table."""
+    """What a merge does (or would do) to one table, with a few sample ids per change."""
 
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
     revived: int = 0
     current: int = 0
+    samples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        return self.inserted + self.updated + self.deleted + self.revived
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Per-run switches: the dry run and the mass-deletion guard (share of current rows, or a count)."""
+
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    max_delete_share: float = 0.10
+    max_delete_count: int | None = None
+    sample_size: int = 10
 
 
 @dataclass
@@ -87,14 +109,53 @@ class LoadResult:
     plans: dict[str, TablePlan]
     rows_written: int
     message: str
+    drift: dict[str, dict[str, int]] | None = None
+
+    @property
+    def drift_total(self) -> int | None:
+        return drift_total(self.drift)
+
+    def plan_json(self) -> str | None:
+        if not self.plans:
+            return None
+        return json.dumps({name: asdict(plan) for name, plan in self.plans.items()}, sort_keys=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "rows_written": self.rows_written,
             "message": self.message,
-            "tables": {name: asdict(plan) for name, plan in self.plans.items()},
+            "drift_total": self.drift_total,
+            "tables": {
+                name: {k: v for k, v in asdict(plan).items() if k != "samples"} for name, plan in self.plans.items()
+            },
         }
+
+
+def drift_total(drift: Mapping[str, Mapping[str, int]] | None) -> int | None:
+    return None if drift is None else sum(sum(counts.values()) for counts in drift.values())
+
+
+def guard_violation(plans: Mapping[str, TablePlan], options: LoadOptions) -> str | None:
+    """Why this plan deletes too much, or None; the message says how to proceed."""
+    if options.allow_mass_delete:
+        return None
+    problems = []
+    for name in SOFT_DELETED:
+        plan = plans[name]
+        limit = options.max_delete_share * plan.current
+        if options.max_delete_count is not None:
+            limit = min(limit, options.max_delete_count)
+        if plan.deleted and plan.deleted > limit:
+            problems.append(f"{plan.deleted} of {plan.current} {name.removeprefix('wecom_')} (limit {int(limit)})")
+    if not problems:
+        return None
+    return (
+        "mass-deletion guard: this snapshot would soft-delete "
+        + " and ".join(problems)
+        + "; nothing was changed. If WeCom really lost them, trigger the DAG again with conf "
+        '{"allow_mass_delete": true} (once), or check the secret\'s visible scope and the API answers first.'
+    )
 
 
 class DirectoryLoader:
@@ -110,6 +171,15 @@ class DirectoryLoader:
             for statement in schema_statements(self.dialect):
                 conn.execute(text(statement))
 
+    def latest_snapshot(self, corp_id: str, exclude: tuple[str, str] = ("", "")) -> datetime | None:
+        """When the newest loaded full snapshot of a corp was observed (other than run ``exclude``)."""
+        with self.engine.connect() as conn:
+            return self._latest_snapshot(conn, {"corp_id": corp_id, "dag_id": exclude[0], "run_id": exclude[1]})
+
+    def _latest_snapshot(self, conn: Connection, params: Mapping[str, Any]) -> datetime | None:
+        sql = read_statement("sync_runs/latest_full_snapshot.sql", self.dialect)
+        return parse_db_time(conn.execute(text(sql), params).scalar_one_or_none())
+
     def load_snapshot(
         self,
         tables: Mapping[str, Iterable[pd.DataFrame]],
@@ -117,8 +187,14 @@ class DirectoryLoader:
         run: RunRecord,
         observed_at: datetime,
         complete: bool,
+        options: LoadOptions | None = None,
     ) -> LoadResult:
-        """Merge every table of one snapshot and record the run, all or nothing."""
+        """Merge every table of one snapshot and record the run, all or nothing.
+
+        Raises ``MassDeletionError`` (after recording the run as ``guard_tripped``,
+        with the directory untouched) when the snapshot would delete too much.
+        """
+        options = options or LoadOptions()
         now = datetime.now(UTC)
         params = {
             "corp_id": run.corp_id,
@@ -127,58 +203,51 @@ class DirectoryLoader:
             "complete": complete,
             "dag_id": run.dag_id,
             "run_id": run.run_id,
+            "sample_size": options.sample_size,
         }
         with self.engine.begin() as conn:
-            newer = parse_db_time(
-                conn.execute(
-                    text(read_statement("sync_runs/latest_full_snapshot.sql", self.dialect)), params
-                ).scalar_one_or_none()
-            )
-            if newer is not None and newer > observed_at:
+            previous = self._latest_snapshot(conn, params)
+            if previous is not None and previous > observed_at:
                 result = LoadResult(
                     status="stale",
                     plans={},
                     rows_written=0,
                     message=(
-                        f"a newer snapshot (observed {newer.isoformat()}) is already loaded; this one "
+                        f"a newer snapshot (observed {previous.isoformat()}) is already loaded; this one "
                         f"(observed {observed_at.isoformat()}) changes nothing"
                     ),
                 )
             else:
-                result = self._merge(conn, tables, params, complete)
+                result = self._merge(conn, tables, params, complete, options, first=previous is None)
             self._write_run(conn, run, result, observed_at, now)
         log.info("load %s: %s rows written; %s", result.status, result.rows_written, result.message)
+        if result.status == "guard_tripped":
+            raise MassDeletionError(result.message)
         return result
 
     def _merge(
-        self, conn: Connection, tables: Mapping[str, Iterable[pd.DataFrame]], params: dict, complete: bool
+        self,
+        conn: Connection,
+        tables: Mapping[str, Iterable[pd.DataFrame]],
+        params: dict,
+        complete: bool,
+        options: LoadOptions,
+        *,
+        first: bool,
     ) -> LoadResult:
         statements = {name: read_named_statements(path, self.dialect) for name, path in MERGE_FILES.items()}
+        shared = {name: read_named_statements("merge/common.sql", self.dialect, name) for name in MERGE_FILES}
         for name, sql in statements.items():
-            for step in ("drop_stage", "create_stage", "index_stage"):
-                conn.execute(text(sql[step]))
+            conn.execute(text(shared[name]["drop_stage"]))
+            conn.execute(text(shared[name]["drop_diff"]))
+            conn.execute(text(sql["create_stage"]))
+            conn.execute(text(sql["index_stage"]))
             staged = sum(self._stage(conn, f"stage_{name}", frame) for frame in tables.get(name, ()))
-            conn.execute(text(sql["analyze_stage"]))
+            conn.execute(text(shared[name]["analyze_stage"]))
             log.info("staged %s rows for %s", staged, name)
         for sql in statements.values():
             conn.execute(text(sql["drop_newer"]), params)
-        plans = {
-            name: TablePlan(**conn.execute(text(sql["plan"]), params).mappings().one())
-            for name, sql in statements.items()
-        }
-        if not complete:
-            for name in SOFT_DELETED:
-                plans[name].deleted = 0
-        written = 0
-        for name, sql in statements.items():
-            written += conn.execute(text(sql["upsert"]), params).rowcount
-            if name in SOFT_DELETED:
-                if complete:
-                    written += conn.execute(text(sql["soft_delete"]), params).rowcount
-            else:
-                written += conn.execute(text(sql["delete_missing"]), params).rowcount
-        for sql in statements.values():
-            conn.execute(text(sql["drop_stage"]))
+        plans = {name: self._plan(conn, sql, shared[name], params) for name, sql in statements.items()}
         for name, plan in plans.items():
             log.info(
                 "%s: %s inserted, %s updated, %s revived, %s deleted",
@@ -188,12 +257,48 @@ class DirectoryLoader:
                 plan.revived,
                 plan.deleted,
             )
-        return LoadResult(
-            status="success" if complete else "partial",
-            plans=plans,
-            rows_written=written,
-            message="complete snapshot" if complete else "incomplete snapshot: nothing was deleted",
-        )
+        drift = None if first else {name: _counts(plans[name]) for name in DRIFT_TABLES}
+        violation = guard_violation(plans, options)
+        if options.dry_run:
+            status, written = "dry_run", 0
+            message = "dry run: the plan was computed, no directory table changed"
+            if violation:
+                message += "; a real run would stop here: " + violation
+        elif violation:
+            status, written, message = "guard_tripped", 0, violation
+        else:
+            written = self._apply(conn, statements, params)
+            superseded = conn.execute(
+                text(read_statement("callback_events/supersede_before_snapshot.sql", self.dialect)), params
+            ).rowcount
+            status = "success" if complete else "partial"
+            message = "complete snapshot" if complete else "incomplete snapshot: nothing was deleted"
+            if superseded:
+                message += f"; {superseded} older callback events superseded"
+        if drift is not None:
+            log.info("drift from the callback-maintained state: %s changes %s", drift_total(drift), json.dumps(drift))
+        for name in MERGE_FILES:
+            conn.execute(text(shared[name]["drop_stage"]))
+            conn.execute(text(shared[name]["drop_diff"]))
+        return LoadResult(status=status, plans=plans, rows_written=written, message=message, drift=drift)
+
+    def _plan(self, conn: Connection, sql: Mapping[str, str], shared: Mapping[str, str], params: dict) -> TablePlan:
+        conn.execute(text(sql["create_diff"]), params)
+        plan = TablePlan(**{row.change: row.n for row in conn.execute(text(shared["plan"]))})
+        if "current" in sql:
+            plan.current = conn.execute(text(sql["current"]), params).scalar_one()
+        for row in conn.execute(text(shared["sample"]), params):
+            plan.samples.setdefault(row.change, []).append(row.entity)
+        return plan
+
+    def _apply(self, conn: Connection, statements: Mapping[str, Mapping[str, str]], params: dict) -> int:
+        """History first (it reads the diff against the old state), then the current tables."""
+        written = 0
+        for sql in statements.values():
+            for step in ("history_close", "history_open", "upsert", "delete"):
+                if step in sql:
+                    written += conn.execute(text(sql[step]), params).rowcount
+        return written
 
     def _stage(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
         """Bulk-insert one chunk into a stage table with the dialect's fast path."""
@@ -235,6 +340,8 @@ class DirectoryLoader:
             finished_at=finished,
             counts=counts,
             message=message,
+            drift=result.drift,
+            plan=result.plan_json(),
         )
 
     def record_run(
@@ -247,6 +354,8 @@ class DirectoryLoader:
         finished_at: datetime | None,
         counts: Mapping[str, int] | None = None,
         message: str | None = None,
+        drift: Mapping[str, Mapping[str, int]] | None = None,
+        plan: str | None = None,
     ) -> None:
         """Insert or rewrite the run's ``wecom_sync_runs`` row (reruns overwrite, never duplicate)."""
         row = dict.fromkeys(RUN_COUNT_COLUMNS, 0) | dict(counts or {})
@@ -267,6 +376,9 @@ class DirectoryLoader:
             "throttled": run.throttled,
             "departments_seen": run.departments_seen,
             "users_seen": run.users_seen,
+            "drift_total": drift_total(drift),
+            "drift": None if drift is None else json.dumps(drift, sort_keys=True),
+            "plan": plan,
             "message": message if message is not None else run.message,
         }
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)
@@ -294,3 +406,7 @@ class DirectoryLoader:
                 .one_or_none()
             )
         return dict(row) if row else None
+
+
+def _counts(plan: TablePlan) -> dict[str, int]:
+    return {change: getattr(plan, change) for change in CHANGES if getattr(plan, change)}

@@ -56,9 +56,10 @@ def check_dialect(dialect: str) -> str:
     return dialect
 
 
-def _render(text: str, dialect: str) -> str:
-    """Drop comment lines and fill the dialect tokens."""
-    return Template(_COMMENT_LINE.sub("", text)).substitute(DIALECT_TOKENS[check_dialect(dialect)])
+def _render(text: str, dialect: str, table: str | None = None) -> str:
+    """Drop comment lines and fill the dialect tokens (and ``$TABLE`` in shared statements)."""
+    tokens = DIALECT_TOKENS[check_dialect(dialect)] | ({"TABLE": table} if table else {})
+    return Template(_COMMENT_LINE.sub("", text)).substitute(tokens)
 
 
 @cache
@@ -69,13 +70,16 @@ def read_statements(relpath: str, dialect: str) -> tuple[str, ...]:
 
 
 @cache
-def read_named_statements(relpath: str, dialect: str) -> dict[str, str]:
-    """The statements of a table-family file, each introduced by a ``-- name: <name>`` line."""
+def read_named_statements(relpath: str, dialect: str, table: str | None = None) -> dict[str, str]:
+    """The statements of a table-family file, each introduced by a ``-- name: <name>`` line.
+
+    ``table`` fills ``$TABLE`` in files shared by several table families.
+    """
     text = (sql_dir() / relpath).read_text(encoding="utf-8")
     parts = _NAME_LINE.split(text)
     named: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        named[name] = _render(body, dialect).strip().rstrip(";").strip()
+        named[name] = _render(body, dialect, table).strip().rstrip(";").strip()
     return named
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from wecom.loader import DirectoryLoader, RunRecord
+from wecom.errors import MassDeletionError
+from wecom.loader import DirectoryLoader, LoadOptions, RunRecord
+from wecom.sql import db_time
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 CORP = "wwcorp"
@@ -84,12 +87,24 @@ def snapshot(users: list[dict], memberships: list[dict], departments: list[dict]
     return {name: [pd.DataFrame(rows)] if rows else [] for name, rows in frames.items()}
 
 
-def load(loader: DirectoryLoader, tables: dict, observed_at: datetime, run_id: str, complete: bool = True):
+# These tests delete 1 of 2 members on purpose: the guard has tests of its own.
+NO_GUARD = LoadOptions(max_delete_share=1.0)
+
+
+def load(
+    loader: DirectoryLoader,
+    tables: dict,
+    observed_at: datetime,
+    run_id: str,
+    complete: bool = True,
+    options: LoadOptions = NO_GUARD,
+):
     return loader.load_snapshot(
         tables,
         run=RunRecord(dag_id="wecom_directory_sync", run_id=run_id, corp_id=CORP),
         observed_at=observed_at,
         complete=complete,
+        options=options,
     )
 
 
@@ -197,7 +212,9 @@ def test_older_snapshot_finishing_late_changes_nothing(loader: DirectoryLoader) 
 
 
 def test_rerun_of_the_same_run_rewrites_its_row(loader: DirectoryLoader) -> None:
-    tables = lambda: snapshot([user("alice", "A", "h1")], [membership("alice", 2)])  # noqa: E731
+    def tables() -> dict:
+        return snapshot([user("alice", "A", "h1")], [membership("alice", 2)])
+
     load(loader, tables(), T0, "r1")
     load(loader, tables(), T0, "r1")
     assert rows(loader.engine, "SELECT COUNT(*) FROM wecom_sync_runs") == [(1,)]
@@ -217,4 +234,117 @@ def test_membership_moves_and_closure(loader: DirectoryLoader) -> None:
         (1, 1, 0),
         (1, 2, 1),
         (2, 2, 0),
+    ]
+
+
+def company(n: int, renamed: str | None = None) -> dict:
+    """``n`` members u00.. in department 2; ``renamed`` is u00's new name (which changes its hash)."""
+
+    def member(i: int) -> dict:
+        if i == 0 and renamed:
+            return user("u00", renamed, f"h0-{renamed}")
+        return user(f"u{i:02}", f"U{i}", f"h{i}")
+
+    users = [member(i) for i in range(n)]
+    return snapshot(users, [membership(u["userid"], 2) for u in users])
+
+
+def directory_state(engine: Engine) -> list[tuple]:
+    return rows(engine, "SELECT userid, name, is_deleted, row_hash FROM wecom_users ORDER BY userid") + rows(
+        engine, "SELECT userid, department_id, row_hash FROM wecom_user_departments ORDER BY userid"
+    )
+
+
+def test_history_keeps_every_version_with_its_validity(loader: DirectoryLoader) -> None:
+    load(loader, company(3), T0, "r1")
+    load(loader, company(3, renamed="Zoe"), T0 + timedelta(1), "r2")
+    load(loader, company(2, renamed="Zoe"), T0 + timedelta(2), "r3")
+    load(loader, company(3, renamed="Zoe"), T0 + timedelta(3), "r4")
+    history = rows(
+        loader.engine,
+        "SELECT userid, name, valid_from, valid_to, change_source, run_id FROM wecom_users_history "
+        "WHERE userid IN ('u00', 'u02') ORDER BY userid, valid_from",
+    )
+    names = [(h[0], h[1], h[5], h[3] is None) for h in history]
+    assert names == [
+        ("u00", "U0", "r1", False),
+        ("u00", "Zoe", "r2", True),
+        ("u02", "U2", "r1", False),  # closed when r3 no longer saw u02
+        ("u02", "U2", "r4", True),  # revived: a new version
+    ]
+    assert {h[4] for h in history} == {"snapshot"}
+    memberships = rows(
+        loader.engine,
+        "SELECT COUNT(*), SUM(CASE WHEN valid_to IS NULL THEN 1 ELSE 0 END) FROM wecom_user_departments_history "
+        "WHERE userid = 'u02'",
+    )
+    assert memberships == [(2, 1)]
+
+
+def test_unchanged_resync_adds_no_history(loader: DirectoryLoader) -> None:
+    load(loader, company(3), T0, "r1")
+    load(loader, company(3), T0 + timedelta(1), "r2")
+    assert rows(loader.engine, "SELECT COUNT(*) FROM wecom_users_history") == [(3,)]
+
+
+def test_guard_trips_before_changing_anything(loader: DirectoryLoader) -> None:
+    load(loader, company(20), T0, "r1")
+    before = directory_state(loader.engine)
+    with pytest.raises(MassDeletionError, match=r"10 of 20 users .*allow_mass_delete"):
+        load(loader, company(10), T0 + timedelta(1), "r2", options=LoadOptions())
+    assert directory_state(loader.engine) == before
+    run = loader.get_run("wecom_directory_sync", "r2")
+    assert run["status"] == "guard_tripped"
+    assert "10 of 20 users" in run["message"]
+
+    result = load(loader, company(10), T0 + timedelta(1), "r2", options=LoadOptions(allow_mass_delete=True))
+    assert result.plans["wecom_users"].deleted == 10
+    assert loader.get_run("wecom_directory_sync", "r2")["status"] == "success"
+
+
+def test_guard_allows_a_small_share_and_obeys_a_count_limit(loader: DirectoryLoader) -> None:
+    load(loader, company(20), T0, "r1")
+    assert load(loader, company(19), T0 + timedelta(1), "r2", options=LoadOptions()).status == "success"
+    with pytest.raises(MassDeletionError, match="limit 1"):
+        load(loader, company(17), T0 + timedelta(2), "r3", options=LoadOptions(max_delete_count=1))
+
+
+def test_dry_run_records_the_plan_and_changes_nothing(loader: DirectoryLoader) -> None:
+    load(loader, company(5), T0, "r1")
+    before = directory_state(loader.engine)
+    history_before = rows(loader.engine, "SELECT COUNT(*) FROM wecom_users_history")
+    result = load(loader, company(4, renamed="Zoe"), T0 + timedelta(1), "dry", options=LoadOptions(dry_run=True))
+    assert result.status == "dry_run"
+    users = result.plans["wecom_users"]
+    assert (users.inserted, users.updated, users.deleted, users.revived) == (0, 1, 1, 0)
+    assert users.samples == {"deleted": ["u04"], "updated": ["u00"]}
+    assert directory_state(loader.engine) == before
+    assert rows(loader.engine, "SELECT COUNT(*) FROM wecom_users_history") == history_before
+    run = loader.get_run("wecom_directory_sync", "dry")
+    assert run["status"] == "dry_run"
+    assert "a real run would stop here" in run["message"]
+    assert json.loads(run["plan"])["wecom_users"]["samples"]["deleted"] == ["u04"]
+
+
+def test_drift_counts_what_the_snapshot_found_changed(loader: DirectoryLoader) -> None:
+    first = load(loader, company(3), T0, "r1")
+    assert first.drift is None
+    second = load(loader, company(3, renamed="Zoe"), T0 + timedelta(1), "r2")
+    assert second.drift["wecom_users"] == {"updated": 1}
+    assert loader.get_run("wecom_directory_sync", "r2")["drift_total"] == 1
+
+
+def test_pending_callback_events_older_than_the_snapshot_are_superseded(loader: DirectoryLoader) -> None:
+    insert = text(
+        "INSERT INTO wecom_callback_events (corp_id, dedup_key, received_at, last_received_at, create_time, "
+        "change_type, entity_type, entity_id, payload, status) "
+        "VALUES (:corp, :key, :t, :t, :t, 'update_user', 'user', 'u00', '{}', 'pending')"
+    )
+    with loader.engine.begin() as conn:
+        for key, at in (("old", T0), ("new", T0 + timedelta(hours=2))):
+            conn.execute(insert, {"corp": CORP, "key": key, "t": db_time(at, loader.dialect)})
+    load(loader, company(3), T0 + timedelta(hours=1), "r1")
+    assert rows(loader.engine, "SELECT dedup_key, status FROM wecom_callback_events ORDER BY dedup_key") == [
+        ("new", "pending"),
+        ("old", "superseded"),
     ]

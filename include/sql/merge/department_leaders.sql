@@ -1,9 +1,6 @@
 -- Replace the leaders of the departments this snapshot saw (all when complete).
 -- Binds: :corp_id, :observed_at, :complete.
 
--- name: drop_stage
-DROP TABLE IF EXISTS stage_wecom_department_leaders;
-
 -- name: create_stage
 $TEMP_TABLE stage_wecom_department_leaders AS
 SELECT corp_id, department_id, userid FROM wecom_department_leaders WHERE 1 = 0;
@@ -12,9 +9,6 @@ SELECT corp_id, department_id, userid FROM wecom_department_leaders WHERE 1 = 0;
 CREATE UNIQUE INDEX stage_wecom_department_leaders_key
     ON stage_wecom_department_leaders (corp_id, department_id, userid);
 
--- name: analyze_stage
-ANALYZE stage_wecom_department_leaders;
-
 -- name: drop_newer
 DELETE FROM stage_wecom_department_leaders
 WHERE department_id IN (
@@ -22,36 +16,27 @@ WHERE department_id IN (
     WHERE d.corp_id = :corp_id AND d.observed_at > :observed_at
 );
 
--- name: plan
-SELECT
-    (SELECT COUNT(*) FROM stage_wecom_department_leaders s
-     WHERE NOT EXISTS (SELECT 1 FROM wecom_department_leaders t
-                       WHERE t.corp_id = s.corp_id AND t.department_id = s.department_id
-                         AND t.userid = s.userid)) AS inserted,
-    0 AS updated,
-    (SELECT COUNT(*) FROM wecom_department_leaders t
-     WHERE t.corp_id = :corp_id
-       AND (:complete OR t.department_id IN (SELECT s.department_id FROM stage_wecom_departments s))
-       AND NOT EXISTS (SELECT 1 FROM wecom_departments d WHERE d.corp_id = t.corp_id
-                         AND d.department_id = t.department_id AND d.observed_at > :observed_at)
-       AND NOT EXISTS (SELECT 1 FROM stage_wecom_department_leaders s
-                       WHERE s.corp_id = t.corp_id AND s.department_id = t.department_id
-                         AND s.userid = t.userid)) AS deleted;
+-- name: create_diff
+$TEMP_TABLE diff_wecom_department_leaders AS
+SELECT 'inserted' AS change, s.department_id AS department_id, s.userid AS userid, CAST(s.department_id AS TEXT) || ':' || CAST(s.userid AS TEXT) AS entity
+FROM stage_wecom_department_leaders s
+WHERE NOT EXISTS (SELECT 1 FROM wecom_department_leaders t WHERE t.corp_id = s.corp_id AND t.department_id = s.department_id AND t.userid = s.userid)
+UNION ALL
+SELECT 'deleted', t.department_id, t.userid, CAST(t.department_id AS TEXT) || ':' || CAST(t.userid AS TEXT)
+FROM wecom_department_leaders t
+WHERE t.corp_id = :corp_id
+  AND (:complete OR t.department_id IN (SELECT s.department_id FROM stage_wecom_departments s))
+  AND NOT EXISTS (SELECT 1 FROM wecom_departments o WHERE o.corp_id = t.corp_id
+                    AND o.department_id = t.department_id AND o.observed_at > :observed_at)
+  AND NOT EXISTS (SELECT 1 FROM stage_wecom_department_leaders s WHERE s.corp_id = t.corp_id AND s.department_id = t.department_id AND s.userid = t.userid);
 
 -- name: upsert
 INSERT INTO wecom_department_leaders (corp_id, department_id, userid)
 SELECT corp_id, department_id, userid FROM stage_wecom_department_leaders WHERE TRUE
 ON CONFLICT (corp_id, department_id, userid) DO NOTHING;
 
--- name: delete_missing
+-- name: delete
 DELETE FROM wecom_department_leaders
 WHERE corp_id = :corp_id
-  AND (:complete OR department_id IN (SELECT s.department_id FROM stage_wecom_departments s))
-  AND NOT EXISTS (SELECT 1 FROM wecom_departments d
-                  WHERE d.corp_id = wecom_department_leaders.corp_id
-                    AND d.department_id = wecom_department_leaders.department_id
-                    AND d.observed_at > :observed_at)
-  AND NOT EXISTS (SELECT 1 FROM stage_wecom_department_leaders s
-                  WHERE s.corp_id = wecom_department_leaders.corp_id
-                    AND s.department_id = wecom_department_leaders.department_id
-                    AND s.userid = wecom_department_leaders.userid);
+  AND EXISTS (SELECT 1 FROM diff_wecom_department_leaders d WHERE d.department_id = wecom_department_leaders.department_id AND d.userid = wecom_department_leaders.userid
+              AND d.change IN ('deleted'));

@@ -1,21 +1,17 @@
--- Merge one snapshot's departments (staged in stage_wecom_departments) into
--- wecom_departments. Binds: :corp_id, :observed_at, :now.
-
--- name: drop_stage
-DROP TABLE IF EXISTS stage_wecom_departments;
+-- Merge one snapshot's departments (stage_wecom_departments) into wecom_departments and its history.
+-- Shared steps (drop/analyze stage, plan, samples) are in common.sql.
+-- Binds: :corp_id, :observed_at, :now, :complete, :run_id.
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_departments AS
 SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash
 FROM wecom_departments WHERE 1 = 0;
 
+
 -- name: index_stage
 CREATE UNIQUE INDEX stage_wecom_departments_key ON stage_wecom_departments (corp_id, department_id);
 
--- name: analyze_stage
-ANALYZE stage_wecom_departments;
 
--- A callback applied after this snapshot was observed already holds newer state.
 -- name: drop_newer
 DELETE FROM stage_wecom_departments
 WHERE department_id IN (
@@ -23,23 +19,55 @@ WHERE department_id IN (
     WHERE t.corp_id = :corp_id AND t.observed_at > :observed_at
 );
 
--- name: plan
-SELECT
-    (SELECT COUNT(*) FROM stage_wecom_departments s
-     WHERE NOT EXISTS (SELECT 1 FROM wecom_departments t
-                       WHERE t.corp_id = s.corp_id AND t.department_id = s.department_id)) AS inserted,
-    (SELECT COUNT(*) FROM stage_wecom_departments s
-     JOIN wecom_departments t ON t.corp_id = s.corp_id AND t.department_id = s.department_id
-     WHERE NOT t.is_deleted AND t.row_hash <> s.row_hash) AS updated,
-    (SELECT COUNT(*) FROM stage_wecom_departments s
-     JOIN wecom_departments t ON t.corp_id = s.corp_id AND t.department_id = s.department_id
-     WHERE t.is_deleted) AS revived,
-    (SELECT COUNT(*) FROM wecom_departments t
-     WHERE t.corp_id = :corp_id AND NOT t.is_deleted AND t.observed_at <= :observed_at
-       AND NOT EXISTS (SELECT 1 FROM stage_wecom_departments s
-                       WHERE s.corp_id = t.corp_id AND s.department_id = t.department_id)) AS deleted,
-    (SELECT COUNT(*) FROM wecom_departments t
-     WHERE t.corp_id = :corp_id AND NOT t.is_deleted) AS current;
+
+-- name: create_diff
+$TEMP_TABLE diff_wecom_departments AS
+SELECT 'inserted' AS change, s.department_id AS department_id, CAST(s.department_id AS TEXT) AS entity
+FROM stage_wecom_departments s
+WHERE NOT EXISTS (SELECT 1 FROM wecom_departments t WHERE t.corp_id = s.corp_id AND t.department_id = s.department_id)
+UNION ALL
+SELECT CASE WHEN t.is_deleted THEN 'revived' ELSE 'updated' END, s.department_id, CAST(s.department_id AS TEXT)
+FROM stage_wecom_departments s
+JOIN wecom_departments t ON t.corp_id = s.corp_id AND t.department_id = s.department_id
+WHERE t.is_deleted OR t.row_hash <> s.row_hash
+UNION ALL
+SELECT 'deleted', t.department_id, CAST(t.department_id AS TEXT)
+FROM wecom_departments t
+WHERE :complete AND t.corp_id = :corp_id AND NOT t.is_deleted AND t.observed_at <= :observed_at
+  AND NOT EXISTS (SELECT 1 FROM stage_wecom_departments s WHERE s.corp_id = t.corp_id AND s.department_id = t.department_id);
+
+
+-- name: current
+SELECT COUNT(*) FROM wecom_departments WHERE corp_id = :corp_id AND NOT is_deleted;
+
+
+-- name: history_close
+UPDATE wecom_departments_history SET valid_to = :observed_at
+WHERE corp_id = :corp_id AND valid_to IS NULL
+  AND department_id IN (SELECT department_id FROM diff_wecom_departments WHERE change IN ('updated', 'deleted'));
+
+
+-- name: history_open
+INSERT INTO wecom_departments_history (
+    corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+    valid_from, valid_to, change_source, run_id
+)
+SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+       :observed_at, NULL, 'snapshot', :run_id
+FROM stage_wecom_departments
+WHERE department_id IN (SELECT department_id FROM diff_wecom_departments WHERE change IN ('inserted', 'updated', 'revived'))
+ON CONFLICT (corp_id, department_id, valid_from) DO UPDATE SET
+    name = excluded.name,
+    name_en = excluded.name_en,
+    parent_id = excluded.parent_id,
+    sort_order = excluded.sort_order,
+    path = excluded.path,
+    depth = excluded.depth,
+    row_hash = excluded.row_hash,
+    valid_to = NULL,
+    change_source = excluded.change_source,
+    run_id = excluded.run_id;
+
 
 -- name: upsert
 INSERT INTO wecom_departments (
@@ -64,10 +92,8 @@ ON CONFLICT (corp_id, department_id) DO UPDATE SET
     observed_at = excluded.observed_at
 WHERE wecom_departments.row_hash <> excluded.row_hash OR wecom_departments.is_deleted;
 
--- name: soft_delete
+
+-- name: delete
 UPDATE wecom_departments
 SET is_deleted = TRUE, deleted_at = :observed_at, updated_at = :now, observed_at = :observed_at
-WHERE corp_id = :corp_id AND NOT is_deleted AND observed_at <= :observed_at
-  AND NOT EXISTS (SELECT 1 FROM stage_wecom_departments s
-                  WHERE s.corp_id = wecom_departments.corp_id
-                    AND s.department_id = wecom_departments.department_id);
+WHERE corp_id = :corp_id AND department_id IN (SELECT department_id FROM diff_wecom_departments WHERE change = 'deleted');

@@ -1,9 +1,6 @@
 -- Replace the memberships of the members this snapshot saw (all members when
--- the snapshot is complete), leaving alone members a newer callback touched.
--- Binds: :corp_id, :observed_at, :now, :complete.
-
--- name: drop_stage
-DROP TABLE IF EXISTS stage_wecom_user_departments;
+-- the snapshot is complete), leaving alone members a newer callback touched,
+-- and keep their history. Binds: :corp_id, :observed_at, :now, :complete, :run_id.
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_user_departments AS
@@ -14,33 +11,54 @@ FROM wecom_user_departments WHERE 1 = 0;
 CREATE UNIQUE INDEX stage_wecom_user_departments_key
     ON stage_wecom_user_departments (corp_id, userid, department_id);
 
--- name: analyze_stage
-ANALYZE stage_wecom_user_departments;
-
 -- name: drop_newer
 DELETE FROM stage_wecom_user_departments
 WHERE userid IN (
     SELECT u.userid FROM wecom_users u WHERE u.corp_id = :corp_id AND u.observed_at > :observed_at
 );
 
--- name: plan
-SELECT
-    (SELECT COUNT(*) FROM stage_wecom_user_departments s
-     WHERE NOT EXISTS (SELECT 1 FROM wecom_user_departments t
-                       WHERE t.corp_id = s.corp_id AND t.userid = s.userid
-                         AND t.department_id = s.department_id)) AS inserted,
-    (SELECT COUNT(*) FROM stage_wecom_user_departments s
-     JOIN wecom_user_departments t
-       ON t.corp_id = s.corp_id AND t.userid = s.userid AND t.department_id = s.department_id
-     WHERE t.row_hash <> s.row_hash) AS updated,
-    (SELECT COUNT(*) FROM wecom_user_departments t
-     WHERE t.corp_id = :corp_id
-       AND (:complete OR t.userid IN (SELECT s.userid FROM stage_wecom_users s))
-       AND NOT EXISTS (SELECT 1 FROM wecom_users u WHERE u.corp_id = t.corp_id AND u.userid = t.userid
-                         AND u.observed_at > :observed_at)
-       AND NOT EXISTS (SELECT 1 FROM stage_wecom_user_departments s
-                       WHERE s.corp_id = t.corp_id AND s.userid = t.userid
-                         AND s.department_id = t.department_id)) AS deleted;
+-- name: create_diff
+$TEMP_TABLE diff_wecom_user_departments AS
+SELECT 'inserted' AS change, s.userid AS userid, s.department_id AS department_id, CAST(s.userid AS TEXT) || ':' || CAST(s.department_id AS TEXT) AS entity
+FROM stage_wecom_user_departments s
+WHERE NOT EXISTS (SELECT 1 FROM wecom_user_departments t WHERE t.corp_id = s.corp_id AND t.userid = s.userid AND t.department_id = s.department_id)
+UNION ALL
+SELECT 'updated', s.userid, s.department_id, CAST(s.userid AS TEXT) || ':' || CAST(s.department_id AS TEXT)
+FROM stage_wecom_user_departments s JOIN wecom_user_departments t ON t.corp_id = s.corp_id AND t.userid = s.userid AND t.department_id = s.department_id
+WHERE t.row_hash <> s.row_hash
+UNION ALL
+SELECT 'deleted', t.userid, t.department_id, CAST(t.userid AS TEXT) || ':' || CAST(t.department_id AS TEXT)
+FROM wecom_user_departments t
+WHERE t.corp_id = :corp_id
+  AND (:complete OR t.userid IN (SELECT s.userid FROM stage_wecom_users s))
+  AND NOT EXISTS (SELECT 1 FROM wecom_users o WHERE o.corp_id = t.corp_id
+                    AND o.userid = t.userid AND o.observed_at > :observed_at)
+  AND NOT EXISTS (SELECT 1 FROM stage_wecom_user_departments s WHERE s.corp_id = t.corp_id AND s.userid = t.userid AND s.department_id = t.department_id);
+
+-- name: history_close
+UPDATE wecom_user_departments_history SET valid_to = :observed_at
+WHERE corp_id = :corp_id AND valid_to IS NULL
+  AND EXISTS (SELECT 1 FROM diff_wecom_user_departments d WHERE d.userid = wecom_user_departments_history.userid AND d.department_id = wecom_user_departments_history.department_id
+              AND d.change IN ('updated', 'deleted'));
+
+-- name: history_open
+INSERT INTO wecom_user_departments_history (
+    corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
+    valid_from, valid_to, change_source, run_id
+)
+SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
+       :observed_at, NULL, 'snapshot', :run_id
+FROM stage_wecom_user_departments s
+WHERE EXISTS (SELECT 1 FROM diff_wecom_user_departments d WHERE d.userid = s.userid AND d.department_id = s.department_id
+              AND d.change IN ('inserted', 'updated'))
+ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
+    sort_order = excluded.sort_order,
+    is_leader = excluded.is_leader,
+    is_main = excluded.is_main,
+    row_hash = excluded.row_hash,
+    valid_to = NULL,
+    change_source = excluded.change_source,
+    run_id = excluded.run_id;
 
 -- name: upsert
 INSERT INTO wecom_user_departments (
@@ -56,14 +74,8 @@ ON CONFLICT (corp_id, userid, department_id) DO UPDATE SET
     updated_at = excluded.updated_at
 WHERE wecom_user_departments.row_hash <> excluded.row_hash;
 
--- name: delete_missing
+-- name: delete
 DELETE FROM wecom_user_departments
 WHERE corp_id = :corp_id
-  AND (:complete OR userid IN (SELECT s.userid FROM stage_wecom_users s))
-  AND NOT EXISTS (SELECT 1 FROM wecom_users u
-                  WHERE u.corp_id = wecom_user_departments.corp_id
-                    AND u.userid = wecom_user_departments.userid AND u.observed_at > :observed_at)
-  AND NOT EXISTS (SELECT 1 FROM stage_wecom_user_departments s
-                  WHERE s.corp_id = wecom_user_departments.corp_id
-                    AND s.userid = wecom_user_departments.userid
-                    AND s.department_id = wecom_user_departments.department_id);
+  AND EXISTS (SELECT 1 FROM diff_wecom_user_departments d WHERE d.userid = wecom_user_departments.userid AND d.department_id = wecom_user_departments.department_id
+              AND d.change IN ('deleted'));

@@ -1,8 +1,6 @@
--- Merge one snapshot's members (staged in stage_wecom_users) into wecom_users.
--- Binds: :corp_id, :observed_at, :now.
-
--- name: drop_stage
-DROP TABLE IF EXISTS stage_wecom_users;
+-- Merge one snapshot's users (stage_wecom_users) into wecom_users and its history.
+-- Shared steps (drop/analyze stage, plan, samples) are in common.sql.
+-- Binds: :corp_id, :observed_at, :now, :complete, :run_id.
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_users AS
@@ -10,11 +8,10 @@ SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, 
        status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash
 FROM wecom_users WHERE 1 = 0;
 
+
 -- name: index_stage
 CREATE UNIQUE INDEX stage_wecom_users_key ON stage_wecom_users (corp_id, userid);
 
--- name: analyze_stage
-ANALYZE stage_wecom_users;
 
 -- name: drop_newer
 DELETE FROM stage_wecom_users
@@ -23,23 +20,66 @@ WHERE userid IN (
     WHERE t.corp_id = :corp_id AND t.observed_at > :observed_at
 );
 
--- name: plan
-SELECT
-    (SELECT COUNT(*) FROM stage_wecom_users s
-     WHERE NOT EXISTS (SELECT 1 FROM wecom_users t
-                       WHERE t.corp_id = s.corp_id AND t.userid = s.userid)) AS inserted,
-    (SELECT COUNT(*) FROM stage_wecom_users s
-     JOIN wecom_users t ON t.corp_id = s.corp_id AND t.userid = s.userid
-     WHERE NOT t.is_deleted AND t.row_hash <> s.row_hash) AS updated,
-    (SELECT COUNT(*) FROM stage_wecom_users s
-     JOIN wecom_users t ON t.corp_id = s.corp_id AND t.userid = s.userid
-     WHERE t.is_deleted) AS revived,
-    (SELECT COUNT(*) FROM wecom_users t
-     WHERE t.corp_id = :corp_id AND NOT t.is_deleted AND t.observed_at <= :observed_at
-       AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s
-                       WHERE s.corp_id = t.corp_id AND s.userid = t.userid)) AS deleted,
-    (SELECT COUNT(*) FROM wecom_users t
-     WHERE t.corp_id = :corp_id AND NOT t.is_deleted) AS current;
+
+-- name: create_diff
+$TEMP_TABLE diff_wecom_users AS
+SELECT 'inserted' AS change, s.userid AS userid, s.userid AS entity
+FROM stage_wecom_users s
+WHERE NOT EXISTS (SELECT 1 FROM wecom_users t WHERE t.corp_id = s.corp_id AND t.userid = s.userid)
+UNION ALL
+SELECT CASE WHEN t.is_deleted THEN 'revived' ELSE 'updated' END, s.userid, s.userid
+FROM stage_wecom_users s
+JOIN wecom_users t ON t.corp_id = s.corp_id AND t.userid = s.userid
+WHERE t.is_deleted OR t.row_hash <> s.row_hash
+UNION ALL
+SELECT 'deleted', t.userid, t.userid
+FROM wecom_users t
+WHERE :complete AND t.corp_id = :corp_id AND NOT t.is_deleted AND t.observed_at <= :observed_at
+  AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s WHERE s.corp_id = t.corp_id AND s.userid = t.userid);
+
+
+-- name: current
+SELECT COUNT(*) FROM wecom_users WHERE corp_id = :corp_id AND NOT is_deleted;
+
+
+-- name: history_close
+UPDATE wecom_users_history SET valid_to = :observed_at
+WHERE corp_id = :corp_id AND valid_to IS NULL
+  AND userid IN (SELECT userid FROM diff_wecom_users WHERE change IN ('updated', 'deleted'));
+
+
+-- name: history_open
+INSERT INTO wecom_users_history (
+    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    valid_from, valid_to, change_source, run_id
+)
+SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+       :observed_at, NULL, 'snapshot', :run_id
+FROM stage_wecom_users
+WHERE userid IN (SELECT userid FROM diff_wecom_users WHERE change IN ('inserted', 'updated', 'revived'))
+ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
+    name = excluded.name,
+    alias = excluded.alias,
+    position = excluded.position,
+    gender = excluded.gender,
+    mobile = excluded.mobile,
+    email = excluded.email,
+    biz_mail = excluded.biz_mail,
+    telephone = excluded.telephone,
+    address = excluded.address,
+    status = excluded.status,
+    main_department_id = excluded.main_department_id,
+    avatar_url = excluded.avatar_url,
+    open_userid = excluded.open_userid,
+    external_position = excluded.external_position,
+    extattr = excluded.extattr,
+    row_hash = excluded.row_hash,
+    valid_to = NULL,
+    change_source = excluded.change_source,
+    run_id = excluded.run_id;
+
 
 -- name: upsert
 INSERT INTO wecom_users (
@@ -75,9 +115,8 @@ ON CONFLICT (corp_id, userid) DO UPDATE SET
     observed_at = excluded.observed_at
 WHERE wecom_users.row_hash <> excluded.row_hash OR wecom_users.is_deleted;
 
--- name: soft_delete
+
+-- name: delete
 UPDATE wecom_users
 SET is_deleted = TRUE, deleted_at = :observed_at, updated_at = :now, observed_at = :observed_at
-WHERE corp_id = :corp_id AND NOT is_deleted AND observed_at <= :observed_at
-  AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s
-                  WHERE s.corp_id = wecom_users.corp_id AND s.userid = wecom_users.userid);
+WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM diff_wecom_users WHERE change = 'deleted');

@@ -1,6 +1,10 @@
 -- One row per sync run (kind full or delta), rewritten when a run is retried.
 -- status: success, partial (incomplete snapshot: nothing deleted), failed,
--- stale (an older snapshot that finished after a newer one: nothing changed).
+-- stale (an older snapshot that finished after a newer one: nothing changed),
+-- skipped (a fresh snapshot already covered the interval), dry_run (plan only),
+-- guard_tripped (the mass-deletion guard stopped the load).
+-- plan: per-table change counts with sample ids (JSON); drift: what a snapshot
+-- found that callbacks had not applied (JSON), drift_total its size.
 CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     dag_id TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -29,6 +33,9 @@ CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     memberships_deleted INTEGER NOT NULL DEFAULT 0,
     departments_seen INTEGER,
     users_seen INTEGER,
+    drift_total INTEGER,
+    drift TEXT,
+    plan TEXT,
     message TEXT,
     PRIMARY KEY (dag_id, run_id)
 );
