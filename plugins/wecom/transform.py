@@ -29,6 +29,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from wecom.pii import KEEP_ALL, PiiPolicy
+
 log = logging.getLogger(__name__)
 
 # WeCom allows 15 levels; the tree walk stops here so malformed data cannot keep it going.
@@ -129,7 +131,9 @@ class Snapshot:
     department_closure: pd.DataFrame
 
 
-def transform(raw_departments: pd.DataFrame, raw_users: pd.DataFrame, corp_id: str) -> Snapshot:
+def transform(
+    raw_departments: pd.DataFrame, raw_users: pd.DataFrame, corp_id: str, pii: PiiPolicy = KEEP_ALL
+) -> Snapshot:
     """The whole snapshot from the raw frames (as ``pd.read_json(path, lines=True, dtype=False)`` reads them).
 
     Department leaders come from the department payload's ``department_leader``,
@@ -138,7 +142,7 @@ def transform(raw_departments: pd.DataFrame, raw_users: pd.DataFrame, corp_id: s
     ``is_leader_in_dept``.
     """
     departments, payload_leaders, closure = transform_departments(raw_departments, corp_id)
-    users, user_departments, direct_leaders = transform_users(raw_users, corp_id)
+    users, user_departments, direct_leaders = transform_users(raw_users, corp_id, pii)
     member_leaders = department_leaders_from_members(user_departments, withheld_leader_departments(raw_departments))
     return Snapshot(
         departments=departments,
@@ -189,7 +193,9 @@ def transform_departments(raw: pd.DataFrame, corp_id: str) -> tuple[pd.DataFrame
     )
 
 
-def transform_users(raw: pd.DataFrame, corp_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def transform_users(
+    raw: pd.DataFrame, corp_id: str, pii: PiiPolicy = KEEP_ALL
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Members, memberships and direct leaders; works on any chunk holding all records of its userids.
 
     A member arrives once per department it sits in, and ``list_id`` sends one
@@ -202,6 +208,8 @@ def transform_users(raw: pd.DataFrame, corp_id: str) -> tuple[pd.DataFrame, pd.D
     ``main_department``; without it (restricted payloads) every membership is
     False, meaning "not known to be main": guessing from a member's only
     visible department would be wrong when the others lie outside the scope.
+
+    ``pii`` hashes or drops contact fields before the row hash is taken.
     """
     raw = raw.reset_index(drop=True)
     userid = _text(_column(raw, "userid"))
@@ -231,7 +239,7 @@ def transform_users(raw: pd.DataFrame, corp_id: str) -> tuple[pd.DataFrame, pd.D
     main_department = memberships["userid"].map(users.set_index("userid")["main_department_id"])
     memberships["is_main"] = main_department.eq(memberships["department_id"]).fillna(False)
     return (
-        _table(users.assign(corp_id=corp_id), "wecom_users"),
+        _table(pii.apply(users.assign(corp_id=corp_id)), "wecom_users"),
         _table(memberships.assign(corp_id=corp_id), "wecom_user_departments"),
         _table(direct_leaders.dropna().drop_duplicates(), "wecom_user_direct_leaders"),
     )
