@@ -1,0 +1,108 @@
+"""The companies to sync: one JSON configuration (the Airflow Variable ``wecom_companies``).
+
+Each company gets its own DAG and its own ``corp_id`` rows in the shared
+tables. A malformed configuration raises ``CompanyConfigError`` naming the
+bad key, so DAG parsing fails with an import error that says what to fix.
+
+Example::
+
+    [{"name": "default"},
+     {"name": "acme", "wecom_conn_id": "wecom_acme", "schedule": "0 3 * * *",
+      "pii": {"mobile": "hash", "address": "drop"}, "max_delete_share": 0.05}]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from wecom.pii import PiiConfigError, PiiPolicy
+
+DEFAULT_DAG_ID = "wecom_directory_sync"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+class CompanyConfigError(ValueError):
+    """The companies configuration is malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Company:
+    """One WeCom company: where its credentials and target are, and how to sync it."""
+
+    name: str = "default"
+    wecom_conn_id: str = "wecom_default"
+    target_conn_id: str = "wecom_target_db"
+    schedule: str | None = "@daily"
+    retries: int = 3
+    freshness_minutes: float = 60
+    max_delete_share: float = 0.10
+    max_delete_count: int | None = None
+    pii: Mapping[str, str] = field(default_factory=dict)
+    pii_salt_variable: str = "wecom_pii_salt"
+
+    @property
+    def dag_id(self) -> str:
+        """``wecom_directory_sync`` for the default company, ``wecom_directory_sync__<name>`` for others."""
+        return DEFAULT_DAG_ID if self.name == "default" else f"{DEFAULT_DAG_ID}__{self.name}"
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "wecom_conn_id": (str,),
+    "target_conn_id": (str,),
+    "schedule": (str, type(None)),
+    "retries": (int,),
+    "freshness_minutes": (int, float),
+    "max_delete_share": (int, float),
+    "max_delete_count": (int, type(None)),
+    "pii": (dict,),
+    "pii_salt_variable": (str,),
+}
+assert set(_TYPES) == {f.name for f in fields(Company)}
+
+
+def parse_companies(raw: str | None) -> list[Company]:
+    """Companies from the Variable's JSON text; ``None`` or empty means the single default company."""
+    if raw is None or not raw.strip():
+        return [Company()]
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise CompanyConfigError(f"wecom_companies is not valid JSON: {error}") from None
+    if not isinstance(data, list) or not data:
+        raise CompanyConfigError("wecom_companies must be a non-empty JSON list of company objects")
+    companies = [_company(item, f"wecom_companies[{i}]") for i, item in enumerate(data)]
+    for attribute in ("name", "wecom_conn_id"):
+        seen: set[str] = set()
+        for i, company in enumerate(companies):
+            value = getattr(company, attribute)
+            if value in seen:
+                raise CompanyConfigError(f"wecom_companies[{i}].{attribute}: {value!r} is used twice")
+            seen.add(value)
+    return companies
+
+
+def _company(item: Any, where: str) -> Company:
+    if not isinstance(item, dict):
+        raise CompanyConfigError(f"{where}: expected an object, got {type(item).__name__}")
+    for key, value in item.items():
+        if key not in _TYPES:
+            raise CompanyConfigError(f"{where}.{key}: unknown key; known keys are {', '.join(sorted(_TYPES))}")
+        if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) and bool not in _TYPES[key]):
+            raise CompanyConfigError(f"{where}.{key}: expected {' or '.join(t.__name__ for t in _TYPES[key])}")
+    company = Company(**item)
+    if not _NAME.match(company.name):
+        raise CompanyConfigError(f"{where}.name: {company.name!r} must be lower-case letters, digits and _")
+    if not 0 < company.max_delete_share <= 1:
+        raise CompanyConfigError(f"{where}.max_delete_share: must be above 0 and at most 1")
+    if company.retries < 0 or company.freshness_minutes < 0:
+        raise CompanyConfigError(f"{where}: retries and freshness_minutes must not be negative")
+    try:
+        PiiPolicy.from_option(company.pii, salt="syntax-check-only")
+    except PiiConfigError as error:
+        raise CompanyConfigError(f"{where}.{error}") from None
+    return company

@@ -1,0 +1,54 @@
+"""The companies configuration: defaults, DAG ids, and errors that name the bad key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wecom.companies import Company, CompanyConfigError, parse_companies
+
+
+def test_no_configuration_means_the_single_default_company() -> None:
+    assert parse_companies(None) == [Company()]
+    company = parse_companies("")[0]
+    assert (company.dag_id, company.wecom_conn_id, company.target_conn_id, company.schedule) == (
+        "wecom_directory_sync",
+        "wecom_default",
+        "wecom_target_db",
+        "@daily",
+    )
+
+
+def test_several_companies_get_their_own_dags() -> None:
+    companies = parse_companies(
+        json.dumps(
+            [
+                {"name": "default"},
+                {"name": "acme", "wecom_conn_id": "wecom_acme", "schedule": None, "pii": {"mobile": "hash"}},
+            ]
+        )
+    )
+    assert [c.dag_id for c in companies] == ["wecom_directory_sync", "wecom_directory_sync__acme"]
+    assert companies[1].schedule is None and companies[1].pii == {"mobile": "hash"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("{}", "non-empty JSON list"),
+        ('["acme"]', r"wecom_companies\[0\]: expected an object"),
+        ('[{"name": "a", "schedul": "@daily"}]', r"wecom_companies\[0\]\.schedul: unknown key"),
+        ('[{"name": "a", "retries": "3"}]', r"wecom_companies\[0\]\.retries: expected int"),
+        ('[{"name": "a", "retries": true}]', r"wecom_companies\[0\]\.retries: expected int"),
+        ('[{"name": "Acme Corp"}]', r"wecom_companies\[0\]\.name: 'Acme Corp'"),
+        ('[{"name": "a", "max_delete_share": 2}]', r"max_delete_share: must be above 0"),
+        ('[{"name": "a", "pii": {"phone": "drop"}}]', r"wecom_companies\[0\]\.pii\.phone: unknown field"),
+        ('[{"name": "a"}, {"name": "a", "wecom_conn_id": "x"}]', r"wecom_companies\[1\]\.name: 'a' is used twice"),
+        ('[{"name": "a"}, {"name": "b"}]', r"wecom_companies\[1\]\.wecom_conn_id: 'wecom_default' is used twice"),
+    ],
+)
+def test_malformed_configuration_names_the_key(raw: str, message: str) -> None:
+    with pytest.raises(CompanyConfigError, match=message):
+        parse_companies(raw)
