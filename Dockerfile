@@ -1,16 +1,19 @@
 # The official extension pattern: the Airflow image of the tested version, our pinned
-# requirements and package installed as the airflow user, DAGs/plugins/SQL copied in.
+# requirements and the package installed as the airflow user, DAGs and SQL copied in.
+# The package registers the `wecom` connection type and the plugin (receiver, status
+# page) through its entry points, so nothing goes into the plugins folder.
 FROM apache/airflow:3.3.2-python3.11
 
-USER airflow
-COPY --chown=airflow:root requirements.txt constraints.txt /opt/wecom/
-RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/wecom/requirements.txt
+ARG AIRFLOW_VERSION=3.3.2
+# 50000 is the airflow user of the official image; numeric so Kubernetes can check runAsNonRoot.
+USER 50000
+COPY --chown=50000:0 requirements.txt constraints.txt /opt/wecom/
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/wecom/requirements.txt
 
-COPY --chown=airflow:root pyproject.toml /opt/wecom/
-COPY --chown=airflow:root plugins /opt/wecom/plugins
+COPY --chown=50000:0 pyproject.toml /opt/wecom/
+COPY --chown=50000:0 plugins/wecom /opt/wecom/plugins/wecom
 RUN pip install --no-cache-dir --no-deps /opt/wecom
 
-COPY --chown=airflow:root dags /opt/airflow/dags
-COPY --chown=airflow:root plugins /opt/airflow/plugins
-COPY --chown=airflow:root include /opt/airflow/include
+COPY --chown=50000:0 dags /opt/airflow/dags
+COPY --chown=50000:0 include /opt/airflow/include
 ENV WECOM_SQL_DIR=/opt/airflow/include/sql

@@ -16,15 +16,18 @@ from wecom.extract import CHOICES
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 CALLBACK_TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
+ROBOT_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9-]{1,64}")
 INT_OPTIONS = {
     "max_workers": (1, 256),
+    "callback_max_body_bytes": (1024, 10_000_000),
+    "callback_timestamp_window_s": (1, 7 * 86400),
     "rate_limit_per_minute": (1, 1_000_000),
     "rate_limit_per_hour": (1, 100_000_000),
     "max_retries": (0, 20),
 }
 FLOAT_OPTIONS = {"timeout": (0.1, 600.0), "rate_limit_wait": (0.0, 3600.0)}
 KNOWN_EXTRA = (
-    {"agent_id", "callback_token", "encoding_aes_key", "strategy", "target_conn_id"}
+    {"agent_id", "callback_token", "encoding_aes_key", "strategy", "target_conn_id", "robot_webhook_key"}
     | set(INT_OPTIONS)
     | set(FLOAT_OPTIONS)
 )
@@ -45,6 +48,7 @@ class WeComSettings:
     encoding_aes_key: str | None = field(default=None, repr=False)
     strategy: str = "auto"
     target_conn_id: str = "wecom_target_db"
+    robot_webhook_key: str | None = field(default=None, repr=False)
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +84,9 @@ class WeComSettings:
             raise fail(
                 "encoding_aes_key", f"must be exactly 43 letters and digits, got {len(aes_key)} characters"
             )
+        robot_key = extra.get("robot_webhook_key") or None
+        if robot_key is not None and not ROBOT_WEBHOOK_KEY.fullmatch(robot_key):
+            raise fail("robot_webhook_key", "must be the key=... value of the group robot's webhook URL")
         strategy = extra.get("strategy") or "auto"
         if strategy not in CHOICES:
             raise fail("strategy", f"is {strategy!r}; choose one of {', '.join(CHOICES)}")
@@ -108,9 +115,10 @@ class WeComSettings:
             encoding_aes_key=aes_key,
             strategy=strategy,
             target_conn_id=extra.get("target_conn_id") or "wecom_target_db",
+            robot_webhook_key=robot_key,
             options=options,
         )
 
     def secrets(self) -> list[str]:
         """Values that must be masked wherever Airflow prints."""
-        return [s for s in (self.secret, self.callback_token, self.encoding_aes_key) if s]
+        return [s for s in (self.secret, self.callback_token, self.encoding_aes_key, self.robot_webhook_key) if s]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
@@ -20,8 +19,10 @@ class WeComHook(BaseHook):
     """Wraps the WeCom credentials: host = API base URL, login = corp id, password = secret.
 
     Extra holds ``agent_id``, ``callback_token``, ``encoding_aes_key``, ``strategy``,
-    ``target_conn_id`` and tuning options (``max_workers``, ``rate_limit_per_minute``,
-    ``rate_limit_per_hour``, ``timeout``, ``max_retries``, ``rate_limit_wait``).
+    ``target_conn_id``, ``robot_webhook_key`` and tuning options (``max_workers``,
+    ``rate_limit_per_minute``, ``rate_limit_per_hour``, ``timeout``, ``max_retries``,
+    ``rate_limit_wait``). The connection form (labels, hidden fields, placeholders) is
+    declared in ``wecom.provider_info``, where Airflow 3.2+ reads it.
     """
 
     conn_name_attr = "wecom_conn_id"
@@ -39,7 +40,7 @@ class WeComHook(BaseHook):
         conn = self.get_connection(self.wecom_conn_id)
         for value in (
             conn.password,
-            *(conn.extra_dejson.get(k) for k in ("callback_token", "encoding_aes_key")),
+            *(conn.extra_dejson.get(k) for k in ("callback_token", "encoding_aes_key", "robot_webhook_key")),
         ):
             if value:
                 mask_secret(value)
@@ -62,6 +63,7 @@ class WeComHook(BaseHook):
             settings.secret,
             conn_id=self.wecom_conn_id,
             limits=limits,
+            encoding_aes_key=settings.encoding_aes_key,
             **{k: settings.options[k] for k in CLIENT_OPTIONS if k in settings.options},
         )
 
@@ -73,17 +75,3 @@ class WeComHook(BaseHook):
         except (WeComError, ValueError) as error:
             return False, str(error)
         return True, f"Connected to WeCom corp {self.settings.corp_id}: the secret and IP are accepted."
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "API base URL", "login": "Corp ID", "password": "Secret"},
-            "placeholders": {
-                "host": DEFAULT_BASE_URL,
-                "login": "ww0123456789abcdef",
-                "password": "the contact-sync assistant's secret",
-                "extra": '{"agent_id": "1000002", "callback_token": "...", "encoding_aes_key": "<43 chars>", '
-                '"strategy": "auto"}',
-            },
-        }

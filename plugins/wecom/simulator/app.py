@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
-from wecom.simulator import admin
+from wecom.simulator import admin, robot
 from wecom.simulator.api import serve_api
 from wecom.simulator.downloads import serve_export_file
 from wecom.simulator.state import SimulatorState
@@ -14,6 +14,7 @@ def create_app(state: SimulatorState) -> FastAPI:
     """An app bound to ``state``; tests keep the same ``state`` object to inspect and steer it."""
     app = FastAPI(title="WeCom simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.simulator = state
+    robot.install(app)
 
     @app.api_route("/cgi-bin/{name:path}", methods=["GET", "POST"])
     async def wecom_api(request: Request, name: str) -> Response:

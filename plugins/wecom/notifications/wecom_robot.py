@@ -1,0 +1,59 @@
+"""``WeComRobotNotifier``: alerts in the WeCom group where the people who fix the sync already are.
+
+The robot is configured per company in its ``wecom`` connection (extra
+``robot_webhook_key``: the ``key=`` of the robot's webhook URL); the webhook
+lives on the connection's API host, so a proxy or the simulator works as it
+does for the API. Without a key the notifier does nothing, and Airflow's own
+notifiers (``SmtpNotifier`` and the others) can be used beside it or instead::
+
+    on_failure_callback=[WeComRobotNotifier(wecom_conn_id="wecom_acme"), SmtpNotifier(...)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from airflow.sdk import BaseNotifier, Context
+from airflow.sdk.configuration import conf
+
+from wecom.hooks.wecom import WeComHook
+from wecom.robot import Alert, failure_reason, markdown, send_markdown
+from wecom.status import airflow_run_url
+
+
+class WeComRobotNotifier(BaseNotifier):
+    """Post a markdown alert naming the company, DAG, run, task and reason.
+
+    ``reason`` (templated) replaces the one derived from the task's exception,
+    for alerts that are not task failures (dead callback events, a tripped
+    guard found after the fact).
+    """
+
+    template_fields: Sequence[str] = ("title", "reason")
+
+    def __init__(
+        self, *, wecom_conn_id: str = WeComHook.default_conn_name, title: str = "run failed", reason: str | None = None
+    ) -> None:
+        super().__init__()
+        self.wecom_conn_id = wecom_conn_id
+        self.title = title
+        self.reason = reason
+
+    def notify(self, context: Context) -> None:
+        settings = WeComHook(self.wecom_conn_id).settings
+        if not settings.robot_webhook_key:
+            self.log.info("connection %r has no robot_webhook_key: no robot alert", self.wecom_conn_id)
+            return
+        dag_run = context["dag_run"]
+        ti = context.get("ti")
+        base_url = conf.get("api", "base_url", fallback="") or ""
+        alert = Alert(
+            title=self.title,
+            corp_id=settings.corp_id,
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            task_id=ti.task_id if ti is not None else None,
+            reason=self.reason or failure_reason(context.get("exception")),
+            run_url=airflow_run_url(base_url, dag_run.dag_id, dag_run.run_id) if base_url.startswith("http") else None,
+        )
+        send_markdown(settings.base_url, settings.robot_webhook_key, markdown(alert, secrets=settings.secrets()))

@@ -1,0 +1,139 @@
+"""The Airflow plugin: the callback receiver, the "WeCom Sync" status page and its navigation entry.
+
+Loaded through the ``airflow.plugins`` entry point (``pip install``) or from
+the plugins folder. Airflow mounts plugin apps without any authentication of
+its own: the receiver is public on purpose (WeCom signs every request, see
+``wecom.receiver``); the status app requires a logged-in Airflow user who
+may read DAG runs, through the same dependency the core API uses, so an
+anonymous request gets 401.
+
+Every process that loads plugins imports this module (scheduler,
+dag-processor, each task), but only the API server serves the apps: both are
+built on their first request, so the others never import the API server's
+modules.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.sdk.plugins_manager import AirflowPlugin
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+STATUS_PREFIX = "/wecom/status"
+RECEIVER_PREFIX = "/wecom"
+# Comma-separated target-database connections the status page reads (default: every company's).
+STATUS_CONN_IDS_ENV = "WECOM_STATUS_TARGET_CONN_IDS"
+
+
+class BuiltOnFirstRequest:
+    """An ASGI app that builds the real one when the first request arrives."""
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> ASGIApp:
+        with self._lock:
+            if self._app is None:
+                self._app = self._build()
+            return self._app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def status_conn_ids() -> list[str]:
+    """``$WECOM_STATUS_TARGET_CONN_IDS`` if set, else the target databases of the ``wecom_companies`` Variable."""
+    configured = os.environ.get(STATUS_CONN_IDS_ENV)
+    if configured:
+        return [c.strip() for c in configured.split(",") if c.strip()]
+    from airflow.sdk import Variable  # noqa: PLC0415
+
+    from wecom.companies import parse_companies  # noqa: PLC0415
+
+    companies = parse_companies(Variable.get("wecom_companies", default=None))
+    return list(dict.fromkeys(c.target_conn_id for c in companies))
+
+
+def ui_run_link() -> Callable[[str, str], str]:
+    """``run_link(dag_id, run_id)``: the run's page in the Airflow UI, under ``[api] base_url``'s path."""
+    from airflow.configuration import conf  # noqa: PLC0415
+
+    from wecom.status import airflow_run_url  # noqa: PLC0415
+
+    root = urlsplit(conf.get("api", "base_url", fallback="/") or "/").path
+    return partial(airflow_run_url, root)
+
+
+def create_status_app() -> FastAPI:
+    """The status app; every route requires read access to DAG runs."""
+    # Lazy: the API server's modules, only where the app serves.
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity  # noqa: PLC0415
+    from airflow.api_fastapi.core_api.security import requires_access_dag  # noqa: PLC0415
+    from airflow.sdk import BaseHook  # noqa: PLC0415
+    from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
+    from fastapi import Depends  # noqa: PLC0415
+    from fastapi.responses import HTMLResponse  # noqa: PLC0415
+    from sqlalchemy import Engine  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from wecom.hooks.target_db import engine_from_airflow_connection  # noqa: PLC0415
+    from wecom.status import DatabaseStatus, read_status, render_page  # noqa: PLC0415
+
+    engines: dict[str, Engine] = {}
+    run_link = ui_run_link()
+
+    def database_status(conn_id: str) -> DatabaseStatus:
+        try:
+            engine = engine_from_airflow_connection(BaseHook.get_connection(conn_id), timeout_s=5)
+            engine = engines.setdefault(engine.url.render_as_string(hide_password=False), engine)
+            return DatabaseStatus(conn_id, read_status(engine))
+        except (SQLAlchemyError, ValueError, AirflowNotFoundException) as error:
+            # The class only: driver messages can carry host names and user names.
+            return DatabaseStatus(conn_id, error=f"{type(error).__name__} (see the API server log)")
+
+    app = FastAPI(
+        title="WeCom Sync status",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))],
+    )
+
+    @app.get("/", response_class=HTMLResponse)
+    def status_page() -> str:
+        return render_page([database_status(c) for c in status_conn_ids()], run_link=run_link)
+
+    return app
+
+
+def _receiver_app() -> FastAPI:
+    from wecom.receiver import airflow_app  # noqa: PLC0415
+
+    return airflow_app()
+
+
+class WeComPlugin(AirflowPlugin):
+    name = "wecom"
+    # Order matters: Starlette tries mounts in order and /wecom would swallow /wecom/status.
+    fastapi_apps: list[dict[str, Any]] = [  # noqa: RUF012 (AirflowPlugin's own interface)
+        {"app": BuiltOnFirstRequest(create_status_app), "url_prefix": STATUS_PREFIX, "name": "WeCom Sync status"},
+        {"app": BuiltOnFirstRequest(_receiver_app), "url_prefix": RECEIVER_PREFIX, "name": "WeCom callback receiver"},
+    ]
+    external_views: list[dict[str, Any]] = [  # noqa: RUF012
+        {
+            "name": "WeCom Sync",
+            "href": f"{STATUS_PREFIX.lstrip('/')}/",
+            "url_route": "wecom-sync",
+            "destination": "nav",
+        }
+    ]

@@ -1,0 +1,122 @@
+"""The plugin as the Airflow API server serves it: status page behind Airflow's login, nav entry, receiver mount."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support.airflow_api import AirflowApi, airflow_api
+from wecom.loader import DirectoryLoader
+from wecom.plugin import STATUS_PREFIX
+
+pytestmark = pytest.mark.airflow
+PAGE = f"{STATUS_PREFIX}/"
+
+
+@pytest.fixture
+def target_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty target database, the only one the status page reads."""
+    path = tmp_path / "target.db"
+    monkeypatch.setenv("AIRFLOW_CONN_STATUS_TARGET", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    monkeypatch.setenv("WECOM_STATUS_TARGET_CONN_IDS", "status_target")
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080/")
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def api(airflow_metadata: Path, target_db: str) -> Iterator[AirflowApi]:
+    with airflow_api() as api:
+        yield api
+
+
+def _seed(url: str) -> None:
+    """Two full syncs (the second tripped the deletion guard), a pending and a dead callback event."""
+    engine = create_engine(url)
+    DirectoryLoader(engine).ensure_schema()
+    now = datetime.now(UTC)
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    runs = [
+        ("scheduled__1", "success", now - timedelta(days=1, minutes=5), now - timedelta(days=1), 40, 1000),
+        ("manual__2", "guard_tripped", now - timedelta(hours=2, minutes=3), now - timedelta(hours=2), 41, 300),
+    ]
+    with engine.begin() as conn:
+        for run_id, status, started, finished, departments, users in runs:
+            conn.execute(
+                text(
+                    "INSERT INTO wecom_sync_runs (dag_id, run_id, corp_id, kind, observed_at, started_at, "
+                    "finished_at, status, strategy, api_calls, throttled, departments_seen, users_seen, "
+                    "users_inserted, message) VALUES ('wecom_directory_sync', :run_id, 'wwcorp', 'full', "
+                    ":started, :started, :finished, :status, 'list', 42, 3, :departments, :users, 7, :message)"
+                ),
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "started": started.strftime(fmt),
+                    "finished": finished.strftime(fmt),
+                    "departments": departments,
+                    "users": users,
+                    "message": "guard: 700 of 1000 members would be deleted" if status == "guard_tripped" else None,
+                },
+            )
+        for key, status, received, error in (
+            ("a", "pending", now - timedelta(minutes=7), None),
+            ("b", "dead", now - timedelta(hours=1), "user/get answered 60111 five times"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO wecom_callback_events (corp_id, dedup_key, received_at, last_received_at, "
+                    "create_time, change_type, entity_type, entity_id, payload, status, attempts, last_error) "
+                    "VALUES ('wwcorp', :key, :received, :received, :received, 'update_user', 'user', 'u1', '{}', "
+                    ":status, 5, :error)"
+                ),
+                {"key": key, "status": status, "received": received.strftime(fmt), "error": error},
+            )
+    engine.dispose()
+
+
+def test_anonymous_request_gets_401_while_the_receiver_stays_public(api: AirflowApi) -> None:
+    assert api.client.get(PAGE).status_code == 401
+    # The receiver answers itself (404: no such connection), no login involved.
+    assert api.client.get("/wecom/callback/nope?msg_signature=a&timestamp=1&nonce=n&echostr=x").status_code == 404
+
+
+def test_empty_database_says_no_runs_yet(api: AirflowApi) -> None:
+    page = api.client.get(PAGE, headers=api.auth)
+    assert page.status_code == 200
+    assert "no runs yet" in page.text
+
+
+def test_status_page_shows_runs_guard_events_and_charts(api: AirflowApi, target_db: str) -> None:
+    _seed(target_db)
+    # A browser carries the login as the _token cookie; the page must accept it like the UI does.
+    api.client.cookies.set("_token", api.token)
+    page = api.client.get(PAGE)
+    api.client.cookies.clear()
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert "<h2>wwcorp</h2>" in html
+    assert 'Last full sync: <span class="bad">guard_tripped</span> 2 h 0 min ago' in html
+    assert "TRIPPED" in html and "700 of 1000 members" in html
+    assert "delta lag (oldest pending) <b>7 min" in html
+    assert "user/get answered 60111 five times" in html
+    # Links into the Airflow UI, leaving the iframe.
+    assert 'href="/dags/wecom_directory_sync/runs/manual__2" target="_top"' in html
+    # Charts: members/departments over merged snapshots only, one duration bar per full run.
+    assert len(re.findall(r"<svg class=\"chart\"", html)) == 3
+    assert "no data yet" not in html
+    assert html.count('<rect class="bar') == 2
+    assert "cdn" not in html.lower() and "<script" not in html
+
+
+def test_navigation_entry_is_served_by_the_plugins_api(api: AirflowApi) -> None:
+    plugins = api.client.get("/api/v2/plugins", headers=api.auth).json()["plugins"]
+    wecom = next(p for p in plugins if p["name"] == "wecom")
+    (view,) = wecom["external_views"]
+    assert (view["name"], view["href"], view["destination"]) == ("WeCom Sync", "wecom/status/", "nav")
+    assert [a["url_prefix"] for a in wecom["fastapi_apps"]] == ["/wecom/status", "/wecom"]

@@ -1,0 +1,62 @@
+"""Provider registration: the entry point's info is valid, and the connection form is what Airflow's API serves."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+
+from tests.support.airflow_api import airflow_api
+from wecom.extract import CHOICES
+from wecom.provider_info import PACKAGE_NAME, get_provider_info
+
+
+def test_entry_points_are_installed() -> None:
+    providers = {ep.value for ep in entry_points(group="apache_airflow_provider")}
+    plugins = {ep.value for ep in entry_points(group="airflow.plugins")}
+    assert "wecom.provider_info:get_provider_info" in providers
+    assert "wecom.plugin:WeComPlugin" in plugins
+
+
+def test_provider_info_matches_airflows_schema_and_the_package() -> None:
+    info = get_provider_info()
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(info, schema)
+    assert info["package-name"] == PACKAGE_NAME
+    (conn,) = info["connection-types"]
+    assert (conn["connection-type"], conn["hook-class-name"]) == ("wecom", "wecom.hooks.wecom.WeComHook")
+
+
+def test_providers_manager_registers_the_hook() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert PACKAGE_NAME in manager.providers
+    hook = manager.hooks["wecom"]
+    assert hook.hook_class_name == "wecom.hooks.wecom.WeComHook" and hook.connection_testable
+
+
+@pytest.mark.airflow
+def test_connection_form_as_the_api_serves_it(airflow_metadata: Path) -> None:
+    with airflow_api() as api:
+        answer = api.client.get("/ui/connections/hook_meta", headers=api.auth)
+    assert answer.status_code == 200
+    wecom = next(h for h in answer.json() if h["connection_type"] == "wecom")
+    standard = wecom["standard_fields"]
+    assert standard["login"]["title"] == "Corp ID" and standard["password"]["title"] == "Secret"
+    assert standard["host"]["title"] == "API base URL"
+    assert standard["host"]["placeholder"] == "https://qyapi.weixin.qq.com"
+    assert standard["port"]["hidden"] and standard["url_schema"]["hidden"]
+    extra = wecom["extra_fields"]
+    labels = {name: field["schema"]["title"] for name, field in extra.items()}
+    assert labels["agent_id"] == "Agent ID"
+    assert labels["callback_token"] == "Callback Token"
+    assert labels["encoding_aes_key"] == "EncodingAESKey"
+    assert extra["strategy"]["schema"]["enum"] == list(CHOICES)
+    assert extra["encoding_aes_key"]["schema"]["format"] == "password"
+    assert extra["max_workers"]["schema"]["type"] == ["integer", "null"]
+    assert {"rate_limit_per_minute", "rate_limit_per_hour", "timeout", "robot_webhook_key"} <= set(extra)
