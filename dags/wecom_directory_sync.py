@@ -3,52 +3,68 @@
 
 Keeps every department and member of one WeCom company in the target database.
 
-`ensure_schema` → `extract` → `transform` → `quality_checks` → `load` → `summarize`
+`ensure_schema` → `check_freshness` → `extract` → `transform` → `quality_checks` → `load` → `summarize`
 
-* **extract** walks the WeCom API (strategy from the `wecom_default` connection, `auto` by default)
-  and stages the raw answers; XCom carries only paths and counts.
-* **transform** normalizes them with pandas into one Parquet file per table.
+* **check_freshness** validates the run conf and skips the run (recorded as `skipped`) when a
+  snapshot already covers its interval: backfills and catch-up cost one extraction, not one per day.
+* **extract** walks the WeCom API (strategy from the company's `wecom` connection, `auto` by
+  default) and stages the raw answers; XCom carries only paths and counts.
+* **transform** normalizes them with pandas into one Parquet file per table, applying the
+  company's PII policy (keep, hash or drop contact fields).
 * **quality_checks** stops the run, loading nothing, on duplicate keys, unknown parents,
   members in unknown departments or cycles.
-* **load** merges everything in one transaction into the `wecom_target_db` connection:
-  unchanged rows are not rewritten, members and departments missing from a *complete*
-  snapshot are soft-deleted, and the run is recorded in `wecom_sync_runs`
-  (`success`, `partial` when some fetch failed, `stale` when a newer snapshot was already loaded).
+* **load** plans the merge, stops if it would soft-delete too much (`guard_tripped`), then writes
+  current and history tables in one transaction, in observation-time order.
 
-Schedule: `@daily`, or the cron/preset in the environment variable `WECOM_SYNC_SCHEDULE`;
-retries (exponential backoff from 1 minute): 3, or `WECOM_SYNC_RETRIES`.
-Every task is safe to clear and rerun.
+Run conf (all optional, default false): `{"dry_run": true}` records the plan and changes nothing;
+`{"force": true}` extracts even when a fresh snapshot exists; `{"allow_mass_delete": true}` lets one
+run pass the mass-deletion guard. Companies, schedules and options come from the Airflow Variable
+`wecom_companies` (see the README). Every task is safe to clear and rerun.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Context, dag, task
+from airflow.sdk import Context, Param, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.airflow_tasks import context_run_record, record_failure, staged, target_loader
-from wecom.errors import QualityCheckError
+from wecom.airflow_tasks import (
+    context_run_record,
+    emit_run_metrics,
+    pii_policy,
+    record_failure,
+    run_conf,
+    skip_if_covered,
+    staged,
+    target_loader,
+)
+from wecom.companies import Company, parse_companies
+from wecom.errors import MassDeletionError, QualityCheckError
+from wecom.loader import LoadOptions
 from wecom.operators.extract import WeComExtractOperator
 from wecom.pipeline import check_staged, load_staged, transform_staged
 
-WECOM_CONN_ID = "wecom_default"
-TARGET_CONN_ID = "wecom_target_db"
 log = logging.getLogger(__name__)
 
 
 @task
-def ensure_schema() -> None:
+def ensure_schema(target_conn_id: str) -> None:
     """Create missing tables first, so an unreachable database fails before any WeCom call."""
-    target_loader(TARGET_CONN_ID).ensure_schema()
+    target_loader(target_conn_id).ensure_schema()
 
 
 @task
-def transform(manifest: dict[str, Any]) -> dict[str, int]:
-    return transform_staged(staged(manifest, "raw"), staged(manifest, "normalized"), manifest["corp_id"])
+def check_freshness(wecom_conn_id: str, target_conn_id: str, freshness_minutes: float, **context: Context) -> None:
+    skip_if_covered(wecom_conn_id, target_conn_id, timedelta(minutes=freshness_minutes), context)
+
+
+@task
+def transform(manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str) -> dict[str, int]:
+    policy = pii_policy(pii, pii_salt_variable)
+    return transform_staged(staged(manifest, "raw"), staged(manifest, "normalized"), manifest["corp_id"], policy)
 
 
 @task
@@ -61,45 +77,76 @@ def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
 
 
 @task
-def load(manifest: dict[str, Any], **context: Context) -> dict[str, Any]:
-    loader = target_loader(TARGET_CONN_ID)
-    result = load_staged(loader, staged(manifest, "normalized"), manifest, context_run_record(manifest, context))
+def load(
+    manifest: dict[str, Any],
+    target_conn_id: str,
+    max_delete_share: float,
+    max_delete_count: int | None,
+    **context: Context,
+) -> dict[str, Any]:
+    conf = run_conf(context)
+    options = LoadOptions(
+        dry_run=conf.dry_run,
+        allow_mass_delete=conf.allow_mass_delete,
+        max_delete_share=max_delete_share,
+        max_delete_count=max_delete_count,
+    )
+    loader = target_loader(target_conn_id)
+    try:
+        result = load_staged(
+            loader, staged(manifest, "normalized"), manifest, context_run_record(manifest, context), options
+        )
+    except MassDeletionError as error:
+        raise AirflowFailException(str(error)) from None
     return result.as_dict()
 
 
 @task
-def summarize(result: dict[str, Any], **context: Context) -> dict[str, Any]:
+def summarize(result: dict[str, Any], target_conn_id: str, **context: Context) -> dict[str, Any]:
     """Log the run row as the database holds it: what the next engineer will query."""
     dag_run = context["dag_run"]
-    row = target_loader(TARGET_CONN_ID).get_run(dag_run.dag_id, dag_run.run_id) or {}
-    log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items()))
-    return {"status": result["status"], "rows_written": result["rows_written"]}
+    row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
+    if row:
+        emit_run_metrics(row)
+    log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
+    return {"status": result["status"], "rows_written": result["rows_written"], "drift_total": result["drift_total"]}
 
 
-@dag(
-    dag_id="wecom_directory_sync",
-    schedule=os.environ.get("WECOM_SYNC_SCHEDULE", "@daily"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["wecom", "directory"],
-    default_args={
-        "retries": int(os.environ.get("WECOM_SYNC_RETRIES", "3")),
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "on_failure_callback": record_failure(WECOM_CONN_ID, TARGET_CONN_ID),
-    },
-)
-def wecom_directory_sync() -> None:
-    manifest = WeComExtractOperator(task_id="extract", wecom_conn_id=WECOM_CONN_ID).output
-    counts = transform(manifest)
-    checked = quality_checks(manifest, counts)
-    result = load(manifest)
-    ensure_schema() >> manifest
-    checked >> result
-    summarize(result)
+def directory_sync_dag(company: Company) -> None:
+    @dag(
+        dag_id=company.dag_id,
+        schedule=company.schedule,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["wecom", "directory", company.name],
+        params={
+            "dry_run": Param(False, type="boolean", description="compute and record the plan, change nothing"),
+            "force": Param(False, type="boolean", description="extract even if a fresh snapshot exists"),
+            "allow_mass_delete": Param(False, type="boolean", description="let this run pass the deletion guard"),
+        },
+        default_args={
+            "retries": company.retries,
+            "retry_delay": timedelta(minutes=1),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": record_failure(company.wecom_conn_id, company.target_conn_id),
+        },
+    )
+    def wecom_directory_sync() -> None:
+        schema = ensure_schema(company.target_conn_id)
+        fresh = check_freshness(company.wecom_conn_id, company.target_conn_id, company.freshness_minutes)
+        manifest = WeComExtractOperator(task_id="extract", wecom_conn_id=company.wecom_conn_id).output
+        counts = transform(manifest, dict(company.pii), company.pii_salt_variable)
+        checked = quality_checks(manifest, counts)
+        result = load(manifest, company.target_conn_id, company.max_delete_share, company.max_delete_count)
+        schema >> fresh >> manifest
+        checked >> result
+        summarize(result, company.target_conn_id)
+
+    wecom_directory_sync()
 
 
-wecom_directory_sync()
+for _company in parse_companies(Variable.get("wecom_companies", default=None)):
+    directory_sync_dag(_company)

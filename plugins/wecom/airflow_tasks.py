@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseHook, Context, ObjectStoragePath
+from airflow.sdk import BaseHook, Context, ObjectStoragePath, Variable
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.log import mask_secret
+from airflow.sdk.observability.stats import Stats
 
+from wecom import metrics
 from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
 from wecom.loader import DirectoryLoader, RunRecord
+from wecom.notifications.wecom_robot import WeComRobotNotifier
+from wecom.pii import PiiConfigError, PiiPolicy
 from wecom.pipeline import run_record
+from wecom.run_options import RunConf, RunConfError, covering_snapshot
 from wecom.staging import StagePath
+from wecom.status import event_queue, run_row
 
 log = logging.getLogger("wecom.airflow_tasks")
 
@@ -37,7 +47,7 @@ def context_run_record(manifest: dict[str, Any], context: Context) -> RunRecord:
     )
 
 
-def record_failure(wecom_conn_id: str, target_conn_id: str):
+def record_failure(wecom_conn_id: str, target_conn_id: str, kind: str = "full"):
     """An ``on_failure_callback`` that marks the run ``failed`` in ``wecom_sync_runs`` with the reason."""
 
     def callback(context: Context) -> None:
@@ -52,6 +62,7 @@ def record_failure(wecom_conn_id: str, target_conn_id: str):
                     dag_id=dag_run.dag_id,
                     run_id=dag_run.run_id,
                     corp_id=corp_id,
+                    kind=kind,
                     logical_date=context.get("logical_date"),
                     started_at=dag_run.start_date,
                 ),
@@ -59,5 +70,101 @@ def record_failure(wecom_conn_id: str, target_conn_id: str):
             )
         except Exception:  # the callback must never hide the task's own failure
             log.exception("could not record the failed run in wecom_sync_runs")
+        report_failed_run(wecom_conn_id, target_conn_id, context)
 
     return callback
+
+
+def report_failed_run(wecom_conn_id: str, target_conn_id: str, context: Context) -> None:
+    """Metrics for the recorded failure, and a robot alert: "deletion guard tripped" or "run failed"."""
+    dag_run = context["dag_run"]
+    status = "failed"
+    try:
+        row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id)
+        if row:
+            status = row["status"]
+            emit_run_metrics(row)
+    except Exception:
+        log.exception("could not emit the failed run's metrics")
+    title = "deletion guard tripped" if status == "guard_tripped" else "run failed"
+    _alert(WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title=title), context)
+
+
+def emit_run_metrics(row: dict[str, Any]) -> None:
+    """A ``wecom_sync_runs`` row as ``wecom.*`` metrics through Airflow's metrics layer."""
+    metrics.emit_run(Stats, run_row(row))
+
+
+def report_callback_queue(wecom_conn_id: str, target_conn_id: str, context: Context, newly_dead: int = 0) -> None:
+    """For the callback DAG: queue gauges (pending, failed, dead, lag), and a robot alert when events died."""
+    corp_id = WeComHook(wecom_conn_id).settings.corp_id
+    with target_loader(target_conn_id).engine.connect() as conn:
+        queue = event_queue(conn, corp_id)
+    metrics.emit_queue(Stats, corp_id, queue, queue.lag_seconds(datetime.now(UTC)))
+    if newly_dead:
+        reason = (
+            f"{newly_dead} callback event(s) gave up after repeated failures and are now dead "
+            f"({queue.counts.get('dead', 0)} dead in all); the status page lists their errors"
+        )
+        _alert(WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title="dead callback events", reason=reason), context)
+
+
+def _alert(notifier: WeComRobotNotifier, context: Context) -> None:
+    try:
+        notifier(context)
+    except Exception:  # an alert that cannot be sent must not fail or hide anything else
+        log.exception("could not send the WeCom robot alert")
+
+
+def run_conf(context: Context) -> RunConf:
+    """The run's conf, validated: unknown keys fail the run (no retries) listing the allowed ones."""
+    try:
+        return RunConf.from_conf(context["dag_run"].conf)
+    except RunConfError as error:
+        raise AirflowFailException(str(error)) from None
+
+
+def skip_if_covered(wecom_conn_id: str, target_conn_id: str, freshness: timedelta, context: Context) -> None:
+    """Record the run as ``skipped`` and skip the rest when a snapshot already covers its interval.
+
+    Manual and API runs may have no logical date in Airflow 3: their interval
+    ends when they were asked to run (``run_after``).
+    """
+    conf = run_conf(context)
+    dag_run = context["dag_run"]
+    interval_end = context.get("data_interval_end") or dag_run.run_after
+    corp_id = WeComHook(wecom_conn_id).settings.corp_id
+    loader = target_loader(target_conn_id)
+    latest = loader.latest_snapshot(corp_id)
+    now = datetime.now(UTC)
+    if conf.force or not covering_snapshot(latest, interval_end, now, freshness):
+        log.info("extracting: latest snapshot %s, interval end %s, force=%s", latest, interval_end, conf.force)
+        return
+    message = (
+        f"skipped: the snapshot observed {latest.isoformat()} already covers this run "
+        f"(interval end {interval_end.isoformat()}, freshness window {freshness}); "
+        'trigger with conf {"force": true} to extract anyway'
+    )
+    run = RunRecord(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        corp_id=corp_id,
+        logical_date=context.get("logical_date"),
+        started_at=dag_run.start_date,
+    )
+    with loader.engine.begin() as conn:
+        loader.record_run(conn, run, status="skipped", observed_at=latest, finished_at=now, message=message)
+    raise AirflowSkipException(message)
+
+
+def pii_policy(option: Mapping[str, str], salt_variable: str) -> PiiPolicy:
+    """The company's PII policy; the salt comes from an Airflow Variable (secrets backend) and is masked."""
+    salt = None
+    if "hash" in option.values():
+        salt = Variable.get(salt_variable, default=None)
+        if salt:
+            mask_secret(salt)
+    try:
+        return PiiPolicy.from_option(option, salt)
+    except PiiConfigError as error:
+        raise AirflowFailException(f"{error} (Variable {salt_variable!r})") from None

@@ -384,7 +384,13 @@ class DirectoryLoader:
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)
 
     def record_failed_run(self, run: RunRecord, message: str) -> None:
-        """Record a run that failed before or during load; its own transaction."""
+        """Record a run that failed before or during load; its own transaction.
+
+        A run the deletion guard stopped keeps its ``guard_tripped`` row: that says more.
+        """
+        existing = self.get_run(run.dag_id, run.run_id)
+        if existing and existing["status"] == "guard_tripped":
+            return
         with self.engine.begin() as conn:
             self.record_run(
                 conn,

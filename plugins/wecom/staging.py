@@ -9,8 +9,11 @@ Functions here take any path object with ``/``, ``open`` and ``exists``:
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import pandas as pd
@@ -61,13 +64,32 @@ class JsonLinesWriter:
         self.close()
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a chunk of records is built: they hold no cycles, and each full
+    collection would rescan every dict already built, which made parsing five times slower."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def iter_json_lines(path: StagePath, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
-    """Raw records in bounded chunks; ``dtype=False`` keeps ids like ``"007"`` as text."""
+    """Raw records in bounded chunks; values keep their JSON types, so ids like ``"007"`` stay text.
+
+    Lines are parsed with the standard library's C decoder, with the GC paused:
+    on nested member records that is about twice as fast as ``pd.read_json(lines=True)``.
+    """
     with path.open("r", encoding="utf-8") as handle:
-        if not handle.readline().strip():
-            return
-        handle.seek(0)
-        yield from pd.read_json(handle, lines=True, dtype=False, chunksize=chunksize)
+        while lines := list(itertools.islice(handle, chunksize)):
+            with _gc_paused():
+                records = [json.loads(line) for line in lines if line.strip()]
+                frame = pd.DataFrame.from_records(records) if records else None
+            if frame is not None:
+                yield frame
 
 
 def read_json_lines(path: StagePath) -> pd.DataFrame:
@@ -92,6 +114,37 @@ def write_table(path: StagePath, frame: pd.DataFrame) -> int:
     with path.open("wb") as handle:
         pq.write_table(table, handle)
     return len(frame)
+
+
+class TableWriter:
+    """Appends frames of one table to one Parquet file, for tables built chunk by chunk.
+
+    ``empty`` (the table's columns and dtypes, no rows) is written when no chunk
+    came, so every table has a file with the right schema.
+    """
+
+    def __init__(self, path: StagePath, empty: pd.DataFrame) -> None:
+        self.path = path
+        self.rows = 0
+        self._empty = empty
+        self._handle: Any = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        schema = self._writer.schema if self._writer is not None else None
+        table = pa.Table.from_pandas(frame, preserve_index=False, schema=schema)
+        if self._writer is None:
+            self._handle = self.path.open("wb")
+            self._writer = pq.ParquetWriter(self._handle, table.schema)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._writer is None:
+            self.write(self._empty)
+        assert self._writer is not None
+        self._writer.close()
+        self._handle.close()
 
 
 def read_table(path: StagePath) -> pd.DataFrame:

@@ -3,66 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
+from tests.support.airflow_runner import wecom_connection
+from tests.support.directory import CORP, SECRET, latest_run, scalar, sync, table_state
 
 pytestmark = pytest.mark.airflow
-
-DAG_ID = "wecom_directory_sync"
-CORP = "wwintegration"
-SECRET = "integration-secret-value"
-
-
-@pytest.fixture
-def sim() -> Iterator:
-    with running_simulator(generate_org(seed=7, members=120, departments=25), corp_id=CORP, secret=SECRET) as sim:
-        yield sim
-
-
-@pytest.fixture
-def env(sim, target_engine: Engine, tmp_path: Path, airflow_metadata: Path) -> dict[str, str]:
-    return {
-        "AIRFLOW_CONN_WECOM_DEFAULT": wecom_connection(sim.base_url, CORP, SECRET, max_retries=1, timeout=5),
-        "AIRFLOW_CONN_WECOM_TARGET_DB": target_connection(target_engine.url.render_as_string(hide_password=False)),
-        "WECOM_STAGING_URI": f"file://{tmp_path}/staging",
-        "WECOM_SYNC_RETRIES": "0",
-    }
-
-
-def scalar(engine: Engine, sql: str) -> object:
-    with engine.connect() as conn:
-        return conn.execute(text(sql)).scalar()
-
-
-def table_state(engine: Engine) -> dict[str, list[tuple]]:
-    tables = {
-        "wecom_users": "userid, name, row_hash, is_deleted, updated_at",
-        "wecom_departments": "department_id, path, depth, row_hash, is_deleted, updated_at",
-        "wecom_user_departments": "userid, department_id, sort_order, is_leader, is_main",
-        "wecom_department_leaders": "department_id, userid",
-        "wecom_user_direct_leaders": "userid, leader_userid",
-        "wecom_department_closure": "ancestor_id, descendant_id, distance",
-    }
-    with engine.connect() as conn:
-        return {t: sorted(map(tuple, conn.execute(text(f"SELECT {c} FROM {t}")))) for t, c in tables.items()}
-
-
-def latest_run(engine: Engine) -> dict:
-    with engine.connect() as conn:
-        return dict(conn.execute(text("SELECT * FROM wecom_sync_runs ORDER BY finished_at DESC")).mappings().first())
-
-
-def sync(env: dict[str, str], **kwargs) -> str:
-    result = run_dag(DAG_ID, env, **kwargs)
-    return result.stdout + result.stderr
 
 
 def test_full_sync_lands_the_company_and_a_rerun_changes_nothing(sim, env, target_engine: Engine) -> None:

@@ -37,10 +37,16 @@ def target_connection(sqlalchemy_url: str) -> str:
 
 
 def run_dag(
-    dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None, timeout: float = 300
+    dag_id: str,
+    env: dict[str, str],
+    conf: dict[str, Any] | None = None,
+    logical_date: str | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """``airflow dags test DAG_ID`` with ``env`` added; returns the finished process (not checked)."""
+    """``airflow dags test DAG_ID [LOGICAL_DATE]`` with ``env`` added; returns the finished process (not checked)."""
     cmd = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
+    if logical_date is not None:
+        cmd.append(logical_date)
     if conf is not None:
         cmd += ["--conf", json.dumps(conf)]
     return subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False)
