@@ -1,0 +1,129 @@
+"""
+### WeCom callback deltas
+
+Applies the contact-change callbacks that the receiver stored in `wecom_callback_events`
+to the directory tables, within seconds of their arrival, between full syncs.
+
+`ensure_schema` → `wait_for_callbacks` → `apply_callbacks` → `summarize`
+
+* **wait_for_callbacks** checks once and otherwise *defers*: the trigger polls the events table
+  from the triggerer (no worker slot is held while nothing happens) and fires as soon as
+  events are pending, or failed with attempts left. After a day without events it skips the
+  run, and the next one starts waiting again.
+* **apply_callbacks** takes the ready events of each member and department in CreateTime order,
+  folds them, fetches the entities whose events carry only ids (within the rate limits; a
+  60111/60123 answer soft-deletes), writes current and history tables (history `valid_from` is
+  the event's CreateTime) and records a `wecom_sync_runs` row of kind `delta`. Events no newer
+  than the last complete snapshot are `superseded`; a failing entity's events are `failed` and
+  retried by later runs, `dead` after `WECOM_DELTA_MAX_ATTEMPTS` (default 5) attempts.
+* **summarize** logs the run row and the queue, and alerts when events died.
+
+Schedule `@continuous` with one active run: a new run starts waiting the moment the previous one
+ends, so an event is applied about one poll interval (`WECOM_DELTA_POLL_S`, default 5 s) after
+it is stored. Every task is safe to clear and rerun: applied events are never applied twice.
+Connections per company (Airflow Variable `wecom_companies`): the `wecom` connection
+(`wecom_default`) and the target database (`wecom_target_db`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Context, Variable, dag, task
+
+from wecom.airflow_tasks import pii_policy, record_failure, report_callback_queue, target_loader
+from wecom.companies import Company, parse_companies
+from wecom.deltas import DEFAULT_MAX_WORKERS, DeltaApplier
+from wecom.hooks.wecom import WeComHook
+from wecom.loader import RunRecord
+from wecom.sensors.callback_events import CallbackEventsSensor
+
+DAG_ID = "wecom_callback_deltas"
+MAX_ATTEMPTS = int(os.environ.get("WECOM_DELTA_MAX_ATTEMPTS", "5"))
+POLL_S = float(os.environ.get("WECOM_DELTA_POLL_S", "5"))
+log = logging.getLogger(__name__)
+
+
+@task
+def ensure_schema(target_conn_id: str) -> None:
+    """Create missing tables, so the sensor can poll a fresh database."""
+    target_loader(target_conn_id).ensure_schema()
+
+
+@task
+def apply_callbacks(
+    wecom_conn_id: str, target_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
+) -> dict[str, Any]:
+    dag_run = context["dag_run"]
+    hook = WeComHook(wecom_conn_id)
+    run = RunRecord(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        corp_id=hook.settings.corp_id,
+        kind="delta",
+        logical_date=context.get("logical_date"),
+        started_at=dag_run.start_date,
+    )
+    with hook.get_conn() as client:
+        applier = DeltaApplier(
+            target_loader(target_conn_id).engine,
+            client,
+            max_attempts=MAX_ATTEMPTS,
+            max_workers=hook.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+            pii=pii_policy(pii, pii_salt_variable),
+        )
+        result = applier.apply(run)
+    log.info("callback events: %s", ", ".join(f"{n} {status}" for status, n in result.events.items()))
+    return result.as_dict()
+
+
+@task
+def summarize(result: dict[str, Any], wecom_conn_id: str, target_conn_id: str, **context: Context) -> dict[str, int]:
+    """Log the run row as the database holds it, update the queue gauges, alert on dead events."""
+    dag_run = context["dag_run"]
+    row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
+    log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
+    report_callback_queue(wecom_conn_id, target_conn_id, context, newly_dead=result["newly_dead"])
+    return result["events"]
+
+
+def callback_deltas_dag(company: Company) -> None:
+    @dag(
+        dag_id=DAG_ID if company.name == "default" else f"{DAG_ID}__{company.name}",
+        schedule="@continuous",
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["wecom", "callbacks", company.name],
+        default_args={
+            "retries": company.retries,
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=10),
+            "on_failure_callback": record_failure(company.wecom_conn_id, company.target_conn_id, kind="delta"),
+        },
+    )
+    def wecom_callback_deltas() -> None:
+        waiting = CallbackEventsSensor(
+            task_id="wait_for_callbacks",
+            wecom_conn_id=company.wecom_conn_id,
+            target_conn_id=company.target_conn_id,
+            max_attempts=MAX_ATTEMPTS,
+            poke_interval=POLL_S,
+            soft_fail=True,
+        )
+        result = apply_callbacks(
+            company.wecom_conn_id, company.target_conn_id, dict(company.pii), company.pii_salt_variable
+        )
+        ensure_schema(company.target_conn_id) >> waiting >> result
+        summarize(result, company.wecom_conn_id, company.target_conn_id)
+
+    wecom_callback_deltas()
+
+
+for _company in parse_companies(Variable.get("wecom_companies", default=None)):
+    callback_deltas_dag(_company)

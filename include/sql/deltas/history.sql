@@ -1,0 +1,98 @@
+-- Callback-side SCD type 2 history: a change at :valid_from (the event's
+-- CreateTime) ends the version that covered that time and opens one lasting
+-- until the next known version (NULL when it is the latest). A late event thus
+-- slots in between versions without overlap, and a version replayed at the same
+-- time has its content replaced. Executed per changed row. Binds: :corp_id,
+-- :valid_from, :run_id and the row's columns.
+
+-- name: close_user
+UPDATE wecom_users_history SET valid_to = :valid_from
+WHERE corp_id = :corp_id AND userid = :userid AND valid_from < :valid_from
+  AND (valid_to IS NULL OR valid_to > :valid_from);
+
+-- name: upsert_user
+INSERT INTO wecom_users_history (
+    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    valid_from, valid_to, change_source, run_id
+) VALUES (
+    :corp_id, :userid, :name, :alias, :position, :gender, :mobile, :email, :biz_mail, :telephone, :address,
+    :status, :main_department_id, :avatar_url, :open_userid, :external_position, :extattr, :row_hash,
+    :valid_from,
+    (SELECT MIN(h.valid_from) FROM wecom_users_history h
+     WHERE h.corp_id = :corp_id AND h.userid = :userid AND h.valid_from > :valid_from),
+    'callback', :run_id
+)
+ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
+    name = excluded.name, alias = excluded.alias, position = excluded.position, gender = excluded.gender,
+    mobile = excluded.mobile, email = excluded.email, biz_mail = excluded.biz_mail,
+    telephone = excluded.telephone, address = excluded.address, status = excluded.status,
+    main_department_id = excluded.main_department_id, avatar_url = excluded.avatar_url,
+    open_userid = excluded.open_userid, external_position = excluded.external_position,
+    extattr = excluded.extattr, row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    change_source = excluded.change_source, run_id = excluded.run_id;
+
+-- A version that began at the very time its entity was deleted never held.
+-- name: drop_user_version
+DELETE FROM wecom_users_history
+WHERE corp_id = :corp_id AND userid = :userid AND valid_to IS NULL AND valid_from = :valid_from;
+
+-- name: close_department
+UPDATE wecom_departments_history SET valid_to = :valid_from
+WHERE corp_id = :corp_id AND department_id = :department_id AND valid_from < :valid_from
+  AND (valid_to IS NULL OR valid_to > :valid_from);
+
+-- name: upsert_department
+INSERT INTO wecom_departments_history (
+    corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+    valid_from, valid_to, change_source, run_id
+) VALUES (
+    :corp_id, :department_id, :name, :name_en, :parent_id, :sort_order, :path, :depth, :row_hash,
+    :valid_from,
+    (SELECT MIN(h.valid_from) FROM wecom_departments_history h
+     WHERE h.corp_id = :corp_id AND h.department_id = :department_id AND h.valid_from > :valid_from),
+    'callback', :run_id
+)
+ON CONFLICT (corp_id, department_id, valid_from) DO UPDATE SET
+    name = excluded.name, name_en = excluded.name_en, parent_id = excluded.parent_id,
+    sort_order = excluded.sort_order, path = excluded.path, depth = excluded.depth,
+    row_hash = excluded.row_hash, valid_to = excluded.valid_to, change_source = excluded.change_source,
+    run_id = excluded.run_id;
+
+-- name: drop_department_version
+DELETE FROM wecom_departments_history
+WHERE corp_id = :corp_id AND department_id = :department_id AND valid_to IS NULL AND valid_from = :valid_from;
+
+-- name: close_membership
+UPDATE wecom_user_departments_history SET valid_to = :valid_from
+WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
+  AND valid_from < :valid_from
+  AND (valid_to IS NULL OR valid_to > :valid_from);
+
+-- name: upsert_membership
+INSERT INTO wecom_user_departments_history (
+    corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
+    valid_from, valid_to, change_source, run_id
+) VALUES (
+    :corp_id, :userid, :department_id, :sort_order, :is_leader, :is_main, :row_hash,
+    :valid_from,
+    (SELECT MIN(h.valid_from) FROM wecom_user_departments_history h
+     WHERE h.corp_id = :corp_id AND h.userid = :userid AND h.department_id = :department_id
+       AND h.valid_from > :valid_from),
+    'callback', :run_id
+)
+ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
+    sort_order = excluded.sort_order, is_leader = excluded.is_leader, is_main = excluded.is_main,
+    row_hash = excluded.row_hash, valid_to = excluded.valid_to, change_source = excluded.change_source,
+    run_id = excluded.run_id;
+
+-- name: drop_membership_version
+DELETE FROM wecom_user_departments_history
+WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
+  AND valid_to IS NULL AND valid_from = :valid_from;
+
+-- A rename ends every version of the old userid.
+-- name: close_all_memberships
+UPDATE wecom_user_departments_history SET valid_to = :valid_from
+WHERE corp_id = :corp_id AND userid = :userid AND valid_from < :valid_from
+  AND (valid_to IS NULL OR valid_to > :valid_from);

@@ -1,0 +1,175 @@
+"""Callbacks end to end: simulator edits -> encrypted callbacks -> receiver -> events table -> the delta DAG.
+
+The simulator posts real signed and encrypted events (with redeliveries, shuffled) to the
+receiver app served by uvicorn on a free port; ``airflow dags test wecom_callback_deltas``
+applies them. With ids-only events (completed by fetching), a forced full sync afterwards must
+find the directory exactly as the callbacks left it; full-form events never carry open_userid or
+a membership's order, so there only the applied changes are checked.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine, text
+
+from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
+from wecom.hooks.target_db import create_target_engine
+from wecom.receiver import ReceiverConfig, UnknownConnectionError, create_receiver_app
+from wecom.simulator.org import generate_org
+from wecom.simulator.testing import RunningSimulator, running_simulator
+
+pytestmark = pytest.mark.airflow
+
+CORP = "wwcallbacks"
+SECRET = "callbacks-secret-value"
+TOKEN = "CallbackToken123"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+CONN_ID = "wecom_default"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def receiver_url(target_engine: Engine) -> Iterator[str]:
+    """The receiver app, served in this process, storing into the test's target database."""
+    engine = create_target_engine(target_engine.url, timeout_s=3)
+
+    def resolve(conn_id: str) -> ReceiverConfig:
+        if conn_id != CONN_ID:
+            raise UnknownConnectionError(conn_id)
+        return ReceiverConfig(corp_id=CORP, token=TOKEN, encoding_aes_key=AES_KEY, engine=engine)
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_receiver_app(resolve), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "receiver did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/wecom/callback/{CONN_ID}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    with running_simulator(generate_org(seed=11, members=60, departments=10), corp_id=CORP, secret=SECRET) as sim:
+        yield sim
+
+
+def env_for(sim: RunningSimulator, target_engine: Engine, tmp_path: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_CONN_WECOM_DEFAULT": wecom_connection(
+            sim.base_url, CORP, SECRET, max_retries=1, timeout=5, callback_token=TOKEN, encoding_aes_key=AES_KEY
+        ),
+        "AIRFLOW_CONN_WECOM_TARGET_DB": target_connection(target_engine.url.render_as_string(hide_password=False)),
+        "WECOM_STAGING_URI": f"file://{tmp_path}/staging",
+    }
+
+
+def query(engine: Engine, sql: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def latest_run(engine: Engine, kind: str) -> dict:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                text("SELECT * FROM wecom_sync_runs WHERE kind = :kind ORDER BY finished_at DESC"), {"kind": kind}
+            )
+            .mappings()
+            .first()
+        )
+
+
+def edit_company(sim: RunningSimulator) -> dict[str, str]:
+    """A bit of everything WeCom calls back about; returns the userids involved."""
+    state = sim.state
+    members = sorted(state.org.users)
+    moved, renamed, deleted, edited = members[1], members[2], members[3], members[4]
+    state.add_department({"id": 100, "name": "Callbacks", "parentid": 1, "order": 7})
+    state.add_department({"id": 101, "name": "Short-lived", "parentid": 100, "order": 1})
+    state.delete_department(101)
+    state.add_user({"userid": "cb_new", "name": "New Hire", "department": [100], "position": "Intern"})
+    state.update_user(edited, {"position": "Callback Tester", "alias": "cbt"})
+    state.update_user(moved, {"department": [100]})
+    state.update_user(renamed, {"new_userid": f"{renamed}_v2"})
+    state.delete_user(deleted)
+    leaf = max(d for d in state.org.departments if d < 100 and not state.org.children.get(d))
+    state.update_department(leaf, {"parentid": 100})
+    return {"moved": moved, "renamed": renamed, "deleted": deleted, "edited": edited, "leaf": str(leaf)}
+
+
+# Each event form on one dialect keeps the DAG runs few.
+@pytest.mark.parametrize(
+    ("target_engine", "ids_only"),
+    [("sqlite", False), ("postgresql", True)],
+    ids=["sqlite-full_events", "postgresql-ids_only"],
+    indirect=["target_engine"],
+)
+def test_callbacks_flow_into_the_directory(
+    ids_only: bool, sim: RunningSimulator, receiver_url: str, target_engine: Engine, tmp_path: Path, airflow_metadata
+) -> None:
+    env = env_for(sim, target_engine, tmp_path)
+    output = run_dag("wecom_directory_sync", env)
+    assert latest_run(target_engine, "full")["status"] == "success", (output.stdout + output.stderr)[-3000:]
+
+    sim.configure_callbacks(receiver_url, TOKEN, AES_KEY, ids_only=ids_only, duplicates=1, shuffle=True)
+    who = edit_company(sim)
+    sim.flush_callbacks(timeout=30)
+    stored = dict(query(target_engine, "SELECT status, COUNT(*) FROM wecom_callback_events GROUP BY status"))
+    assert stored.get("pending", 0) >= 8
+
+    output = run_dag("wecom_callback_deltas", env)
+    logs = output.stdout + output.stderr
+    delta = latest_run(target_engine, "delta")
+    assert delta["status"] == "success", logs[-3000:]
+    assert SECRET not in logs and AES_KEY not in logs
+    statuses = dict(query(target_engine, "SELECT status, COUNT(*) FROM wecom_callback_events GROUP BY status"))
+    assert set(statuses) <= {"applied", "superseded"}, statuses
+
+    org = sim.state.org
+    alive = query(target_engine, "SELECT userid FROM wecom_users WHERE NOT is_deleted")
+    assert sorted(u for (u,) in alive) == sorted(m.userid for m in org.users.values())
+    assert query(target_engine, f"SELECT is_deleted FROM wecom_users WHERE userid = '{who['deleted']}'") in (
+        [(True,)],
+        [(1,)],
+    )
+    assert query(
+        target_engine, f"SELECT department_id FROM wecom_user_departments WHERE userid = '{who['moved']}'"
+    ) == [(100,)]
+    assert query(target_engine, f"SELECT path FROM wecom_departments WHERE department_id = {who['leaf']}") == [
+        (f"/1/100/{who['leaf']}/",)
+    ]
+    assert query(target_engine, "SELECT is_deleted FROM wecom_departments WHERE department_id = 101") in (
+        [(True,)],
+        [(1,)],
+    )
+    assert query(
+        target_engine,
+        f"SELECT COUNT(*) FROM wecom_users_history WHERE userid = '{who['edited']}' AND change_source = 'callback'",
+    ) == [(1,)]
+
+    if ids_only:
+        # Fetched entities are exactly what a full sync reads: a forced one finds nothing to change.
+        output = run_dag("wecom_directory_sync", env, conf={"force": True})
+        full = latest_run(target_engine, "full")
+        assert full["status"] == "success", (output.stdout + output.stderr)[-3000:]
+        changes = {k: v for k, v in full.items() if k.endswith(("_inserted", "_updated", "_deleted", "_revived"))}
+        assert set(changes.values()) == {0}, changes
