@@ -38,7 +38,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 bench: venv system-deps
-	$(BIN)/python -m bench.sync_bench
+	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)  # e.g. make bench BENCH_ARGS="--members 100000 --departments 10000 --strategy export --resync"
 
 clean:
 	rm -rf var .pytest_cache

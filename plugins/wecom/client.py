@@ -20,11 +20,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from wecom.crypto import WeComAesCipher
 from wecom.errors import (
     WeComConfigError,
     WeComError,
@@ -35,7 +36,7 @@ from wecom.errors import (
     WeComRateLimitError,
     WeComTransientError,
 )
-from wecom.ratelimit import RateLimiter, RateLimits
+from wecom.ratelimit import AdaptiveConcurrency, RateLimiter, RateLimits
 
 __all__ = ["DEFAULT_BASE_URL", "RateLimits", "WeComClient"]
 
@@ -46,6 +47,11 @@ _GETTOKEN = "gettoken"
 _TOKEN_MARGIN_S = 60.0
 _INVALID_CURSOR = 50100
 _RATE_LIMITED = 45009
+_TOO_CONCURRENT = 45033
+_DOWNLOAD = "export_file"
+_DOWNLOAD_CHUNK = 1 << 20
+EXPORT_KINDS = ("user", "simple_user", "department", "taguser")
+EXPORT_STATUSES = (0, 1, 2, 3)  # waiting, running, done, failed
 _MAX_CURSOR_RESTARTS = 3
 _POOL_SIZE = 32
 _CALLER_IP = re.compile(r"from ip: ([0-9A-Fa-f.:]+)")
@@ -146,6 +152,9 @@ _RULES: dict[int, _Rule] = {
 }
 _UNKNOWN_ERRCODE = _fail(WeComError, "{endpoint} failed with errcode {errcode}: {errmsg}")
 _TRANSPORT = _retry("{endpoint}: {detail}")
+_LINK_GONE = _fail(
+    WeComError, "{endpoint}: the export file link answered {detail}; links live 2 hours, so run the extract again"
+)
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,7 @@ class _TokenEntry:
 
 _TOKENS: dict[tuple[str, str, str], _TokenEntry] = {}
 _LIMITERS: dict[tuple[str, str, RateLimits], RateLimiter] = {}
+_GATES: dict[tuple[str, str, int], AdaptiveConcurrency] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -200,6 +210,12 @@ def _shared_limiter(base_url: str, corp_id: str, limits: RateLimits) -> RateLimi
     """WeCom's limits are per corp, so every client of the corp in this process shares one budget."""
     with _SHARED_LOCK:
         return _LIMITERS.setdefault((base_url, corp_id, limits), RateLimiter(limits))
+
+
+def _shared_gate(base_url: str, corp_id: str, max_concurrency: int) -> AdaptiveConcurrency:
+    """45033 counts calls in flight per corp, so clients of one corp in this process share one gate."""
+    with _SHARED_LOCK:
+        return _GATES.setdefault((base_url, corp_id, max_concurrency), AdaptiveConcurrency(max_concurrency))
 
 
 class _RedactQuery(logging.Filter):
@@ -231,6 +247,8 @@ class WeComClient:
     """Thread-safe client for WeCom's directory API, one ``requests.Session`` per client.
 
     ``limits=None`` applies WeCom's published limits; pass ``RateLimits(None, None)`` to disable them.
+    ``max_concurrency`` caps the calls in flight; the adaptive gate lowers it on 45033 and slow answers.
+    ``encoding_aes_key`` (43 characters) is what export jobs encrypt their files with.
     """
 
     def __init__(
@@ -247,6 +265,8 @@ class WeComClient:
         rate_limit_wait: float = 60.0,
         max_rate_limit_waits: int = 2,
         limits: RateLimits | None = None,
+        max_concurrency: int = _POOL_SIZE,
+        encoding_aes_key: str | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -268,6 +288,8 @@ class WeComClient:
         self._secret = _Secret(secret)
         self._tokens = _token_entry(self.base_url, corp_id, secret)
         self._limiter = _shared_limiter(self.base_url, corp_id, self.limits)
+        self.concurrency = _shared_gate(self.base_url, corp_id, max_concurrency)
+        self._aes_key = _Secret(encoding_aes_key) if encoding_aes_key else None
         self._owns_session = session is None
         self._session = session or self._new_session()
         self._stats_lock = threading.Lock()
@@ -409,6 +431,103 @@ class WeComClient:
                 raise self._malformed("user/list_id", "a next_cursor that is not a string")
             request = {"cursor": cursor, "limit": limit}
 
+    # --- export jobs ------------------------------------------------------------------------------
+
+    @property
+    def can_export(self) -> bool:
+        """Whether an encoding_aes_key is configured, without which export jobs cannot be asked for."""
+        return self._aes_key is not None
+
+    def export_cipher(self) -> WeComAesCipher:
+        """The cipher that decrypts this client's export files."""
+        return WeComAesCipher(self._export_key())
+
+    def export_start(self, kind: str, *, block_size: int = 1_000_000) -> str:
+        """Start an ``export/<kind>`` job; returns its jobid. The files will be encrypted with our key."""
+        if kind not in EXPORT_KINDS:
+            raise ValueError(f"unknown export kind {kind!r}: choose one of {', '.join(EXPORT_KINDS)}")
+        endpoint = f"export/{kind}"
+        body = self.post(endpoint, {"encoding_aeskey": self._export_key(), "block_size": block_size})
+        jobid = body.get("jobid")
+        if not isinstance(jobid, str) or not jobid:
+            raise self._malformed(endpoint, "no jobid")
+        return jobid
+
+    def export_result(self, jobid: str) -> dict[str, Any]:
+        """``{status, data_list}`` of a job; ``data_list`` entries are checked to carry url, size and md5."""
+        body = self.get("export/get_result", {"jobid": jobid})
+        status = body.get("status")
+        if status not in EXPORT_STATUSES or isinstance(status, bool):
+            raise self._malformed("export/get_result", "a status that is not 0, 1, 2 or 3")
+        if status != 2:
+            return {"status": status}
+        files = self._items(body, "export/get_result", "data_list", ("url", "size", "md5"))
+        for entry in files:
+            if not isinstance(entry["url"], str) or not isinstance(entry["size"], int) or entry["size"] < 0:
+                raise self._malformed("export/get_result", "a data_list entry without a url or a size")
+        return {"status": status, "data_list": files}
+
+    def download(self, url: str, sink: BinaryIO, *, size: int) -> int:
+        """Stream an export file into ``sink``; returns how many bytes arrived.
+
+        A connection that breaks or ends early is resumed with a ``Range`` request
+        (WeCom's file URLs accept them) as long as bytes keep coming; network errors
+        and HTTP 5xx are retried like API calls. Returning fewer than ``size``
+        bytes means the server itself ends the file early. The URL needs no token
+        because it is the credential itself, so it is never logged and never put
+        in an error.
+        """
+        received = retries = 0
+        while received < size:
+            outcome = self._download_once(url, sink, received)
+            if isinstance(outcome, int):
+                if outcome == received:
+                    return received
+                received, retries = outcome, 0
+                continue
+            if outcome.rule.action is not _Action.RETRY or retries >= self.max_retries:
+                raise self._error(_DOWNLOAD, outcome, attempts=retries + 1, waits=0)
+            retries += 1
+            delay = self._backoff(retries)
+            self._warn(_DOWNLOAD, outcome, f"retry {retries}/{self.max_retries} in {delay:.2f} s")
+            time.sleep(delay)
+        return received
+
+    def _download_once(self, url: str, sink: BinaryIO, offset: int) -> int | _Failure:
+        """One GET from ``offset``; the new offset, or a failure (as a value, so no URL is chained)."""
+        with self._stats_lock:
+            self._api_calls[_DOWNLOAD] = self._api_calls.get(_DOWNLOAD, 0) + 1
+        start = offset
+        try:
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            with self._session.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
+                if response.status_code == 416:
+                    return offset
+                if response.status_code >= 500 or response.status_code == 429:
+                    return _Failure(_TRANSPORT, detail=f"HTTP {response.status_code}")
+                if response.status_code not in (200, 206):
+                    return _Failure(_LINK_GONE, detail=f"HTTP {response.status_code}")
+                if offset and response.status_code == 200:  # the server ignored the range: start over
+                    sink.seek(0)
+                    sink.truncate()
+                    start = offset = 0
+                for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                    sink.write(chunk)
+                    offset += len(chunk)
+        except requests.Timeout:
+            return offset if offset > start else _Failure(_TRANSPORT, detail=f"no data within {self.timeout} s")
+        except requests.RequestException as exc:
+            return offset if offset > start else _Failure(_TRANSPORT, detail=f"network error ({type(exc).__name__})")
+        return offset
+
+    def _export_key(self) -> str:
+        if self._aes_key is None:
+            raise WeComConfigError(
+                f"connection {self.conn_id!r}: the export API needs an encoding_aes_key (43 letters and digits) "
+                "in the connection extra: WeCom encrypts the exported files with it"
+            )
+        return self._aes_key.reveal()
+
     # --- validation -------------------------------------------------------------------------------
 
     def _items(self, body: dict[str, Any], endpoint: str, key: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -511,8 +630,10 @@ class WeComClient:
         with self._stats_lock:
             self._api_calls[endpoint] = self._api_calls.get(endpoint, 0) + 1
         _log.debug("connection %r: %s %s params=%s", self.conn_id, method, endpoint, visible)
-        try:
-            with self._limiter.acquire(endpoint):
+        # The frequency permit is taken first so that time spent waiting for budget does not count
+        # as latency in the concurrency gate (it would read as a slow server).
+        with self._limiter.acquire(endpoint), self.concurrency.slot() as slot:
+            try:
                 response = self._session.request(
                     method,
                     f"{self.base_url}/cgi-bin/{endpoint}",
@@ -520,13 +641,17 @@ class WeComClient:
                     json=json_body,
                     timeout=self.timeout,
                 )
-        except requests.Timeout:
-            return _Failure(_TRANSPORT, detail=f"no answer within {self.timeout} s")
-        except requests.RequestException as exc:
-            return _Failure(_TRANSPORT, detail=f"network error ({type(exc).__name__})")
-        if response.status_code >= 500 or response.status_code == 429:
-            return _Failure(_TRANSPORT, detail=f"HTTP {response.status_code}")
-        return self._interpret(endpoint, response)
+            except requests.Timeout:
+                slot.overloaded()
+                return _Failure(_TRANSPORT, detail=f"no answer within {self.timeout} s")
+            except requests.RequestException as exc:
+                return _Failure(_TRANSPORT, detail=f"network error ({type(exc).__name__})")
+            if response.status_code >= 500 or response.status_code == 429:
+                return _Failure(_TRANSPORT, detail=f"HTTP {response.status_code}")
+            outcome = self._interpret(endpoint, response)
+            if isinstance(outcome, _Failure) and outcome.errcode == _TOO_CONCURRENT:
+                slot.overloaded()
+            return outcome
 
     def _interpret(self, endpoint: str, response: requests.Response) -> dict[str, Any] | _Failure:
         try:

@@ -23,6 +23,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Iterable, Iterator
 
 from Crypto.Cipher import AES
 
@@ -92,6 +93,26 @@ class WeComAesCipher:
         if not data or len(data) % AES.block_size:
             raise DecryptError("ciphertext length is not a positive multiple of the AES block size")
         return _unpad(AES.new(self._key, AES.MODE_CBC, self._key[:16]).decrypt(data))
+
+    def decrypt_stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``decrypt_bytes`` piece by piece, for export files too large to hold in memory.
+
+        CBC decrypts block by block, so the cipher carries over between pieces;
+        the last 32 bytes are held back until the end, where the padding is checked.
+        """
+        cipher = AES.new(self._key, AES.MODE_CBC, self._key[:16])
+        pending = b""
+        total = 0
+        for chunk in chunks:
+            pending += chunk
+            total += len(chunk)
+            usable = (len(pending) - BLOCK_SIZE) // AES.block_size * AES.block_size
+            if usable > 0:
+                yield cipher.decrypt(pending[:usable])
+                pending = pending[usable:]
+        if not total or total % AES.block_size:
+            raise DecryptError("ciphertext length is not a positive multiple of the AES block size")
+        yield _unpad(cipher.decrypt(pending))
 
 
 class WeComCrypto(WeComAesCipher):

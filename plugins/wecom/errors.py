@@ -56,3 +56,7 @@ class QualityCheckError(Exception):
 
 class MassDeletionError(Exception):
     """A snapshot would soft-delete more than the guard allows; nothing was changed."""
+
+
+class WeComExportError(WeComError):
+    """An export job failed (status 3), timed out, or a file arrived corrupt or short; names the job."""

@@ -173,8 +173,20 @@ def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
     return ok(dept_user=rows)
 
 
+EXPORT_LOCK_SLICE = 1000
+
+
 def _export_blocks(state: SimulatorState, kind: str) -> BlockSource:
-    """The export's entries in blocks, read under the lock one block at a time so the API stays responsive."""
+    """The export's entries in blocks, built under the lock a slice at a time so the API stays responsive."""
+
+    def build(items: list[Any], sensitive: bool) -> list[dict[str, Any]]:
+        org = state.org
+        if kind == "department":
+            return [department_full(d) for d in items]
+        members = [m for m in items if org.is_current(m)]
+        if kind == "user":
+            return [user_full(org, m, sensitive=sensitive) for m in members]
+        return [user_simple(org, m) for m in members]
 
     def blocks(size: int) -> Iterator[list[dict[str, Any]]]:
         org = state.org
@@ -187,15 +199,11 @@ def _export_blocks(state: SimulatorState, kind: str) -> BlockSource:
             else:
                 items = [m for m in org.member_list() if not all(d in hidden for d in m.department)]
         for start in range(0, max(len(items), 1), size):
-            with state.lock:
-                if kind == "department":
-                    yield [department_full(d) for d in items[start : start + size]]
-                else:
-                    members = [m for m in items[start : start + size] if org.is_current(m)]
-                    if kind == "user":
-                        yield [user_full(org, m, sensitive=sensitive) for m in members]
-                    else:
-                        yield [user_simple(org, m) for m in members]
+            block: list[dict[str, Any]] = []
+            for first in range(start, min(start + size, len(items)), EXPORT_LOCK_SLICE):
+                with state.lock:
+                    block += build(items[first : min(first + EXPORT_LOCK_SLICE, start + size)], sensitive)
+            yield block
 
     return blocks
 
