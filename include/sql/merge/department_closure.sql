@@ -43,5 +43,4 @@ WHERE wecom_department_closure.distance <> excluded.distance;
 -- name: delete
 DELETE FROM wecom_department_closure
 WHERE corp_id = :corp_id
-  AND EXISTS (SELECT 1 FROM diff_wecom_department_closure d WHERE d.ancestor_id = wecom_department_closure.ancestor_id AND d.descendant_id = wecom_department_closure.descendant_id
-              AND d.change IN ('deleted'));
+  AND (ancestor_id, descendant_id) IN (SELECT ancestor_id, descendant_id FROM diff_wecom_department_closure WHERE change IN ('deleted'));

@@ -38,5 +38,4 @@ ON CONFLICT (corp_id, department_id, userid) DO NOTHING;
 -- name: delete
 DELETE FROM wecom_department_leaders
 WHERE corp_id = :corp_id
-  AND EXISTS (SELECT 1 FROM diff_wecom_department_leaders d WHERE d.department_id = wecom_department_leaders.department_id AND d.userid = wecom_department_leaders.userid
-              AND d.change IN ('deleted'));
+  AND (department_id, userid) IN (SELECT department_id, userid FROM diff_wecom_department_leaders WHERE change IN ('deleted'));

@@ -38,8 +38,7 @@ WHERE t.corp_id = :corp_id
 -- name: history_close
 UPDATE wecom_user_departments_history SET valid_to = :observed_at
 WHERE corp_id = :corp_id AND valid_to IS NULL
-  AND EXISTS (SELECT 1 FROM diff_wecom_user_departments d WHERE d.userid = wecom_user_departments_history.userid AND d.department_id = wecom_user_departments_history.department_id
-              AND d.change IN ('updated', 'deleted'));
+  AND (userid, department_id) IN (SELECT userid, department_id FROM diff_wecom_user_departments WHERE change IN ('updated', 'deleted'));
 
 -- name: history_open
 INSERT INTO wecom_user_departments_history (
@@ -49,8 +48,7 @@ INSERT INTO wecom_user_departments_history (
 SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
        :observed_at, NULL, 'snapshot', :run_id
 FROM stage_wecom_user_departments s
-WHERE EXISTS (SELECT 1 FROM diff_wecom_user_departments d WHERE d.userid = s.userid AND d.department_id = s.department_id
-              AND d.change IN ('inserted', 'updated'))
+WHERE (s.userid, s.department_id) IN (SELECT userid, department_id FROM diff_wecom_user_departments WHERE change IN ('inserted', 'updated'))
 ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
     sort_order = excluded.sort_order,
     is_leader = excluded.is_leader,
@@ -77,5 +75,4 @@ WHERE wecom_user_departments.row_hash <> excluded.row_hash;
 -- name: delete
 DELETE FROM wecom_user_departments
 WHERE corp_id = :corp_id
-  AND EXISTS (SELECT 1 FROM diff_wecom_user_departments d WHERE d.userid = wecom_user_departments.userid AND d.department_id = wecom_user_departments.department_id
-              AND d.change IN ('deleted'));
+  AND (userid, department_id) IN (SELECT userid, department_id FROM diff_wecom_user_departments WHERE change IN ('deleted'));

@@ -37,5 +37,4 @@ ON CONFLICT (corp_id, userid, leader_userid) DO NOTHING;
 -- name: delete
 DELETE FROM wecom_user_direct_leaders
 WHERE corp_id = :corp_id
-  AND EXISTS (SELECT 1 FROM diff_wecom_user_direct_leaders d WHERE d.userid = wecom_user_direct_leaders.userid AND d.leader_userid = wecom_user_direct_leaders.leader_userid
-              AND d.change IN ('deleted'));
+  AND (userid, leader_userid) IN (SELECT userid, leader_userid FROM diff_wecom_user_direct_leaders WHERE change IN ('deleted'));
