@@ -11,6 +11,11 @@ from airflow.dag_processing.dagbag import DagBag
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
+@pytest.fixture(autouse=True)
+def _metadata(airflow_metadata: Path) -> None:
+    """Parsing reads the wecom_companies Variable: env first, then the metadata database."""
+
+
 def dagbag(monkeypatch: pytest.MonkeyPatch, companies: list[dict] | None = None) -> DagBag:
     if companies is not None:
         monkeypatch.setenv("AIRFLOW_VAR_WECOM_COMPANIES", json.dumps(companies))
