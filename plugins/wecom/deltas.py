@@ -770,9 +770,7 @@ class DeltaApplier:
             self._count_user(result, old_row, None if state is None else final_row, old_links, previous_links)
         self._write_history(step)
         sql = self.sql["users"]
-        for prefix in ("", "links_", "direct_leaders_", "led_"):
-            for step_name in ("drop", "create", "index"):
-                conn.execute(text(sql[f"{step_name}_{prefix}stage"]))
+        _recreate_stages(conn, sql, ("", "links_", "direct_leaders_", "led_"))
         _stage(conn, "stage_delta_users", stage)
         _stage(conn, "stage_delta_user_departments", final_links)
         _stage(conn, "stage_delta_user_direct_leaders", final_direct)
@@ -915,9 +913,7 @@ class DeltaApplier:
             row["corp_id"] = corp_id
         self._write_history(step)
         sql = self.sql["departments"]
-        for prefix in ("", "leaders_", "tree_", "closure_"):
-            for step_name in ("drop", "create", "index"):
-                conn.execute(text(sql[f"{step_name}_{prefix}stage"]))
+        _recreate_stages(conn, sql, ("", "leaders_", "tree_", "closure_"))
         _stage(conn, "stage_delta_departments", stage)
         _stage(conn, "stage_delta_department_leaders", leaders)
         _stage(conn, "stage_delta_department_tree", reshaped)
@@ -1017,6 +1013,13 @@ def _rows(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 def _records(frame: pd.DataFrame | None, key: str) -> dict[Any, dict[str, Any]]:
     return {row[key]: {k: v for k, v in row.items() if k != "corp_id"} for row in _rows(frame)}
+
+
+def _recreate_stages(conn: Connection, sql: Mapping[str, str], prefixes: Sequence[str]) -> None:
+    """Drop, create and index the ``<prefix>stage`` tables of one statement file."""
+    for prefix in prefixes:
+        for step_name in ("drop", "create", "index"):
+            conn.execute(text(sql[f"{step_name}_{prefix}stage"]))
 
 
 def _stage(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
