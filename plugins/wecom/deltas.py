@@ -612,23 +612,42 @@ class DeltaApplier:
             for row in conn.execute(_expanding(sql["select_direct_leaders"], "keys"), params).mappings():
                 bases[row["userid"]]["leaders"].append(row["leader_userid"])
         for base in bases.values():
-            row = base["row"]
-            payload = {f: row[c] for c, f in _USER_COLUMN_FIELDS.items() if row[c] is not None}
-            if row["extattr"] is not None:
-                payload["extattr"] = json.loads(row["extattr"])
-            links = sorted(base["memberships"].values(), key=lambda m: m["department_id"])
-            payload["department"] = [int(m["department_id"]) for m in links]
-            payload["order"] = [m["sort_order"] for m in links]
-            payload["is_leader_in_dept"] = [None if m["is_leader"] is None else int(m["is_leader"]) for m in links]
-            payload["direct_leader"] = sorted(base["leaders"])
-            base["payload"] = payload
+            base["payload"] = _user_payload(base["row"], base["memberships"].values(), base["leaders"])
         return bases
+
+    def _user_states_before(
+        self, conn: Connection, corp_id: str, keys: list[str], since: datetime, bases: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any] | None]:
+        """Each member's user/get-shaped state just before ``since`` as the history holds it (None: it
+        did not exist then); members without history are left out. Direct leaders are not historized:
+        today's are used."""
+        sql = self.sql["users"]
+        params = {"corp_id": corp_id, "since": self._t(since)}
+        known: set[str] = set()
+        rows: dict[str, dict[str, Any]] = {}
+        memberships: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for chunk in _chunks(keys):
+            chunk_params = params | {"keys": chunk}
+            known |= {r[0] for r in conn.execute(_expanding(sql["select_history_known"], "keys"), chunk_params)}
+            for row in conn.execute(_expanding(sql["select_history_before"], "keys"), chunk_params).mappings():
+                rows[row["userid"]] = dict(row)
+            for row in conn.execute(_expanding(sql["select_history_memberships_before"], "keys"), chunk_params):
+                memberships[row.userid].append(dict(row._mapping))
+        leaders = {key: bases[key]["leaders"] if key in bases else [] for key in known}
+        return {key: _user_payload(rows[key], memberships[key], leaders[key]) if key in rows else None for key in known}
 
     def _apply_users(self, step: _Pass, groups: list[_Group]) -> None:
         if not groups:
             return
         outcome, failures = step.outcome, step.failures
         bases = self._user_base(step.conn, step.corp_id, [g.key for g in groups])
+        replaying = [g for g in groups if len(g.ready) < len(g.events)]
+        since = min((g.events[0].create_time for g in replaying), default=None)
+        before = (
+            {}
+            if since is None
+            else self._user_states_before(step.conn, step.corp_id, [g.key for g in replaying], since, bases)
+        )
         folded: dict[str, tuple[list[tuple[datetime, dict[str, Any] | None]], bool]] = {}
         for group in groups:
             base = bases.get(group.key)
@@ -642,13 +661,10 @@ class DeltaApplier:
                 failures[got.message] += ready_ids
                 continue
             try:
-                versions, said_leaders = fold_user(
-                    group.key,
-                    base and base["payload"],
-                    base is not None and base["row"]["is_deleted"],
-                    group.events,
-                    got,
-                )
+                start, start_deleted = base and base["payload"], base is not None and base["row"]["is_deleted"]
+                if group in replaying and group.key in before and since == group.events[0].create_time:
+                    start, start_deleted = before[group.key], before[group.key] is None
+                versions, said_leaders = fold_user(group.key, start, start_deleted, group.events, got)
             except EntityError as error:
                 failures[f"member event: {error}"] += ready_ids
                 continue
@@ -1013,6 +1029,21 @@ def _rows(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 def _records(frame: pd.DataFrame | None, key: str) -> dict[Any, dict[str, Any]]:
     return {row[key]: {k: v for k, v in row.items() if k != "corp_id"} for row in _rows(frame)}
+
+
+def _user_payload(
+    row: Mapping[str, Any], memberships: Iterable[Mapping[str, Any]], leaders: Iterable[str]
+) -> dict[str, Any]:
+    """A stored member (row, membership rows, direct leaders) in the user/get shape that events fold into."""
+    payload = {f: row[c] for c, f in _USER_COLUMN_FIELDS.items() if row[c] is not None}
+    if row["extattr"] is not None:
+        payload["extattr"] = json.loads(row["extattr"])
+    links = sorted(memberships, key=lambda m: m["department_id"])
+    payload["department"] = [int(m["department_id"]) for m in links]
+    payload["order"] = [m["sort_order"] for m in links]
+    payload["is_leader_in_dept"] = [None if m["is_leader"] is None else int(m["is_leader"]) for m in links]
+    payload["direct_leader"] = sorted(leaders)
+    return payload
 
 
 def _recreate_stages(conn: Connection, sql: Mapping[str, str], prefixes: Sequence[str]) -> None:

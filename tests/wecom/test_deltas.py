@@ -18,6 +18,7 @@ from wecom.pii import PiiPolicy
 from wecom.ratelimit import RateLimits
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom.sql import db_time, parse_db_time, read_statement
 from wecom.transform import transform_departments, transform_users
 
 CORP = "wwdeltas"
@@ -382,3 +383,54 @@ def test_rerunning_an_apply_changes_nothing(engine: Engine) -> None:
     before = rows(engine, "SELECT * FROM wecom_sync_runs"), directory(engine)
     assert DeltaApplier(engine).apply(run).events["applied"] == 0
     assert (rows(engine, "SELECT * FROM wecom_sync_runs"), directory(engine)) == before
+
+
+def test_snapshots_and_callbacks_share_one_history(engine: Engine) -> None:
+    """A full sync, then callbacks (one arriving late), then a full sync that agrees: one consistent history."""
+    raw_departments = pd.DataFrame(
+        {"id": [1, 2, 3], "name": ["Root", "Sales", "R&D"], "parentid": [0, 1, 1], "order": [1, 2, 3]}
+    )
+
+    def full_sync(position: str, department: int, seconds: int, run_id: str) -> None:
+        departments, leaders, closure = transform_departments(raw_departments, CORP)
+        raw_user = {"userid": "li", "name": "Li", "department": [department], "main_department": department}
+        users, links, direct = transform_users(pd.DataFrame([raw_user | {"position": position}]), CORP)
+        frames = {
+            "wecom_departments": departments,
+            "wecom_department_leaders": leaders,
+            "wecom_department_closure": closure,
+            "wecom_users": users,
+            "wecom_user_departments": links,
+            "wecom_user_direct_leaders": direct,
+        }
+        DirectoryLoader(engine).load_snapshot(
+            {name: [frame] for name, frame in frames.items()},
+            run=RunRecord("wecom_directory_sync", run_id, CORP),
+            observed_at=T0 + timedelta(seconds=seconds),
+            complete=True,
+        )
+
+    full_sync("Engineer", 2, 0, "full1")
+    store(engine, "update_user", 20, UserID="li", Department="3", MainDepartment=3)
+    apply(engine)
+    store(engine, "update_user", 10, UserID="li", Position="Lead")  # arrives late
+    apply(engine)
+    full_sync("Lead", 3, 30, "full2")  # agrees with the callbacks: nothing to write
+
+    history = rows(
+        engine,
+        "SELECT position, main_department_id, change_source, valid_from, valid_to "
+        "FROM wecom_users_history ORDER BY valid_from",
+    )
+    assert [h[:3] for h in history] == [("Engineer", 2, "snapshot"), ("Lead", 2, "callback"), ("Lead", 3, "callback")]
+    assert [h[4] for h in history[:-1]] == [h[3] for h in history[1:]] and history[-1][4] is None
+    with engine.connect() as conn:
+        moves_sql = text(read_statement("examples/member_department_moves.sql", engine.dialect.name))
+        moves = [tuple(r)[:3] for r in conn.execute(moves_sql, {"corp_id": CORP, "userid": "li"})]
+    at20 = parse_db_time(db_time(T0 + timedelta(seconds=20), engine.dialect.name))
+    assert [(parse_db_time(t), move, dept) for t, move, dept in moves] == [
+        (T0, "joined", 2),
+        (at20, "left", 2),
+        (at20, "joined", 3),
+    ]
+    assert rows(engine, "SELECT drift_total FROM wecom_sync_runs WHERE run_id = 'full2'") == [(0,)]

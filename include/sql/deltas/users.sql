@@ -17,6 +17,25 @@ FROM wecom_user_departments WHERE corp_id = :corp_id AND userid IN :keys;
 -- name: select_direct_leaders
 SELECT userid, leader_userid FROM wecom_user_direct_leaders WHERE corp_id = :corp_id AND userid IN :keys;
 
+-- A late event is replayed from the member's state just before it, as the history
+-- holds it (a version valid until :since was valid just before it).
+-- name: select_history_before
+SELECT userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address, status,
+       main_department_id, avatar_url, open_userid, external_position, extattr
+FROM wecom_users_history
+WHERE corp_id = :corp_id AND userid IN :keys
+  AND valid_from < :since AND (valid_to IS NULL OR valid_to >= :since);
+
+-- name: select_history_memberships_before
+SELECT userid, department_id, sort_order, is_leader
+FROM wecom_user_departments_history
+WHERE corp_id = :corp_id AND userid IN :keys
+  AND valid_from < :since AND (valid_to IS NULL OR valid_to >= :since);
+
+-- Members with any history: for the others the current row is the only state known.
+-- name: select_history_known
+SELECT DISTINCT userid FROM wecom_users_history WHERE corp_id = :corp_id AND userid IN :keys;
+
 -- name: drop_stage
 DROP TABLE IF EXISTS stage_delta_users;
 
