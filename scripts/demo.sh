@@ -35,8 +35,9 @@ export AIRFLOW_CONN_WECOM_DEFAULT=$("$PY" -c 'import json, sys; print(json.dumps
     "host": sys.argv[1], "login": sys.argv[2], "password": sys.argv[3]}))' "$BASE_URL" "$CORP_ID" "$SECRET")
 export AIRFLOW_CONN_WECOM_TARGET_DB="{\"conn_type\": \"sqlite\", \"host\": \"$DEMO/wecom.db\"}"
 
+# force: a rerun within the freshness window would otherwise be recorded as skipped
 echo "== airflow dags test wecom_directory_sync (log: $DEMO/dag-run.log)"
-if ! "$PY" -m airflow dags test wecom_directory_sync >"$DEMO/dag-run.log" 2>&1; then
+if ! "$PY" -m airflow dags test wecom_directory_sync --conf '{"force": true}' >"$DEMO/dag-run.log" 2>&1; then
     grep -E "ERROR|Error|failed" "$DEMO/dag-run.log" | tail -20
     exit 1
 fi
