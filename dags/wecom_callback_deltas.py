@@ -34,11 +34,17 @@ from typing import Any
 
 from airflow.sdk import Context, Variable, dag, task
 
-from wecom.airflow_tasks import pii_policy, record_failure, report_callback_queue, target_loader
+from wecom.airflow_tasks import (
+    context_run,
+    logged_run_row,
+    pii_policy,
+    record_failure,
+    report_callback_queue,
+    target_loader,
+)
 from wecom.companies import Company, parse_companies
 from wecom.deltas import DEFAULT_MAX_WORKERS, DeltaApplier
 from wecom.hooks.wecom import WeComHook
-from wecom.loader import RunRecord
 from wecom.sensors.callback_events import CallbackEventsSensor
 
 DAG_ID = "wecom_callback_deltas"
@@ -57,16 +63,8 @@ def ensure_schema(target_conn_id: str) -> None:
 def apply_callbacks(
     wecom_conn_id: str, target_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
 ) -> dict[str, Any]:
-    dag_run = context["dag_run"]
     hook = WeComHook(wecom_conn_id)
-    run = RunRecord(
-        dag_id=dag_run.dag_id,
-        run_id=dag_run.run_id,
-        corp_id=hook.settings.corp_id,
-        kind="delta",
-        logical_date=context.get("logical_date"),
-        started_at=dag_run.start_date,
-    )
+    run = context_run(context, hook.settings.corp_id, kind="delta")
     with hook.get_conn() as client:
         applier = DeltaApplier(
             target_loader(target_conn_id).engine,
@@ -83,16 +81,14 @@ def apply_callbacks(
 @task
 def summarize(result: dict[str, Any], wecom_conn_id: str, target_conn_id: str, **context: Context) -> dict[str, int]:
     """Log the run row as the database holds it, update the queue gauges, alert on dead events."""
-    dag_run = context["dag_run"]
-    row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
-    log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
+    logged_run_row(target_conn_id, context)
     report_callback_queue(wecom_conn_id, target_conn_id, context, newly_dead=result["newly_dead"])
     return result["events"]
 
 
 def callback_deltas_dag(company: Company) -> None:
     @dag(
-        dag_id=DAG_ID if company.name == "default" else f"{DAG_ID}__{company.name}",
+        dag_id=company.dag_id_for(DAG_ID),
         schedule="@continuous",
         start_date=datetime(2026, 1, 1),
         catchup=False,

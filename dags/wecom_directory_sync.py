@@ -34,6 +34,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from wecom.airflow_tasks import (
     context_run_record,
     emit_run_metrics,
+    logged_run_row,
     pii_policy,
     record_failure,
     run_conf,
@@ -104,11 +105,9 @@ def load(
 @task
 def summarize(result: dict[str, Any], target_conn_id: str, **context: Context) -> dict[str, Any]:
     """Log the run row as the database holds it: what the next engineer will query."""
-    dag_run = context["dag_run"]
-    row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
+    row = logged_run_row(target_conn_id, context)
     if row:
         emit_run_metrics(row)
-    log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
     return {"status": result["status"], "rows_written": result["rows_written"], "drift_total": result["drift_total"]}
 
 

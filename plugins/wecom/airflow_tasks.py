@@ -36,6 +36,28 @@ def staged(manifest: dict[str, Any], step: str) -> StagePath:
     return ObjectStoragePath(manifest["run_uri"]) / step
 
 
+def context_run(context: Context, corp_id: str, kind: str = "full") -> RunRecord:
+    """The run-row facts the Airflow context gives, for runs without an extraction manifest."""
+    dag_run = context["dag_run"]
+    return RunRecord(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        corp_id=corp_id,
+        kind=kind,
+        logical_date=context.get("logical_date"),
+        started_at=dag_run.start_date,
+    )
+
+
+def logged_run_row(target_conn_id: str, context: Context) -> dict[str, Any]:
+    """The run's ``wecom_sync_runs`` row as the database holds it, logged (without the plan): what the
+    next engineer will query. Empty when the run recorded nothing."""
+    dag_run = context["dag_run"]
+    row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
+    log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
+    return row
+
+
 def context_run_record(manifest: dict[str, Any], context: Context) -> RunRecord:
     dag_run = context["dag_run"]
     return run_record(
@@ -51,21 +73,13 @@ def record_failure(wecom_conn_id: str, target_conn_id: str, kind: str = "full"):
     """An ``on_failure_callback`` that marks the run ``failed`` in ``wecom_sync_runs`` with the reason."""
 
     def callback(context: Context) -> None:
-        dag_run = context["dag_run"]
         ti = context["ti"]
         error = context.get("exception")
         try:
             corp_id = WeComHook(wecom_conn_id).settings.corp_id
             loader = target_loader(target_conn_id)
             loader.record_failed_run(
-                RunRecord(
-                    dag_id=dag_run.dag_id,
-                    run_id=dag_run.run_id,
-                    corp_id=corp_id,
-                    kind=kind,
-                    logical_date=context.get("logical_date"),
-                    started_at=dag_run.start_date,
-                ),
+                context_run(context, corp_id, kind),
                 f"task {ti.task_id} failed: {error}",
             )
         except Exception:  # the callback must never hide the task's own failure
@@ -145,13 +159,7 @@ def skip_if_covered(wecom_conn_id: str, target_conn_id: str, freshness: timedelt
         f"(interval end {interval_end.isoformat()}, freshness window {freshness}); "
         'trigger with conf {"force": true} to extract anyway'
     )
-    run = RunRecord(
-        dag_id=dag_run.dag_id,
-        run_id=dag_run.run_id,
-        corp_id=corp_id,
-        logical_date=context.get("logical_date"),
-        started_at=dag_run.start_date,
-    )
+    run = context_run(context, corp_id)
     with loader.engine.begin() as conn:
         loader.record_run(conn, run, status="skipped", observed_at=latest, finished_at=now, message=message)
     raise AirflowSkipException(message)

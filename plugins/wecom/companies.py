@@ -47,7 +47,11 @@ class Company:
     @property
     def dag_id(self) -> str:
         """``wecom_directory_sync`` for the default company, ``wecom_directory_sync__<name>`` for others."""
-        return DEFAULT_DAG_ID if self.name == "default" else f"{DEFAULT_DAG_ID}__{self.name}"
+        return self.dag_id_for(DEFAULT_DAG_ID)
+
+    def dag_id_for(self, base: str) -> str:
+        """This company's id of a per-company DAG: ``base`` itself for the default company."""
+        return base if self.name == "default" else f"{base}__{self.name}"
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
