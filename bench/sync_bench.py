@@ -9,7 +9,9 @@ PostgreSQL cluster (``--db sqlite`` for a file). Then, each in its own child
 process so that peak RSS belongs to one sync only:
 
 1. our sync: extract (the chosen strategy) -> transform -> quality checks -> load;
-2. with ``--resync``, the same again with nothing changed (must write zero rows);
+2. with ``--resync``, the same again with nothing changed (must write zero rows), once as
+   scheduled runs do it (recorded ``unchanged``: no transform or load) and once forced
+   (``{"force": true}``: the full compare);
 3. unless ``--no-naive``, a naive reference written the way directory syncers
    usually are: sequential calls, user/list per department, one upsert per row.
 
@@ -42,7 +44,7 @@ from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 from wecom.client import RateLimits, WeComClient  # noqa: E402
 from wecom.extract import CHOICES, extract_directory  # noqa: E402
 from wecom.loader import DirectoryLoader  # noqa: E402
-from wecom.pipeline import check_staged, load_staged, run_record, transform_staged  # noqa: E402
+from wecom.pipeline import check_staged, load_staged, run_record, snapshot_digest, transform_staged  # noqa: E402
 
 CORP_ID = "wwbench0000000001"
 SECRET = "bench-secret"
@@ -91,23 +93,33 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         )
     phases["extract"] = time.perf_counter() - started
     rss["extract"] = peak_rss_mb()
-    mark = time.perf_counter()
-    counts = transform_staged(staging / "raw", staging / "normalized", CORP_ID)
-    phases["transform"] = time.perf_counter() - mark
-    rss["transform"] = peak_rss_mb()
-    mark = time.perf_counter()
-    check_staged(staging / "normalized")
-    phases["checks"] = time.perf_counter() - mark
-    rss["checks"] = peak_rss_mb()
-    mark = time.perf_counter()
     loader = DirectoryLoader(create_engine(args.db_url))
     loader.ensure_schema()
     record = run_record(
-        manifest, dag_id="sync_bench", run_id=args.run_id, logical_date=None, started_at=datetime.now(UTC)
+        manifest,
+        dag_id="sync_bench",
+        run_id=args.run_id,
+        logical_date=None,
+        started_at=datetime.now(UTC),
+        snapshot_digest=snapshot_digest(manifest),
     )
-    result = load_staged(loader, staging / "normalized", manifest, record)
-    phases["load"] = time.perf_counter() - mark
-    rss["load"] = peak_rss_mb()
+    mark = time.perf_counter()
+    result = None if args.force else loader.record_if_unchanged(record)
+    phases["compare"] = time.perf_counter() - mark
+    counts: dict[str, int] = {}
+    if result is None:
+        mark = time.perf_counter()
+        counts = transform_staged(staging / "raw", staging / "normalized", CORP_ID)
+        phases["transform"] = time.perf_counter() - mark
+        rss["transform"] = peak_rss_mb()
+        mark = time.perf_counter()
+        check_staged(staging / "normalized")
+        phases["checks"] = time.perf_counter() - mark
+        rss["checks"] = peak_rss_mb()
+        mark = time.perf_counter()
+        result = load_staged(loader, staging / "normalized", manifest, record)
+        phases["load"] = time.perf_counter() - mark
+        rss["load"] = peak_rss_mb()
     return {
         "strategy": manifest["strategy"],
         "strategy_reason": manifest["strategy_reason"],
@@ -241,10 +253,13 @@ def database(args: argparse.Namespace, stack: ExitStack) -> str:
     return stack.enter_context(throwaway_postgres("bench"))
 
 
-def child(args: argparse.Namespace, role: str, url: str, db_url: str, run_id: str) -> dict[str, Any]:
+def child(
+    args: argparse.Namespace, role: str, url: str, db_url: str, run_id: str, *, force: bool = False
+) -> dict[str, Any]:
     requests.post(f"{url}/_sim/reset_stats", timeout=30).raise_for_status()
     argv = [sys.executable, "-m", "bench.sync_bench", *sys.argv[1:], "--role", role, "--url", url, "--db-url", db_url]
-    done = subprocess.run([*argv, "--run-id", run_id], capture_output=True, text=True, cwd=ROOT, check=False)
+    argv += ["--run-id", run_id, *(["--force"] if force else [])]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode:
         sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"the {role} run failed")
@@ -261,9 +276,11 @@ def show(label: str, result: dict[str, Any]) -> None:
     calls = ", ".join(f"{k} {v}" for k, v in sorted(result["server_calls"].items()))
     print(
         f"| {label} | {result['strategy']} | {result['members']} | {result['departments']} | {calls} | "
-        + " | ".join(f"{phases[p]:.1f}" if p in phases else "-" for p in ("extract", "transform", "checks", "load"))
+        + " | ".join(
+            f"{phases[p]:.1f}" if p in phases else "-" for p in ("extract", "compare", "transform", "checks", "load")
+        )
         + f" | {result['wall']:.1f} | {result['rows_staged'] / load_s if load_s else 0:,.0f} | "
-        f"{result['rows_written']} | {result['peak_rss_mb']:.0f} | {result['throttled_45009']} |",
+        f"{result['rows_written']} | {result['status']} | {result['peak_rss_mb']:.0f} | {result['throttled_45009']} |",
         flush=True,
     )
 
@@ -289,6 +306,7 @@ def main() -> None:
     add("--url", help=argparse.SUPPRESS)
     add("--db-url", help=argparse.SUPPRESS)
     add("--run-id", help=argparse.SUPPRESS)
+    add("--force", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
         print(json.dumps((run_ours if args.role == "ours" else run_naive)(args)))
@@ -303,10 +321,10 @@ def main() -> None:
             flush=True,
         )
         print(
-            "| run | strategy | members | departments | API calls by endpoint | extract s | transform s | "
-            "checks s | load s | wall s | rows/s loaded | rows written | peak RSS MB | 45009 |"
+            "| run | strategy | members | departments | API calls by endpoint | extract s | compare s | transform s | "
+            "checks s | load s | wall s | rows/s loaded | rows written | status | peak RSS MB | 45009 |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         ours = child(args, "ours", url, db_url, "first")
         show("first sync", ours)
         print(f"  strategy reason: {ours['strategy_reason']}; concurrency {ours['concurrency']}", flush=True)
@@ -315,6 +333,9 @@ def main() -> None:
             again = child(args, "ours", url, db_url, "resync")
             show("no-change re-sync", again)
             print(f"  re-sync / first: {again['wall'] / ours['wall']:.2f}", flush=True)
+            compared = child(args, "ours", url, db_url, "resync-forced", force=True)
+            show("forced re-sync (full compare)", compared)
+            print(f"  forced re-sync / first: {compared['wall'] / ours['wall']:.2f}", flush=True)
         if not args.no_naive:
             naive = child(args, "naive", url, db_url, "naive")
             show("naive reference", naive)

@@ -3,12 +3,16 @@
 
 Keeps every department and member of one WeCom company in the target database.
 
-`ensure_schema` → `check_freshness` → `extract` → `transform` → `quality_checks` → `load` → `summarize`
+`ensure_schema` → `check_freshness` → `extract` → `skip_if_unchanged` → `transform` → `quality_checks` → `load`
+→ `summarize`
 
 * **check_freshness** validates the run conf and skips the run (recorded as `skipped`) when a
   snapshot already covers its interval: backfills and catch-up cost one extraction, not one per day.
 * **extract** walks the WeCom API (strategy from the company's `wecom` connection, `auto` by
   default) and stages the raw answers; XCom carries only paths and counts.
+* **skip_if_unchanged** records the run as `unchanged` and skips transform, quality_checks and
+  load when WeCom answered exactly what the last snapshot held (same records, in any order) and
+  nothing else changed the tables since: no callback applied or pending, the same live counts.
 * **transform** normalizes them with pandas into one Parquet file per table, applying the
   company's PII policy (keep, hash or drop contact fields).
 * **quality_checks** stops the run, loading nothing, on duplicate keys, unknown parents,
@@ -17,7 +21,8 @@ Keeps every department and member of one WeCom company in the target database.
   current and history tables in one transaction, in observation-time order.
 
 Run conf (all optional, default false): `{"dry_run": true}` records the plan and changes nothing;
-`{"force": true}` extracts even when a fresh snapshot exists; `{"allow_mass_delete": true}` lets one
+`{"force": true}` extracts even when a fresh snapshot exists, and transforms and loads even when
+nothing changed (a full compare that also repairs tables edited by hand); `{"allow_mass_delete": true}` lets one
 run pass the mass-deletion guard. Companies, schedules and options come from the Airflow Variable
 `wecom_companies` (see the README). Every task is safe to clear and rerun.
 """
@@ -46,7 +51,7 @@ from wecom.companies import Company, parse_companies
 from wecom.errors import MassDeletionError, QualityCheckError
 from wecom.loader import LoadOptions
 from wecom.operators.extract import WeComExtractOperator
-from wecom.pipeline import check_staged, load_staged, transform_staged
+from wecom.pipeline import check_staged, load_staged, snapshot_digest, transform_staged
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,20 @@ def ensure_schema(target_conn_id: str) -> None:
 @task
 def check_freshness(wecom_conn_id: str, target_conn_id: str, freshness_minutes: float, **context: Context) -> None:
     skip_if_covered(wecom_conn_id, target_conn_id, timedelta(minutes=freshness_minutes), context)
+
+
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def skip_if_unchanged(
+    manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str, target_conn_id: str, **context: Context
+) -> dict[str, str | None] | bool:
+    """False (skip the rest) once the run is recorded as unchanged; else the digest for the load."""
+    digest = snapshot_digest(manifest, pii_policy(pii, pii_salt_variable))
+    conf = run_conf(context)
+    if conf.force or conf.dry_run:
+        log.info("transforming and loading: the run conf asks for %s", "force" if conf.force else "a dry run")
+    elif target_loader(target_conn_id).record_if_unchanged(context_run_record(manifest, context, digest)):
+        return False
+    return {"snapshot_digest": digest}
 
 
 @task
@@ -80,6 +99,7 @@ def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
 @task
 def load(
     manifest: dict[str, Any],
+    compared: dict[str, str | None],
     target_conn_id: str,
     max_delete_share: float,
     max_delete_count: int | None,
@@ -94,21 +114,21 @@ def load(
     )
     loader = target_loader(target_conn_id)
     try:
-        result = load_staged(
-            loader, staged(manifest, "normalized"), manifest, context_run_record(manifest, context), options
-        )
+        run = context_run_record(manifest, context, compared["snapshot_digest"])
+        result = load_staged(loader, staged(manifest, "normalized"), manifest, run, options)
     except MassDeletionError as error:
         raise AirflowFailException(str(error)) from None
     return result.as_dict()
 
 
-@task
-def summarize(result: dict[str, Any], target_conn_id: str, **context: Context) -> dict[str, Any]:
-    """Log the run row as the database holds it: what the next engineer will query."""
+@task(trigger_rule="none_failed")
+def summarize(target_conn_id: str, **context: Context) -> dict[str, Any]:
+    """Log the run row as the database holds it (after a load, or a run skipped as covered or
+    unchanged): what the next engineer will query."""
     row = logged_run_row(target_conn_id, context)
     if row:
         emit_run_metrics(row)
-    return {"status": result["status"], "rows_written": result["rows_written"], "drift_total": result["drift_total"]}
+    return {"status": row.get("status"), "drift_total": row.get("drift_total")}
 
 
 def directory_sync_dag(company: Company) -> None:
@@ -137,12 +157,13 @@ def directory_sync_dag(company: Company) -> None:
         schema = ensure_schema(company.target_conn_id)
         fresh = check_freshness(company.wecom_conn_id, company.target_conn_id, company.freshness_minutes)
         manifest = WeComExtractOperator(task_id="extract", wecom_conn_id=company.wecom_conn_id).output
+        compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.target_conn_id)
         counts = transform(manifest, dict(company.pii), company.pii_salt_variable)
         checked = quality_checks(manifest, counts)
-        result = load(manifest, company.target_conn_id, company.max_delete_share, company.max_delete_count)
+        result = load(manifest, compared, company.target_conn_id, company.max_delete_share, company.max_delete_count)
         schema >> fresh >> manifest
-        checked >> result
-        summarize(result, company.target_conn_id)
+        compared >> counts
+        checked >> result >> summarize(company.target_conn_id)
 
     wecom_directory_sync()
 

@@ -58,7 +58,7 @@ def logged_run_row(target_conn_id: str, context: Context) -> dict[str, Any]:
     return row
 
 
-def context_run_record(manifest: dict[str, Any], context: Context) -> RunRecord:
+def context_run_record(manifest: dict[str, Any], context: Context, snapshot_digest: str | None) -> RunRecord:
     dag_run = context["dag_run"]
     return run_record(
         manifest,
@@ -66,6 +66,7 @@ def context_run_record(manifest: dict[str, Any], context: Context) -> RunRecord:
         run_id=dag_run.run_id,
         logical_date=context.get("logical_date"),
         started_at=dag_run.start_date,
+        snapshot_digest=snapshot_digest,
     )
 
 

@@ -248,6 +248,7 @@ def extract_directory(
         + ([f"and {len(walk.incomplete) - MAX_REASONS} more"] if len(walk.incomplete) > MAX_REASONS else []),
         "departments": depts.count,
         "users": users.count,
+        "content_digest": {"departments": depts.digest, "users": users.digest},
         "files": {"departments": DEPARTMENTS_FILE, "users": USERS_FILE},
         "api_calls": dict(stats["api_calls"]),
         "throttled": stats["throttled"],

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from wecom.errors import MassDeletionError
 from wecom.sql import db_time, parse_db_time, read_named_statements, read_statement, schema_statements
@@ -37,6 +37,7 @@ MERGE_FILES: dict[str, str] = {
     "wecom_user_direct_leaders": "merge/user_direct_leaders.sql",
     "wecom_department_closure": "merge/department_closure.sql",
 }
+ADDED_COLUMNS = "schema_changes/added_columns.sql"
 SOFT_DELETED = frozenset({"wecom_departments", "wecom_users"})
 RUN_COUNT_PREFIX = {
     "wecom_departments": "departments",
@@ -101,6 +102,7 @@ class RunRecord:
     departments_seen: int | None = None
     users_seen: int | None = None
     message: str | None = None
+    snapshot_digest: str | None = None
 
 
 @dataclass
@@ -166,10 +168,15 @@ class DirectoryLoader:
         self.dialect = engine.dialect.name
 
     def ensure_schema(self) -> None:
-        """Create every table and index that is missing; safe to run before every sync."""
+        """Create every table, index and column that is missing; safe to run before every sync."""
         with self.engine.begin() as conn:
             for statement in schema_statements(self.dialect):
                 conn.execute(text(statement))
+            for name, statement in read_named_statements(ADDED_COLUMNS, self.dialect).items():
+                table, column = name.split("__")
+                if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+                    log.info("adding column %s.%s (the table predates it)", table, column)
+                    conn.execute(text(statement))
 
     def latest_snapshot(self, corp_id: str, exclude: tuple[str, str] = ("", "")) -> datetime | None:
         """When the newest loaded full snapshot of a corp was observed (other than run ``exclude``)."""
@@ -179,6 +186,63 @@ class DirectoryLoader:
     def _latest_snapshot(self, conn: Connection, params: Mapping[str, Any]) -> datetime | None:
         sql = read_statement("sync_runs/latest_full_snapshot.sql", self.dialect)
         return parse_db_time(conn.execute(text(sql), params).scalar_one_or_none())
+
+    def record_if_unchanged(self, run: RunRecord) -> LoadResult | None:
+        """Record the run as ``unchanged`` when loading its snapshot could only rewrite what is there.
+
+        That holds when the newest recorded snapshot was complete and has the
+        same digest (``run.snapshot_digest``), no callback event changed the
+        tables since it was observed or waits to, and the tables hold as many
+        live departments and members as WeCom listed. Then transform and load
+        would write nothing, and the caller skips them. Otherwise returns None
+        after logging why the full work is needed.
+        """
+        if run.observed_at is None:
+            raise ValueError("record_if_unchanged needs the run's observation time")
+        with self.engine.begin() as conn:
+            reason = self._changed_reason(conn, run, run.observed_at)
+            if reason:
+                log.info("transforming and loading: %s", reason)
+                return None
+            now = datetime.now(UTC)
+            result = LoadResult(
+                status="unchanged",
+                plans={},
+                rows_written=0,
+                message=(
+                    "WeCom answered exactly what the last snapshot held and nothing else changed the tables "
+                    'since: nothing transformed or loaded (trigger with conf {"force": true} for a full compare)'
+                ),
+                drift={name: {} for name in DRIFT_TABLES},
+            )
+            self._write_run(conn, run, result, run.observed_at, now)
+        log.info("load unchanged: 0 rows written; %s", result.message)
+        return result
+
+    def _changed_reason(self, conn: Connection, run: RunRecord, observed_at: datetime) -> str | None:
+        """Why this snapshot may differ from what the tables hold, or None when it cannot."""
+        if run.snapshot_digest is None:
+            return "the snapshot is incomplete"
+        sql = read_named_statements("sync_runs/unchanged.sql", self.dialect)
+        params = {"corp_id": run.corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
+        last = conn.execute(text(sql["last_snapshot"]), params).mappings().one_or_none()
+        if last is None:
+            return "no snapshot was loaded before"
+        since = parse_db_time(last["observed_at"])
+        name = f"the last snapshot (run {last['run_id']}, observed {since.isoformat()})"
+        reason = _differs_from_last(run, last["status"], last["snapshot_digest"], since, observed_at)
+        if reason:
+            return f"{name} {reason}"
+        events = conn.execute(text(sql["callback_writes"]), params | {"since": db_time(since, self.dialect)})
+        if count := events.scalar_one():
+            return f"{count} callback events changed the tables since {name}, or are waiting to"
+        live = conn.execute(text(sql["live_rows"]), params).one()
+        if (live.departments, live.users) != (run.departments_seen, run.users_seen):
+            return (
+                f"the tables hold {live.departments} departments and {live.users} members where WeCom lists "
+                f"{run.departments_seen} and {run.users_seen} (changed outside this DAG?)"
+            )
+        return None
 
     def load_snapshot(
         self,
@@ -380,6 +444,7 @@ class DirectoryLoader:
             "drift": None if drift is None else json.dumps(drift, sort_keys=True),
             "plan": plan,
             "message": message if message is not None else run.message,
+            "snapshot_digest": run.snapshot_digest,
         }
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)
 
@@ -412,6 +477,19 @@ class DirectoryLoader:
                 .one_or_none()
             )
         return dict(row) if row else None
+
+
+def _differs_from_last(
+    run: RunRecord, status: str, digest: str | None, observed_at: datetime, now_observed: datetime
+) -> str | None:
+    """How the last recorded snapshot rules out reusing it, phrased to follow its name; None if it does not."""
+    if status == "partial":
+        return "was incomplete"
+    if observed_at > now_observed:
+        return "is newer than this one"
+    if digest != run.snapshot_digest:
+        return "differs: other records from WeCom, another transform version or PII policy"
+    return None
 
 
 def _counts(plan: TablePlan) -> dict[str, int]:

@@ -8,6 +8,7 @@ changing a member's phone still shows up as a change when it is hashed.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,10 @@ class PiiPolicy:
     @property
     def needs_salt(self) -> bool:
         return "hash" in self.modes.values()
+
+    def fingerprint(self) -> str:
+        """A hash of the modes and the salt: under a new policy an unchanged directory must re-transform."""
+        return hashlib.sha256(json.dumps([sorted(self.modes.items()), self.salt or ""]).encode()).hexdigest()
 
     def apply(self, users: pd.DataFrame) -> pd.DataFrame:
         """``users`` with hashed or dropped (NULL) PII columns; missing values stay missing."""

@@ -6,6 +6,8 @@ paths: the DAG's tasks are one-line wrappers around these functions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import fields
 from datetime import datetime
@@ -20,6 +22,7 @@ from wecom.quality import check_snapshot
 from wecom.staging import StagePath, TableWriter, ensure_dir, iter_json_lines, iter_table, read_json_lines, read_table
 from wecom.transform import (
     TABLE_DTYPES,
+    TRANSFORM_VERSION,
     Snapshot,
     department_leaders_from_members,
     transform_departments,
@@ -116,6 +119,19 @@ def load_staged(
     )
 
 
+def snapshot_digest(manifest: dict[str, Any], pii: PiiPolicy = KEEP_ALL) -> str | None:
+    """What a complete extraction will normalize to, as one hash (None for an incomplete one).
+
+    Built from the staged records' order-free digests, ``TRANSFORM_VERSION`` and the PII policy:
+    two extractions with equal digests give the same normalized tables, so the second one need
+    not be transformed or loaded (``DirectoryLoader.record_if_unchanged`` decides).
+    """
+    if not manifest["complete"]:
+        return None
+    parts = [manifest["content_digest"], TRANSFORM_VERSION, pii.fingerprint()]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 def run_record(
     manifest: dict[str, Any],
     *,
@@ -123,6 +139,7 @@ def run_record(
     run_id: str,
     logical_date: datetime | None,
     started_at: datetime | None,
+    snapshot_digest: str | None = None,
 ) -> RunRecord:
     """The run-row facts an extraction manifest carries."""
     reasons = manifest.get("incomplete_reasons") or []
@@ -140,4 +157,5 @@ def run_record(
         departments_seen=manifest.get("departments"),
         users_seen=manifest.get("users"),
         message=("incomplete: " + "; ".join(reasons)) if reasons else None,
+        snapshot_digest=snapshot_digest,
     )

@@ -40,9 +40,7 @@ class RunConf:
         return cls(**conf)
 
 
-def covering_snapshot(
-    latest: datetime | None, interval_end: datetime, now: datetime, freshness: timedelta
-) -> bool:
+def covering_snapshot(latest: datetime | None, interval_end: datetime, now: datetime, freshness: timedelta) -> bool:
     """Whether the snapshot observed at ``latest`` makes a run for ``interval_end`` pointless.
 
     It does when it was observed after the interval ended (the run could only

@@ -63,9 +63,7 @@ class WeComSettings:
         if not login:
             raise fail("login (Corp ID)", "is empty: set it to the corp id shown under My Company (ww...)")
         if not password:
-            raise fail(
-                "password (Secret)", "is empty: paste the contact-sync assistant's or the app's secret"
-            )
+            raise fail("password (Secret)", "is empty: paste the contact-sync assistant's or the app's secret")
         unknown = sorted(set(extra) - KNOWN_EXTRA)
         if unknown:
             raise fail("extra", f"has unknown keys {unknown}; allowed: {sorted(KNOWN_EXTRA)}")
@@ -81,9 +79,7 @@ class WeComSettings:
             raise fail("callback_token", "must be 1-32 letters and digits, as the admin console generates it")
         aes_key = extra.get("encoding_aes_key") or None
         if aes_key is not None and not AES_KEY.fullmatch(aes_key):
-            raise fail(
-                "encoding_aes_key", f"must be exactly 43 letters and digits, got {len(aes_key)} characters"
-            )
+            raise fail("encoding_aes_key", f"must be exactly 43 letters and digits, got {len(aes_key)} characters")
         robot_key = extra.get("robot_webhook_key") or None
         if robot_key is not None and not ROBOT_WEBHOOK_KEY.fullmatch(robot_key):
             raise fail("robot_webhook_key", "must be the key=... value of the group robot's webhook URL")

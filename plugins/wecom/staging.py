@@ -10,6 +10,7 @@ Functions here take any path object with ``/``, ``open`` and ``exists``:
 from __future__ import annotations
 
 import gc
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -38,17 +39,35 @@ def ensure_dir(path: StagePath) -> StagePath:
     return path
 
 
+DIGEST_MODULUS = 2**256
+
+
 class JsonLinesWriter:
-    """Append records as JSON lines; counts what it wrote."""
+    """Append records as JSON lines; counts what it wrote and keeps a digest of the set of records.
+
+    The digest is the sum of every line's SHA-256 modulo 2**256 (a multiset
+    hash), so it does not depend on the order records were written in: the
+    concurrent walks write them in whatever order answers come back, and two
+    extractions of an unchanged directory must still give the same digest.
+    Keys are written sorted for the same reason.
+    """
 
     def __init__(self, path: StagePath) -> None:
         self.path = path
         self.count = 0
+        self._sum = 0
         self._file = path.open("w", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        self._sum += int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
+        self._file.write(line + "\n")
         self.count += 1
+
+    @property
+    def digest(self) -> str:
+        """Hex digest of the records written so far, whatever their order."""
+        return f"{self._sum % DIGEST_MODULUS:064x}"
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:

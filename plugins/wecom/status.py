@@ -58,7 +58,7 @@ class CorpStatus:
 
     @property
     def guard_tripped(self) -> bool:
-        """The newest run that merged or was stopped was stopped: full syncs stay blocked until resolved."""
+        """The newest snapshot run was stopped by the guard: full syncs stay blocked until resolved."""
         return bool(self.last_guarded and self.last_guarded["status"] == "guard_tripped")
 
 
@@ -260,7 +260,15 @@ table{border-collapse:collapse;margin:6px 0 12px}td,th{border:1px solid #dde;pad
 .muted,.chart text{color:#99a;fill:#99a}}
 """
 CHANGES = ("inserted", "updated", "deleted", "revived")
-STATUS_CLASS = {"success": "ok", "failed": "bad", "guard_tripped": "bad", "partial": "warn", "stale": "warn"}
+SNAPSHOT_STATUSES = ("success", "partial", "unchanged")  # runs that recorded a snapshot
+STATUS_CLASS = {
+    "success": "ok",
+    "unchanged": "ok",
+    "failed": "bad",
+    "guard_tripped": "bad",
+    "partial": "warn",
+    "stale": "warn",
+}
 
 
 def _status(status: str | None) -> str:
@@ -346,10 +354,10 @@ def _events(corp: CorpStatus, now: datetime, run_link: RunLink) -> str:
 
 
 def _charts(corp: CorpStatus) -> str:
-    merged = [r for r in corp.history if r["status"] in ("success", "partial") and r.get("observed_at")]
-    members = [(r["observed_at"], float(r["users_seen"])) for r in merged if r.get("users_seen") is not None]
+    snapshots = [r for r in corp.history if r["status"] in SNAPSHOT_STATUSES and r.get("observed_at")]
+    members = [(r["observed_at"], float(r["users_seen"])) for r in snapshots if r.get("users_seen") is not None]
     departments = [
-        (r["observed_at"], float(r["departments_seen"])) for r in merged if r.get("departments_seen") is not None
+        (r["observed_at"], float(r["departments_seen"])) for r in snapshots if r.get("departments_seen") is not None
     ]
     durations = [
         (r["started_at"], seconds, r["status"]) for r in corp.history if (seconds := run_seconds(r)) is not None

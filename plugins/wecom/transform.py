@@ -33,6 +33,11 @@ from wecom.pii import KEEP_ALL, PiiPolicy
 
 log = logging.getLogger(__name__)
 
+# Bump when the same raw payloads start to transform into different rows (a new column, a new
+# rule): a re-sync whose payloads match the last snapshot's skips transform and load only while
+# this matches too (``pipeline.snapshot_digest``).
+TRANSFORM_VERSION = 1
+
 # WeCom allows 15 levels; the tree walk stops here so malformed data cannot keep it going.
 MAX_TREE_LEVELS = 32
 

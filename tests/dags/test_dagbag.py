@@ -36,11 +36,13 @@ def test_default_dags_load_without_import_errors(monkeypatch: pytest.MonkeyPatch
         "ensure_schema",
         "check_freshness",
         "extract",
+        "skip_if_unchanged",
         "transform",
         "quality_checks",
         "load",
         "summarize",
     ]
+    assert sync.get_task("summarize").trigger_rule == "none_failed"  # also logs runs skipped early
     assert sync.doc_md and "wecom" in sync.tags
     assert sorted(sync.params.keys()) == ["allow_mass_delete", "dry_run", "force"]
     assert chain(bag.get_dag("wecom_callback_deltas")) == [

@@ -108,3 +108,23 @@ def test_malformed_answer_names_the_endpoint_and_loads_nothing(sim, env, target_
 def _token(sim) -> str:
     answer = requests.get(f"{sim.base_url}/cgi-bin/gettoken", params={"corpid": CORP, "corpsecret": SECRET}, timeout=5)
     return answer.json()["access_token"]
+
+
+def test_unchanged_resync_skips_transform_and_load_until_wecom_changes(sim, env, target_engine: Engine) -> None:
+    env["AIRFLOW_VAR_WECOM_COMPANIES"] = json.dumps([{"name": "default", "retries": 0, "freshness_minutes": 0}])
+    sync(env, conf={"force": False})
+    before = table_state(target_engine)
+    output = sync(env, conf={"force": False})
+    again = latest_run(target_engine)
+    assert again["status"] == "unchanged", output[-3000:]
+    assert table_state(target_engine) == before
+    ran = lambda task: f"running task <TaskInstance: wecom_directory_sync.{task} " in output  # noqa: E731
+    assert not any(ran(task) for task in ("transform", "quality_checks", "load"))
+    assert ran("summarize") and "status: unchanged" in output
+
+    userid = sorted(sim.state.org.users)[3]
+    requests.patch(f"{sim.base_url}/_sim/users/{userid}", json={"position": "架构师"}, timeout=5).raise_for_status()
+    output = sync(env, conf={"force": False})
+    changed = latest_run(target_engine)
+    assert (changed["status"], changed["users_updated"]) == ("success", 1), output[-3000:]
+    assert "differs: other records from WeCom" in output

@@ -1,4 +1,5 @@
-"""transform_staged streams members in chunks and still writes exactly the tables ``transform`` builds whole."""
+"""transform_staged streams members in chunks and still writes exactly the tables ``transform`` builds whole;
+snapshot_digest tells an unchanged directory from a changed one."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 from wecom.client import WeComClient
 from wecom.extract import DEPARTMENTS_FILE, USERS_FILE, extract_directory
-from wecom.pipeline import TABLE_FIELDS, read_snapshot, transform_staged
+from wecom.pii import PiiPolicy
+from wecom.pipeline import TABLE_FIELDS, read_snapshot, snapshot_digest, transform_staged
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import running_simulator
 from wecom.staging import read_json_lines
@@ -48,3 +51,19 @@ def test_no_members_still_writes_every_table(tmp_path: Path) -> None:
     assert list(read_snapshot(tmp_path / "normalized").users.columns) == list(
         transform(read_json_lines(raw / DEPARTMENTS_FILE), pd.DataFrame({"userid": []}), "wwtestcorp").users.columns
     )
+
+
+def test_snapshot_digest_repeats_for_an_unchanged_directory_only(tmp_path: Path) -> None:
+    """Two concurrent ``list`` walks stage members in different orders; the digest must not care."""
+    org = generate_org(seed=4, members=300, departments=30)
+    with running_simulator(org) as sim, WeComClient(sim.base_url, "wwtestcorp", "s3cret-value") as client:
+        first, again = (extract_directory(client, tmp_path / run, strategy="list") for run in ("r1", "r2"))
+        userid = sorted(org.users)[7]
+        requests.patch(f"{sim.base_url}/_sim/users/{userid}", json={"position": "新职位"}, timeout=5).raise_for_status()
+        changed = extract_directory(client, tmp_path / "r3", strategy="list")
+    assert snapshot_digest(first) == snapshot_digest(again) is not None
+    assert snapshot_digest(changed) != snapshot_digest(first)
+    hashed = PiiPolicy.from_option({"mobile": "hash"}, salt="pepper")
+    assert snapshot_digest(first, hashed) != snapshot_digest(first)
+    assert snapshot_digest(first, hashed) != snapshot_digest(first, PiiPolicy.from_option({"mobile": "hash"}, "salt"))
+    assert snapshot_digest(first | {"complete": False}) is None

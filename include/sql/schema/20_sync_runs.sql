@@ -2,7 +2,11 @@
 -- status: success, partial (incomplete snapshot: nothing deleted), failed,
 -- stale (an older snapshot that finished after a newer one: nothing changed),
 -- skipped (a fresh snapshot already covered the interval), dry_run (plan only),
--- guard_tripped (the mass-deletion guard stopped the load).
+-- guard_tripped (the mass-deletion guard stopped the load), unchanged (WeCom
+-- answered exactly what the previous snapshot held and nothing else wrote the
+-- tables since: recorded as a snapshot, nothing transformed or loaded).
+-- snapshot_digest: sha256 of the extracted records (in any order), the transform
+-- version and the PII policy; equal digests normalize to the same rows.
 -- plan: per-table change counts with sample ids (JSON); drift: what a snapshot
 -- found that callbacks had not applied (JSON), drift_total its size.
 CREATE TABLE IF NOT EXISTS wecom_sync_runs (
@@ -37,6 +41,7 @@ CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     drift TEXT,
     plan TEXT,
     message TEXT,
+    snapshot_digest TEXT,
     PRIMARY KEY (dag_id, run_id)
 );
 

@@ -14,9 +14,10 @@ ORDER BY COALESCE(finished_at, started_at) DESC
 LIMIT 1;
 
 -- name: last_guarded_run
--- The newest run that either merged a snapshot or was stopped by the mass-deletion guard.
+-- The newest run that either recorded a snapshot (merged, or unchanged: nothing to
+-- delete) or was stopped by the mass-deletion guard.
 SELECT * FROM wecom_sync_runs
-WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'partial', 'guard_tripped')
+WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'partial', 'unchanged', 'guard_tripped')
 ORDER BY COALESCE(finished_at, started_at) DESC
 LIMIT 1;
 

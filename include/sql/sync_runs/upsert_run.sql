@@ -5,14 +5,14 @@ INSERT INTO wecom_sync_runs (
     departments_inserted, departments_updated, departments_deleted, departments_revived,
     users_inserted, users_updated, users_deleted, users_revived,
     memberships_inserted, memberships_updated, memberships_deleted,
-    departments_seen, users_seen, drift_total, drift, plan, message
+    departments_seen, users_seen, drift_total, drift, plan, message, snapshot_digest
 ) VALUES (
     :dag_id, :run_id, :corp_id, :kind, :logical_date, :observed_at, :started_at, :finished_at, :status,
     :strategy, :strategy_reason, :api_calls, :api_calls_by_endpoint, :throttled,
     :departments_inserted, :departments_updated, :departments_deleted, :departments_revived,
     :users_inserted, :users_updated, :users_deleted, :users_revived,
     :memberships_inserted, :memberships_updated, :memberships_deleted,
-    :departments_seen, :users_seen, :drift_total, :drift, :plan, :message
+    :departments_seen, :users_seen, :drift_total, :drift, :plan, :message, :snapshot_digest
 )
 ON CONFLICT (dag_id, run_id) DO UPDATE SET
     corp_id = excluded.corp_id,
@@ -43,4 +43,5 @@ ON CONFLICT (dag_id, run_id) DO UPDATE SET
     drift_total = excluded.drift_total,
     drift = excluded.drift,
     plan = excluded.plan,
-    message = excluded.message;
+    message = excluded.message,
+    snapshot_digest = excluded.snapshot_digest;
