@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,19 +50,21 @@ class JsonLinesWriter:
     hash), so it does not depend on the order records were written in: the
     concurrent walks write them in whatever order answers come back, and two
     extractions of an unchanged directory must still give the same digest.
-    Keys are written sorted for the same reason.
+    Keys are written sorted for the same reason. orjson, not the standard
+    library: staging serializes every member once and parses it once more in
+    the transform, and orjson does both several times faster.
     """
 
     def __init__(self, path: StagePath) -> None:
         self.path = path
         self.count = 0
         self._sum = 0
-        self._file = path.open("w", encoding="utf-8")
+        self._file = path.open("wb")
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        self._sum += int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
-        self._file.write(line + "\n")
+        line = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+        self._sum += int.from_bytes(hashlib.sha256(line).digest(), "big")
+        self._file.write(line)
         self.count += 1
 
     @property
@@ -99,13 +102,13 @@ def _gc_paused() -> Iterator[None]:
 def iter_json_lines(path: StagePath, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
     """Raw records in bounded chunks; values keep their JSON types, so ids like ``"007"`` stay text.
 
-    Lines are parsed with the standard library's C decoder, with the GC paused:
-    on nested member records that is about twice as fast as ``pd.read_json(lines=True)``.
+    Lines are parsed with orjson, with the GC paused: on nested member records
+    that is several times faster than ``pd.read_json(lines=True)``.
     """
-    with path.open("r", encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         while lines := list(itertools.islice(handle, chunksize)):
             with _gc_paused():
-                records = [json.loads(line) for line in lines if line.strip()]
+                records = [orjson.loads(line) for line in lines if line.strip()]
                 frame = pd.DataFrame.from_records(records) if records else None
             if frame is not None:
                 yield frame
