@@ -175,9 +175,8 @@ def read_table(path: StagePath, columns: list[str] | None = None) -> pd.DataFram
         return pq.read_table(handle, columns=columns).to_pandas()
 
 
-def iter_table(path: StagePath, batch_rows: int = 50_000) -> Iterator[pd.DataFrame]:
-    """A Parquet table in bounded batches, so the loader's memory does not grow with the company."""
+def iter_table(path: StagePath, batch_rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+    """A Parquet table in bounded Arrow batches, so the loader's memory does not grow with the company."""
     with path.open("rb") as handle:
         parquet = pq.ParquetFile(handle)
-        for batch in parquet.iter_batches(batch_size=batch_rows):
-            yield batch.to_pandas()
+        yield from parquet.iter_batches(batch_size=batch_rows)
