@@ -25,7 +25,6 @@ halfway) and ``failed`` (the job ends in status 3).
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import shutil
 import tempfile
@@ -35,6 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from wecom.crypto import WeComAesCipher
 
@@ -121,7 +122,9 @@ class ExportJobs:
         files: list[ExportFile] = []
         try:
             for number, block in enumerate(source(block_size)):
-                data = cipher.encrypt_bytes(json.dumps({key: block}, ensure_ascii=False).encode("utf-8"))
+                # orjson: the stdlib needs 2-3 s for a 100,000-member file, CPU a real WeCom
+                # spends on its own servers but the simulator takes from the sync it serves.
+                data = cipher.encrypt_bytes(orjson.dumps({key: block}))
                 path = self._dir / f"{job.jobid}-{number}.bin"
                 path.write_bytes(data)
                 md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (WeCom's export checksum is MD5)
