@@ -70,8 +70,12 @@ class ExportJob:
         return False
 
 
-def wait_for(jobs: list[ExportJob], *, timeout_s: float, first_poll_s: float = 0.2, max_poll_s: float = 2.0) -> None:
-    """Poll every job until all are done, backing off from ``first_poll_s`` to ``max_poll_s``."""
+def wait_for(jobs: list[ExportJob], *, timeout_s: float, first_poll_s: float = 0.2, max_poll_s: float = 1.0) -> None:
+    """Poll every job until all are done, backing off from ``first_poll_s`` to ``max_poll_s``.
+
+    At most one get_result a second per job: nothing against 10,000 calls a minute, and a
+    finished export waits at most a second for us to notice.
+    """
     deadline = time.monotonic() + timeout_s
     pending = list(jobs)
     interval = first_poll_s

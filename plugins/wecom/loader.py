@@ -352,8 +352,10 @@ class DirectoryLoader:
         plan = TablePlan(**{row.change: row.n for row in conn.execute(text(shared["plan"]))})
         if "current" in sql:
             plan.current = conn.execute(text(sql["current"]), params).scalar_one()
-        for row in conn.execute(text(shared["sample"]), params):
-            plan.samples.setdefault(row.change, []).append(row.entity)
+        for change in CHANGES:
+            if getattr(plan, change):
+                sample = conn.execute(text(shared["sample"]), params | {"change": change}).scalars()
+                plan.samples[change] = list(sample)
         return plan
 
     def _apply(self, conn: Connection, statements: Mapping[str, Mapping[str, str]], params: dict) -> int:

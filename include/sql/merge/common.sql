@@ -16,9 +16,6 @@ ANALYZE stage_$TABLE;
 SELECT change, COUNT(*) AS n FROM diff_$TABLE GROUP BY change;
 
 -- name: sample
-SELECT change, entity FROM (
-    SELECT change, entity, ROW_NUMBER() OVER (PARTITION BY change ORDER BY entity) AS rn
-    FROM diff_$TABLE
-) ranked
-WHERE rn <= :sample_size
-ORDER BY change, entity;
+-- A few ids of one kind of change: ORDER BY ... LIMIT keeps a small heap instead of
+-- sorting every row of a large diff (a first load diffs every row).
+SELECT entity FROM diff_$TABLE WHERE change = :change ORDER BY entity LIMIT :sample_size;
