@@ -6,7 +6,8 @@ statements in ``include/sql/merge/``: rows whose ``row_hash`` is unchanged
 are not rewritten, rows missing from a complete snapshot are soft-deleted,
 rows that come back are revived. Every write is ordered by observation time:
 a snapshot older than one already loaded changes nothing (status ``stale``),
-and rows a newer callback wrote are left alone.
+and rows a newer callback wrote are left alone. ``record_if_unchanged`` lets a
+run whose snapshot repeats the last one skip all of that (status ``unchanged``).
 """
 
 from __future__ import annotations

@@ -251,7 +251,8 @@ def test_delete_soft_deletes_and_create_revives(engine: Engine) -> None:
     assert sorted((d, bool(o)) for d, o in links) == [(2, False), (3, False), (3, True)]
 
 
-def test_events_covered_by_a_complete_snapshot_are_superseded(engine: Engine) -> None:
+@pytest.mark.parametrize("status", ["success", "unchanged"])
+def test_events_covered_by_a_complete_snapshot_are_superseded(engine: Engine, status: str) -> None:
     seed_tree(engine)
     apply(engine)
     loader = DirectoryLoader(engine)
@@ -259,7 +260,7 @@ def test_events_covered_by_a_complete_snapshot_are_superseded(engine: Engine) ->
         loader.record_run(
             conn,
             RunRecord("wecom_directory_sync", "full1", CORP),
-            status="success",
+            status=status,
             observed_at=T0 + timedelta(seconds=50.5),
             finished_at=T0 + timedelta(seconds=60),
         )

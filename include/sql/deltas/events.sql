@@ -37,10 +37,11 @@ FROM wecom_callback_events
 WHERE corp_id = :corp_id AND entity_type = 'user' AND status = 'applied'
   AND new_entity_id IS NOT NULL AND create_time >= :since;
 
--- A complete snapshot saw every entity: events up to its observation time are in it.
+-- A complete snapshot saw every entity: events up to its observation time are in it
+-- (an unchanged one too: it found WeCom as the tables hold it).
 -- name: latest_complete_snapshot
 SELECT MAX(observed_at) FROM wecom_sync_runs
-WHERE corp_id = :corp_id AND kind = 'full' AND status = 'success';
+WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'unchanged');
 
 -- The guard on status leaves events another apply already decided alone.
 -- name: mark_handled
