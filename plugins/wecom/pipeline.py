@@ -19,7 +19,16 @@ from wecom.extract import DEPARTMENTS_FILE, USERS_FILE
 from wecom.loader import DirectoryLoader, LoadOptions, LoadResult, RunRecord
 from wecom.pii import KEEP_ALL, PiiPolicy
 from wecom.quality import check_snapshot
-from wecom.staging import StagePath, TableWriter, ensure_dir, iter_json_lines, iter_table, read_json_lines, read_table
+from wecom.staging import (
+    StagePath,
+    TableWriter,
+    ensure_dir,
+    gc_paused,
+    iter_json_lines,
+    iter_table,
+    read_json_lines,
+    read_table,
+)
 from wecom.transform import (
     TABLE_DTYPES,
     TRANSFORM_VERSION,
@@ -62,12 +71,15 @@ def transform_staged(
         writers["wecom_departments"].write(departments)
         writers["wecom_department_leaders"].write(payload_leaders)
         writers["wecom_department_closure"].write(closure)
-        for chunk in iter_json_lines(raw_dir / USERS_FILE, chunk_rows):
-            users, memberships, direct_leaders = transform_users(chunk, corp_id, pii)
-            writers["wecom_users"].write(users)
-            writers["wecom_user_departments"].write(memberships)
-            writers["wecom_user_direct_leaders"].write(direct_leaders)
-            writers["wecom_department_leaders"].write(department_leaders_from_members(memberships, withheld))
+        # The GC only ever rescans live chunks here: the loop makes no reference cycles (gc.collect()
+        # finds nothing after a 100k-member transform), and pausing it saves about 1 s per 100k.
+        with gc_paused():
+            for chunk in iter_json_lines(raw_dir / USERS_FILE, chunk_rows):
+                users, memberships, direct_leaders = transform_users(chunk, corp_id, pii)
+                writers["wecom_users"].write(users)
+                writers["wecom_user_departments"].write(memberships)
+                writers["wecom_user_direct_leaders"].write(direct_leaders)
+                writers["wecom_department_leaders"].write(department_leaders_from_members(memberships, withheld))
     finally:
         for writer in writers.values():
             writer.close()
