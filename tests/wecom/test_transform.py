@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ from wecom.transform import (
     TABLE_COLUMNS,
     TABLE_DTYPES,
     TABLE_KEYS,
+    TRANSFORM_VERSION,
     Snapshot,
     transform,
     transform_departments,
@@ -340,3 +342,19 @@ def test_row_hash_changes_with_content_only() -> None:
     assert changed("departments", "department_id") == [4]
     assert changed("users", "userid") == ["zhangsan"]
     assert changed("user_departments", "userid", "department_id") == [("zhangsan", 4)]
+
+
+# The normalized tables of TREE and ZHANGSAN, hashed, for each TRANSFORM_VERSION. Unchanged re-syncs
+# trust that equal raw payloads under equal versions normalize alike, so an output change must come
+# with a new version (and its hash here).
+OUTPUT_BY_VERSION = {1: "bc38579ef60f938cadbcc71ff9b8623f04574e8033b618b83a645c062417ea23"}
+
+
+def test_a_changed_output_comes_with_a_new_transform_version() -> None:
+    snapshot = transform(raw_frame(*TREE), raw_frame(ZHANGSAN), CORP)
+    tables = {name: getattr(snapshot, name).to_csv(index=False) for name in sorted(Snapshot.__dataclass_fields__)}
+    digest = hashlib.sha256(json.dumps(tables, ensure_ascii=False).encode()).hexdigest()
+    assert OUTPUT_BY_VERSION.get(TRANSFORM_VERSION) == digest, (
+        f"the transform's output changed: bump TRANSFORM_VERSION in wecom/transform.py and add "
+        f"{{TRANSFORM_VERSION: {digest!r}}} to OUTPUT_BY_VERSION"
+    )
