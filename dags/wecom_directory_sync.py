@@ -22,9 +22,10 @@ Keeps every department and member of one WeCom company in the target database.
 
 Run conf (all optional, default false): `{"dry_run": true}` records the plan and changes nothing;
 `{"force": true}` extracts even when a fresh snapshot exists, and transforms and loads even when
-nothing changed (a full compare that also repairs tables edited by hand); `{"allow_mass_delete": true}` lets one
-run pass the mass-deletion guard. Companies, schedules and options come from the Airflow Variable
-`wecom_companies` (see the README). Every task is safe to clear and rerun.
+nothing changed (a full compare that also repairs tables edited by hand);
+`{"allow_mass_delete": true}` lets one run pass the mass-deletion guard. Companies, schedules and
+options come from the Airflow Variable `wecom_companies` (see the README). Every task is safe to
+clear and rerun.
 """
 
 from __future__ import annotations
