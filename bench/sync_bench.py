@@ -68,8 +68,12 @@ def limits_of(args: argparse.Namespace) -> RateLimits:
 
 
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
-    """One full sync as the DAG runs it, timed per phase."""
-    staging = Path(tempfile.mkdtemp(prefix="wecom-bench-"))
+    """One full sync as the DAG runs it, timed per phase; its staged files are removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="wecom-bench-") as staging:
+        return sync_once(args, Path(staging))
+
+
+def sync_once(args: argparse.Namespace, staging: Path) -> dict[str, Any]:
     client = WeComClient(
         args.url,
         CORP_ID,
@@ -247,9 +251,9 @@ def simulator(args: argparse.Namespace):
 
 
 def database(args: argparse.Namespace, stack: ExitStack) -> str:
-    """A fresh target database: a throwaway PostgreSQL cluster (removed on exit), or a SQLite file."""
+    """A fresh target database, removed on exit: a throwaway PostgreSQL cluster, or a SQLite file."""
     if args.db == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='wecom-bench-')}/target.db"
+        return f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory(prefix='wecom-bench-'))}/target.db"
     return stack.enter_context(throwaway_postgres("bench"))
 
 

@@ -36,17 +36,20 @@ def staged(manifest: dict[str, Any], step: str) -> StagePath:
     return ObjectStoragePath(manifest["run_uri"]) / step
 
 
+def _run_identity(context: Context) -> dict[str, Any]:
+    """The run-row facts every run takes from the Airflow context."""
+    dag_run = context["dag_run"]
+    return {
+        "dag_id": dag_run.dag_id,
+        "run_id": dag_run.run_id,
+        "logical_date": context.get("logical_date"),
+        "started_at": dag_run.start_date,
+    }
+
+
 def context_run(context: Context, corp_id: str, kind: str = "full") -> RunRecord:
     """The run-row facts the Airflow context gives, for runs without an extraction manifest."""
-    dag_run = context["dag_run"]
-    return RunRecord(
-        dag_id=dag_run.dag_id,
-        run_id=dag_run.run_id,
-        corp_id=corp_id,
-        kind=kind,
-        logical_date=context.get("logical_date"),
-        started_at=dag_run.start_date,
-    )
+    return RunRecord(corp_id=corp_id, kind=kind, **_run_identity(context))
 
 
 def logged_run_row(target_conn_id: str, context: Context) -> dict[str, Any]:
@@ -59,15 +62,8 @@ def logged_run_row(target_conn_id: str, context: Context) -> dict[str, Any]:
 
 
 def context_run_record(manifest: dict[str, Any], context: Context, snapshot_digest: str | None) -> RunRecord:
-    dag_run = context["dag_run"]
-    return run_record(
-        manifest,
-        dag_id=dag_run.dag_id,
-        run_id=dag_run.run_id,
-        logical_date=context.get("logical_date"),
-        started_at=dag_run.start_date,
-        snapshot_digest=snapshot_digest,
-    )
+    """The run-row facts of a full sync: the extraction manifest's and the Airflow context's."""
+    return run_record(manifest, snapshot_digest=snapshot_digest, **_run_identity(context))
 
 
 def record_failure(wecom_conn_id: str, target_conn_id: str, kind: str = "full"):

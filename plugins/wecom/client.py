@@ -340,6 +340,10 @@ class WeComClient:
         with self._stats_lock:
             return {"api_calls": dict(self._api_calls), "throttled": self._throttled}
 
+    def _count_call(self, endpoint: str) -> None:
+        with self._stats_lock:
+            self._api_calls[endpoint] = self._api_calls.get(endpoint, 0) + 1
+
     # --- generic calls ----------------------------------------------------------------------------
 
     def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -495,8 +499,7 @@ class WeComClient:
 
     def _download_once(self, url: str, sink: BinaryIO, offset: int) -> int | _Failure:
         """One GET from ``offset``; the new offset, or a failure (as a value, so no URL is chained)."""
-        with self._stats_lock:
-            self._api_calls[_DOWNLOAD] = self._api_calls.get(_DOWNLOAD, 0) + 1
+        self._count_call(_DOWNLOAD)
         start = offset
         try:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -627,8 +630,7 @@ class WeComClient:
             visible["corpid"] = self.corp_id
         else:
             secret_params = {"access_token": token.reveal()}
-        with self._stats_lock:
-            self._api_calls[endpoint] = self._api_calls.get(endpoint, 0) + 1
+        self._count_call(endpoint)
         _log.debug("connection %r: %s %s params=%s", self.conn_id, method, endpoint, visible)
         # The frequency permit is taken first so that time spent waiting for budget does not count
         # as latency in the concurrency gate (it would read as a slow server).

@@ -90,9 +90,7 @@ class WeComAesCipher:
 
     def decrypt_bytes(self, data: bytes) -> bytes:
         """The inverse of ``encrypt_bytes``; raises ``DecryptError`` on anything malformed."""
-        if not data or len(data) % AES.block_size:
-            raise DecryptError("ciphertext length is not a positive multiple of the AES block size")
-        return _unpad(AES.new(self._key, AES.MODE_CBC, self._key[:16]).decrypt(data))
+        return b"".join(self.decrypt_stream((data,)))
 
     def decrypt_stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """``decrypt_bytes`` piece by piece, for export files too large to hold in memory.

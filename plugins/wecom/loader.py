@@ -186,8 +186,12 @@ class DirectoryLoader:
             return self._latest_snapshot(conn, {"corp_id": corp_id, "dag_id": exclude[0], "run_id": exclude[1]})
 
     def _latest_snapshot(self, conn: Connection, params: Mapping[str, Any]) -> datetime | None:
+        last = self._last_snapshot_run(conn, params)
+        return None if last is None else parse_db_time(last["observed_at"])
+
+    def _last_snapshot_run(self, conn: Connection, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
         sql = read_statement("sync_runs/latest_full_snapshot.sql", self.dialect)
-        return parse_db_time(conn.execute(text(sql), params).scalar_one_or_none())
+        return conn.execute(text(sql), params).mappings().one_or_none()
 
     def record_if_unchanged(self, run: RunRecord) -> LoadResult | None:
         """Record the run as ``unchanged`` when loading its snapshot could only rewrite what is there.
@@ -225,9 +229,8 @@ class DirectoryLoader:
         """Why this snapshot may differ from what the tables hold, or None when it cannot."""
         if run.snapshot_digest is None:
             return "the snapshot is incomplete"
-        sql = read_named_statements("sync_runs/unchanged.sql", self.dialect)
         params = {"corp_id": run.corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
-        last = conn.execute(text(sql["last_snapshot"]), params).mappings().one_or_none()
+        last = self._last_snapshot_run(conn, params)
         if last is None:
             return "no snapshot was loaded before"
         since = parse_db_time(last["observed_at"])
@@ -235,6 +238,7 @@ class DirectoryLoader:
         reason = _differs_from_last(run, last["status"], last["snapshot_digest"], since, observed_at)
         if reason:
             return f"{name} {reason}"
+        sql = read_named_statements("sync_runs/unchanged.sql", self.dialect)
         events = conn.execute(text(sql["callback_writes"]), params | {"since": db_time(since, self.dialect)})
         if count := events.scalar_one():
             return f"{count} callback events changed the tables since {name}, or are waiting to"
