@@ -1,0 +1,1 @@
+"""Contact-change callbacks: parse and store events, fold them per entity, apply them to the tables."""
