@@ -19,7 +19,9 @@ explicitly that the credentials cannot use fails at once, naming the errcode
 and the permission to grant. The raw answers are staged as JSON lines (``departments.jsonl``,
 ``users.jsonl``, each member once) with a ``manifest.json``. A fetch that fails
 for scope reasons (60011) or because an entity vanished mid-walk makes the
-snapshot incomplete: loaded, but nothing is deleted on its evidence.
+snapshot incomplete: loaded, but nothing is deleted on its evidence. The
+manifest's ``withheld`` counts the records that lacked each field group
+(``wecom.directory.rights``): what these credentials could not see.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wecom.client import WeComClient
+from wecom.directory.rights import FieldTally, describe
 from wecom.errors import (
     WeComError,
     WeComExportError,
@@ -210,9 +213,10 @@ def extract_directory(
     walkers = WALKERS | {"export": partial(walk_export, block_size=export_block_size, timeout_s=export_timeout_s)}
     candidates, fallbacks = _candidates(client, strategy)
     for name in candidates:
+        tally = FieldTally()
         with (
-            JsonLinesWriter(out_dir / DEPARTMENTS_FILE) as depts,
-            JsonLinesWriter(out_dir / USERS_FILE) as users,
+            JsonLinesWriter(out_dir / DEPARTMENTS_FILE, tally.observer("departments")) as depts,
+            JsonLinesWriter(out_dir / USERS_FILE, tally.observer("users")) as users,
         ):
             walk = Walk(departments=depts, users=users)
             try:
@@ -249,6 +253,7 @@ def extract_directory(
         "departments": depts.count,
         "users": users.count,
         "content_digest": {"departments": depts.digest, "users": users.digest},
+        "withheld": tally.as_dict(),
         "files": {"departments": DEPARTMENTS_FILE, "users": USERS_FILE},
         "api_calls": dict(stats["api_calls"]),
         "throttled": stats["throttled"],
@@ -256,6 +261,8 @@ def extract_directory(
         **walk.facts,
     }
     write_manifest(out_dir, manifest)
+    if manifest["withheld"]:
+        log.warning("WeCom withheld these field groups (stored values are kept): %s", describe(manifest["withheld"]))
     log.info(
         "extracted %s departments and %s members with strategy %s (%s), %s API calls, complete=%s",
         depts.count,

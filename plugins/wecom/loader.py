@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from wecom.errors import MassDeletionError
 from wecom.sql import db_time, parse_db_time, read_named_statements, read_statement, schema_statements
+from wecom.store.withheld_values import WithheldValues
 
 log = logging.getLogger("wecom.loader")
 
@@ -307,14 +308,17 @@ class DirectoryLoader:
     ) -> LoadResult:
         statements = {name: read_named_statements(path, self.dialect) for name, path in MERGE_FILES.items()}
         shared = {name: read_named_statements("merge/common.sql", self.dialect, name) for name in MERGE_FILES}
+        withheld = WithheldValues(conn, self.dialect, params["corp_id"])
         for name, sql in statements.items():
             conn.execute(text(shared[name]["drop_stage"]))
             conn.execute(text(shared[name]["drop_diff"]))
             conn.execute(text(sql["create_stage"]))
             conn.execute(text(sql["index_stage"]))
-            staged = sum(self._stage(conn, f"stage_{name}", frame) for frame in tables.get(name, ()))
+            batches = withheld.complete(name, tables.get(name, ()))
+            staged = sum(self._stage(conn, f"stage_{name}", frame) for frame in batches)
             conn.execute(text(shared[name]["analyze_stage"]))
             log.info("staged %s rows for %s", staged, name)
+        withheld.log_summary()
         for sql in statements.values():
             conn.execute(text(sql["drop_newer"]), params)
         plans = {name: self._plan(conn, sql, shared[name], params) for name, sql in statements.items()}

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, mark_departments, mark_users
 from wecom.extract import DEPARTMENTS_FILE, USERS_FILE
 from wecom.loader import DirectoryLoader, LoadOptions, LoadResult, RunRecord
 from wecom.pii import KEEP_ALL, PiiPolicy
@@ -55,6 +56,9 @@ def transform_staged(
 ) -> dict[str, int]:
     """Raw JSON lines -> one Parquet file per normalized table; returns row counts by table.
 
+    Members, memberships and departments carry a ``withheld`` column (``wecom.directory.withheld``):
+    which of their fields WeCom left out, for the load to keep the stored values there.
+
     Members stream through in chunks of ``chunk_rows`` (the extract stages each
     member once, which is all ``transform_users`` needs of a chunk), so memory
     stays bounded as the company grows (a chunk costs about 25 kB of peak memory
@@ -64,11 +68,10 @@ def transform_staged(
     raw_departments = read_json_lines(raw_dir / DEPARTMENTS_FILE)
     departments, payload_leaders, closure = transform_departments(raw_departments, corp_id)
     withheld = withheld_leader_departments(raw_departments)
-    del raw_departments
+    leaders_unknown: set[int] = set()
     ensure_dir(out_dir)
     writers = {table: TableWriter(out_dir / f"{table}.parquet", _empty(table)) for table in TABLE_FIELDS.values()}
     try:
-        writers["wecom_departments"].write(departments)
         writers["wecom_department_leaders"].write(payload_leaders)
         writers["wecom_department_closure"].write(closure)
         # The GC only ever rescans live chunks here: the loop makes no reference cycles (gc.collect()
@@ -76,10 +79,14 @@ def transform_staged(
         with gc_paused():
             for chunk in iter_json_lines(raw_dir / USERS_FILE, chunk_rows):
                 users, memberships, direct_leaders = transform_users(chunk, corp_id, pii)
+                users, memberships, unsure = mark_users(chunk, users, memberships, withheld)
+                leaders_unknown |= unsure
                 writers["wecom_users"].write(users)
                 writers["wecom_user_departments"].write(memberships)
                 writers["wecom_user_direct_leaders"].write(direct_leaders)
                 writers["wecom_department_leaders"].write(department_leaders_from_members(memberships, withheld))
+        # Written last: whether a department's leaders are known depends on every member's answer.
+        writers["wecom_departments"].write(mark_departments(raw_departments, departments, leaders_unknown))
     finally:
         for writer in writers.values():
             writer.close()
@@ -89,7 +96,8 @@ def transform_staged(
 
 
 def _empty(table: str) -> pd.DataFrame:
-    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in TABLE_DTYPES[table].items()})
+    dtypes = TABLE_DTYPES[table] | ({WITHHELD: "int64"} if table in WITHHOLDABLE else {})
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in dtypes.items()})
 
 
 def read_snapshot(out_dir: StagePath) -> Snapshot:

@@ -13,7 +13,7 @@ import gc
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -52,16 +52,20 @@ class JsonLinesWriter:
     extractions of an unchanged directory must still give the same digest.
     Keys are written sorted for the same reason. orjson, not the standard
     library: staging serializes every member once and parses it once more in
-    the transform, and orjson does both several times faster.
+    the transform, and orjson does both several times faster. ``observe``, when
+    given, sees every record as it is written (the extract tallies withheld fields).
     """
 
-    def __init__(self, path: StagePath) -> None:
+    def __init__(self, path: StagePath, observe: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.path = path
         self.count = 0
         self._sum = 0
+        self._observe = observe
         self._file = path.open("wb")
 
     def write(self, record: dict[str, Any]) -> None:
+        if self._observe is not None:
+            self._observe(record)
         line = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
         self._sum += int.from_bytes(hashlib.sha256(line).digest(), "big")
         self._file.write(line)

@@ -115,6 +115,8 @@ _USER_TEXT = {
     "external_position": "external_position",
 }
 _USER_NUMBERS = {"gender": "gender", "status": "status", "main_department_id": "main_department"}
+# Every wecom_users column that a payload field fills, with that field.
+USER_FIELDS: dict[str, str] = {**_USER_TEXT, **_USER_NUMBERS, "extattr": "extattr"}
 # Membership column -> payload list aligned by position with ``department``.
 _ALIGNED_WITH_DEPARTMENT = {"sort_order": "order", "is_leader": "is_leader_in_dept"}
 
@@ -405,8 +407,15 @@ def _table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     dtypes = {column: dtype for column, dtype in TABLE_DTYPES[table].items() if column != "row_hash"}
     out = frame.reindex(columns=list(dtypes)).astype(dtypes)
     if "row_hash" in TABLE_DTYPES[table]:
-        out["row_hash"] = _row_hash(out.drop(columns="corp_id"))
+        out["row_hash"] = row_hash(out, table)
     return out.sort_values(TABLE_KEYS[table], kind="stable", ignore_index=True)
+
+
+def row_hash(frame: pd.DataFrame, table: str) -> pd.Series:
+    """The ``row_hash`` of each row of ``frame`` (typed as ``TABLE_DTYPES`` says): every column but
+    ``corp_id`` and the hash itself, so rows rebuilt from stored values hash as they did when stored."""
+    columns = [c for c in TABLE_DTYPES[table] if c not in ("corp_id", "row_hash")]
+    return _row_hash(frame[columns])
 
 
 def _row_hash(frame: pd.DataFrame) -> pd.Series:

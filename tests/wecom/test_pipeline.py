@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from wecom.client import WeComClient
+from wecom.directory.withheld import WITHHELD, bit
 from wecom.extract import DEPARTMENTS_FILE, USERS_FILE, extract_directory
 from wecom.pii import PiiPolicy
 from wecom.pipeline import TABLE_FIELDS, read_snapshot, snapshot_digest, transform_staged
@@ -38,7 +39,12 @@ def test_chunked_transform_equals_the_whole_one(tmp_path: Path, strategy: str) -
     for attr, table in TABLE_FIELDS.items():
         expected = getattr(whole, attr)
         assert counts[table] == len(expected)
-        pd.testing.assert_frame_equal(canonical(getattr(chunked, attr), table), canonical(expected, table))
+        values = getattr(chunked, attr).drop(columns=WITHHELD, errors="ignore")
+        pd.testing.assert_frame_equal(canonical(values, table), canonical(expected, table))
+    names_withheld = chunked.departments[WITHHELD] & bit("wecom_departments", "name") != 0
+    mobiles_withheld = chunked.users[WITHHELD] & bit("wecom_users", "mobile") != 0
+    assert names_withheld.all() == mobiles_withheld.all() == (strategy == "ids")
+    assert not names_withheld.any() == (not mobiles_withheld.any()) == (strategy == "list")
 
 
 def test_no_members_still_writes_every_table(tmp_path: Path) -> None:
@@ -48,9 +54,10 @@ def test_no_members_still_writes_every_table(tmp_path: Path) -> None:
     (raw / USERS_FILE).write_text("", encoding="utf-8")
     counts = transform_staged(raw, tmp_path / "normalized", "wwtestcorp")
     assert counts["wecom_users"] == 0 and counts["wecom_departments"] == 1
-    assert list(read_snapshot(tmp_path / "normalized").users.columns) == list(
-        transform(read_json_lines(raw / DEPARTMENTS_FILE), pd.DataFrame({"userid": []}), "wwtestcorp").users.columns
-    )
+    assert list(read_snapshot(tmp_path / "normalized").users.columns) == [
+        *transform(read_json_lines(raw / DEPARTMENTS_FILE), pd.DataFrame({"userid": []}), "wwtestcorp").users.columns,
+        WITHHELD,
+    ]
 
 
 def test_snapshot_digest_repeats_for_an_unchanged_directory_only(tmp_path: Path) -> None:
