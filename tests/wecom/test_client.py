@@ -50,7 +50,7 @@ def start_simulator(**options: Any) -> AbstractContextManager[RunningSimulator]:
         "latency_ms": 0,
         "rate_limit_per_minute": None,
         "rate_limit_window_s": 60.0,
-        "permission_mode": "full",
+        "regime": "full",
         **options,
     }
     return running_simulator(generate_org(seed=1, members=30, departments=6), **settings)
@@ -267,7 +267,7 @@ def test_errors_that_retrying_cannot_fix_fail_at_once(
 
 
 def test_restricted_contact_sync_ips_keep_the_id_lists(client: WeComClient, sim: RunningSimulator) -> None:
-    sim.set_permission_mode("restricted")
+    sim.set_regime("ids_only")
     assert client.department_simplelist()
     rows = client.user_list_id()
     with pytest.raises(WeComPermissionError) as caught:

@@ -48,7 +48,7 @@ def shared() -> Iterator[RunningSimulator]:
 @pytest.fixture
 def sim(shared: RunningSimulator) -> Iterator[RunningSimulator]:
     yield shared
-    shared.set_permission_mode("full")
+    shared.set_regime("full")
     shared.state.clear_faults()
     shared.state.reset_stats()
 
@@ -129,7 +129,7 @@ def test_auto_without_a_key_uses_list_and_says_why(sim: RunningSimulator, tmp_pa
 def test_auto_falls_back_to_what_a_restricted_ip_may_call(
     sim: RunningSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.set_permission_mode("restricted")
+    sim.set_regime("ids_only")
     with caplog.at_level(logging.WARNING, logger="wecom.extract"):
         manifest = extract(sim, tmp_path, "auto")
     assert manifest["strategy"] == "ids" and manifest["complete"]
@@ -145,7 +145,7 @@ def test_auto_falls_back_to_what_a_restricted_ip_may_call(
 
 
 def test_no_sensitive_apps_still_export(sim: RunningSimulator, tmp_path: Path) -> None:
-    sim.set_permission_mode("no_sensitive")
+    sim.set_regime("withheld")
     manifest = extract(sim, tmp_path, "auto")
     assert manifest["strategy"] == "export"
     assert not any("mobile" in user for user in staged(tmp_path, "users.jsonl"))
@@ -158,7 +158,7 @@ def test_no_sensitive_apps_still_export(sim: RunningSimulator, tmp_path: Path) -
 def test_explicit_strategy_the_credentials_cannot_use_fails_at_once(
     sim: RunningSimulator, tmp_path: Path, strategy: str, endpoint: str
 ) -> None:
-    sim.set_permission_mode("restricted")
+    sim.set_regime("ids_only")
     with pytest.raises(WeComPermissionError) as caught:
         extract(sim, tmp_path, strategy)
     assert (caught.value.errcode, caught.value.endpoint) == (48009, endpoint)

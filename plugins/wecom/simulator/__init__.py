@@ -3,5 +3,6 @@
 Entry points: ``wecom.simulator.org.generate_org`` (deterministic directories),
 ``wecom.simulator.testing.running_simulator`` (a server in a background thread),
 ``python -m wecom.simulator`` (a server in the foreground) and the ``/_sim/``
-admin API. See ``state.SimulatorConfig`` for every behaviour knob.
+admin API. See ``config.SimulatorConfig`` for every behaviour knob and
+``rights`` for the permission regimes.
 """

@@ -1,8 +1,8 @@
 """Admin HTTP API under ``/_sim/``: the Python API of ``SimulatorState`` for a simulator in another process.
 
 Benchmarks and DAG tests run the simulator as a subprocess, so every knob a
-test can turn in Python (faults, modes, limits, token expiry, directory edits)
-is reachable here too. Plain JSON in and out. ``GET /_sim/users/{userid}``
+test can turn in Python (faults, permission regimes, limits, token expiry,
+directory edits) is reachable here too. Plain JSON in and out. ``GET /_sim/users/{userid}``
 answers the member exactly as user/get shows it (all fields), and
 ``POST /_sim/users`` accepts that same record back. Edits answer
 ``{"changes": [...], "user"|"department": <record>}`` where ``changes`` lists
@@ -126,10 +126,38 @@ async def patch_config(request: Request) -> dict[str, Any]:
     return _checked(_state(request).configure, **await _json(request)).as_dict()
 
 
-@router.post("/permission_mode")
-async def permission_mode(request: Request) -> dict[str, Any]:
-    body = await _json(request)
-    return _checked(_state(request).configure, permission_mode=body.get("mode")).as_dict()
+def _rights(state: SimulatorState) -> dict[str, Any]:
+    config = state.config.as_dict()
+    keys = ("regime", "callback_form", "secret_kind", "app_secrets", "app_forbidden_apis", "new_ips")
+    return {key: config[key] for key in keys}
+
+
+@router.get("/regime")
+async def get_regime(request: Request) -> dict[str, Any]:
+    """The rights in force: regime name (``custom`` when no name fits), callback form and their parts."""
+    return _rights(_state(request))
+
+
+@router.post("/regime")
+async def set_regime(request: Request) -> dict[str, Any]:
+    """``{"regime": "full"|"withheld"|"ids_only", "callback_form"?: "full"|"ids_only"}``; effective at once."""
+    state, body = _state(request), await _json(request)
+    regime = body.get("regime")
+    if not isinstance(regime, str):
+        raise BadRequest("regime is required, e.g. 'withheld'")
+    _checked(state.set_regime, regime, callback_form=body.get("callback_form"))
+    return _rights(state)
+
+
+@router.post("/app_secrets", status_code=201)
+async def add_app_secret(request: Request) -> dict[str, Any]:
+    """``{"secret": "...", "kind": "new_app"|"old_app"}``: gettoken accepts it from now on, as that app's."""
+    state, body = _state(request), await _json(request)
+    secret = body.get("secret")
+    if not isinstance(secret, str):
+        raise BadRequest("secret is required")
+    _checked(state.add_app_secret, secret, body.get("kind", "new_app"))
+    return _rights(state)
 
 
 @router.post("/expire_tokens")
@@ -180,20 +208,27 @@ async def add_export_fault(request: Request) -> dict[str, Any]:
 @router.get("/callbacks")
 async def callbacks(request: Request) -> dict[str, Any]:
     """The callback settings (token and key left out) and every delivery so far."""
-    dispatcher = _state(request).callbacks
-    config = dispatcher.config
-    return {"config": config.public() if config else None, "deliveries": dispatcher.deliveries()}
+    state = _state(request)
+    config = state.callbacks.config
+    return {
+        "config": config.public() if config else None,
+        "callback_form": state.config.callback_form,
+        "deliveries": state.callbacks.deliveries(),
+    }
 
 
 @router.post("/callbacks")
 async def configure_callbacks(request: Request) -> dict[str, Any]:
-    """``{"url", "token", "encoding_aes_key", "ids_only"?, "verify"?, ...CallbackConfig options}``."""
+    """``{"url", "token", "encoding_aes_key", "ids_only"?, "verify"?, ...CallbackConfig options}``.
+
+    ``ids_only`` sets the callback form (as ``POST /_sim/regime`` does); without it the form stays.
+    """
     state, body = _state(request), await _json(request)
     try:
         config = await run_in_threadpool(_checked, state.configure_callbacks, **body)
     except CallbackVerificationError as error:
         raise BadRequest(str(error)) from None
-    return config.public()
+    return {**config.public(), "callback_form": state.config.callback_form}
 
 
 @router.delete("/callbacks")

@@ -3,8 +3,8 @@
 Order of checks per call, chosen to match what a client experiences on WeCom:
 count the call, concurrency cap (45033), latency, injected fault, HTTP method
 (43001/43002), frequency limit (45009), access token (41001/40014/42001),
-permission mode (48009), then the endpoint itself. Every error is HTTP 200 with
-a WeCom errcode body.
+rights of the token's secret from this caller IP (48009/48002, see ``rights``),
+then the endpoint itself. Every error is HTTP 200 with a WeCom errcode body.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request, Response
@@ -25,6 +25,7 @@ from wecom.simulator.exports import BLOCK_SIZE_RANGE, BlockSource
 from wecom.simulator.faults import Fault
 from wecom.simulator.model import ROOT_ID, Department, Member, iter_rows
 from wecom.simulator.payloads import department_full, department_simple, user_full, user_simple
+from wecom.simulator.rights import CONTACT_SYNC, refusal, withholds_sensitive
 from wecom.simulator.state import SimulatorState
 
 LIST_ID_DEFAULT_LIMIT = 1000
@@ -33,12 +34,20 @@ LIST_ID_MAX_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class Call:
-    """One request as a handler sees it: query parameters (strings), JSON body, caller, base URL."""
+    """One request as a handler sees it: query parameters (strings), JSON body, caller, base URL.
+
+    ``secret_kind`` is the kind of secret the call's token was issued for, known once the token is checked.
+    """
 
     params: dict[str, str]
     body: dict[str, Any]
     client_ip: str
     base_url: str
+    secret_kind: str = CONTACT_SYNC
+
+    @property
+    def sensitive(self) -> bool:
+        return not withholds_sensitive(self.secret_kind)
 
 
 Handler = Callable[[SimulatorState, Call], dict[str, Any]]
@@ -49,7 +58,6 @@ class Endpoint:
     method: str
     handler: Handler
     needs_token: bool = True
-    restricted: bool = False  # answers 48009 in the ``restricted`` permission mode
     empty: dict[str, Any] = field(default_factory=dict)  # empty result arrays that error bodies carry
 
 
@@ -96,10 +104,6 @@ def _subtree(state: SimulatorState, call: Call) -> list[Department]:
     return [state.org.departments[d] for d in ids]
 
 
-def _sensitive(state: SimulatorState) -> bool:
-    return state.config.permission_mode != "no_sensitive"
-
-
 # -- handlers ----------------------------------------------------------------------------------------
 
 
@@ -111,9 +115,9 @@ def gettoken(state: SimulatorState, call: Call) -> dict[str, Any]:
         raise ApiError(ec.SECRET_MISSING)
     if corpid != state.config.corp_id:
         raise ApiError(ec.INVALID_CORPID)
-    if secret != state.config.secret:
+    if state.config.secret_kind_of(secret) is None:
         raise ApiError(ec.INVALID_SECRET)
-    token, expires_in = state.tokens.issue(state.config.token_ttl, state.clock())
+    token, expires_in = state.tokens.issue(secret, state.config.token_ttl, state.clock())
     return ok(access_token=token, expires_in=expires_in)
 
 
@@ -137,12 +141,12 @@ def user_simplelist(state: SimulatorState, call: Call) -> dict[str, Any]:
 
 def user_list(state: SimulatorState, call: Call) -> dict[str, Any]:
     dept = _department_param(state, call.params.get("department_id"))
-    sensitive = _sensitive(state)
+    sensitive = call.sensitive
     return ok(userlist=[user_full(state.org, m, sensitive=sensitive) for m in state.org.members_in(dept.id)])
 
 
 def user_get(state: SimulatorState, call: Call) -> dict[str, Any]:
-    return ok(**user_full(state.org, _member_param(state, call), sensitive=_sensitive(state)))
+    return ok(**user_full(state.org, _member_param(state, call), sensitive=call.sensitive))
 
 
 def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
@@ -176,10 +180,10 @@ def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
 EXPORT_LOCK_SLICE = 1000
 
 
-def _export_blocks(state: SimulatorState, kind: str) -> BlockSource:
+def _export_blocks(state: SimulatorState, kind: str, sensitive: bool) -> BlockSource:
     """The export's entries in blocks, built under the lock a slice at a time so the API stays responsive."""
 
-    def build(items: list[Any], sensitive: bool) -> list[dict[str, Any]]:
+    def build(items: list[Any]) -> list[dict[str, Any]]:
         org = state.org
         if kind == "department":
             return [department_full(d) for d in items]
@@ -191,7 +195,6 @@ def _export_blocks(state: SimulatorState, kind: str) -> BlockSource:
     def blocks(size: int) -> Iterator[list[dict[str, Any]]]:
         org = state.org
         with state.lock:
-            sensitive = _sensitive(state)
             hidden = state.config.out_of_scope_departments
             items: list[Any]
             if kind == "department":
@@ -202,7 +205,7 @@ def _export_blocks(state: SimulatorState, kind: str) -> BlockSource:
             block: list[dict[str, Any]] = []
             for first in range(start, min(start + size, len(items)), EXPORT_LOCK_SLICE):
                 with state.lock:
-                    block += build(items[first : min(first + EXPORT_LOCK_SLICE, start + size)], sensitive)
+                    block += build(items[first : min(first + EXPORT_LOCK_SLICE, start + size)])
             yield block
 
     return blocks
@@ -223,7 +226,7 @@ def _export_starter(kind: str) -> Handler:
             kind,
             cipher,
             block_size,
-            _export_blocks(state, kind),
+            _export_blocks(state, kind, call.sensitive),
             now=state.clock(),
             queue_s=config.export_queue_s,
             run_s=config.export_run_s,
@@ -245,16 +248,16 @@ def export_get_result(state: SimulatorState, call: Call) -> dict[str, Any]:
 
 ENDPOINTS: dict[str, Endpoint] = {
     "gettoken": Endpoint("GET", gettoken, needs_token=False),
-    "department/list": Endpoint("GET", department_list, restricted=True, empty={"department": []}),
+    "department/list": Endpoint("GET", department_list, empty={"department": []}),
     "department/simplelist": Endpoint("GET", department_simplelist, empty={"department_id": []}),
-    "department/get": Endpoint("GET", department_get, restricted=True),
-    "user/simplelist": Endpoint("GET", user_simplelist, restricted=True, empty={"userlist": []}),
-    "user/list": Endpoint("GET", user_list, restricted=True, empty={"userlist": []}),
-    "user/get": Endpoint("GET", user_get, restricted=True),
+    "department/get": Endpoint("GET", department_get),
+    "user/simplelist": Endpoint("GET", user_simplelist, empty={"userlist": []}),
+    "user/list": Endpoint("GET", user_list, empty={"userlist": []}),
+    "user/get": Endpoint("GET", user_get),
     "user/list_id": Endpoint("POST", user_list_id, empty={"dept_user": []}),
     "export/simple_user": Endpoint("POST", _export_starter("simple_user")),
-    "export/user": Endpoint("POST", _export_starter("user"), restricted=True),
-    "export/department": Endpoint("POST", _export_starter("department"), restricted=True),
+    "export/user": Endpoint("POST", _export_starter("user")),
+    "export/department": Endpoint("POST", _export_starter("department")),
     "export/get_result": Endpoint("GET", export_get_result),
 }
 
@@ -300,21 +303,39 @@ async def _read_body(request: Request) -> tuple[dict[str, Any], bool]:
     return (body, True) if isinstance(body, dict) else ({}, False)
 
 
-def _check_access(state: SimulatorState, name: str, endpoint: Endpoint, call: Call, body_ok: bool) -> None:
+def _secret_kind(state: SimulatorState, call: Call) -> str:
+    """The kind of secret behind the call's token; a token whose secret WeCom no longer knows is invalid."""
+    token = call.params.get("access_token")
+    if not token:
+        raise ApiError(ec.TOKEN_MISSING)
+    if not state.tokens.is_known(token):
+        raise ApiError(ec.INVALID_TOKEN)
+    if state.tokens.is_expired(token, state.clock()):
+        raise ApiError(ec.TOKEN_EXPIRED)
+    kind = state.config.secret_kind_of(state.tokens.secret_of(token))
+    if kind is None:
+        raise ApiError(ec.INVALID_TOKEN)
+    return kind
+
+
+def _check_access(state: SimulatorState, name: str, endpoint: Endpoint, call: Call, body_ok: bool) -> Call:
+    """The call with its secret kind once admitted; ApiError with the errcode WeCom answers otherwise."""
     if not state.admit(name):
         raise ApiError(ec.FREQUENCY_LIMIT)
     if endpoint.needs_token:
-        token = call.params.get("access_token")
-        if not token:
-            raise ApiError(ec.TOKEN_MISSING)
-        if not state.tokens.is_known(token):
-            raise ApiError(ec.INVALID_TOKEN)
-        if state.tokens.is_expired(token, state.clock()):
-            raise ApiError(ec.TOKEN_EXPIRED)
-    if endpoint.restricted and state.config.permission_mode == "restricted":
-        raise ApiError(ec.CONTACT_SYNC_FORBIDDEN)
+        config = state.config
+        call = replace(call, secret_kind=_secret_kind(state, call))
+        refused = refusal(
+            call.secret_kind,
+            name,
+            new_ip=config.is_new_ip(call.client_ip),
+            app_forbidden_apis=config.app_forbidden_apis,
+        )
+        if refused is not None:
+            raise ApiError(refused)
     if not body_ok:
         raise ApiError(ec.DATA_FORMAT)
+    return call
 
 
 async def serve_api(request: Request, name: str) -> Response:
@@ -337,8 +358,7 @@ async def serve_api(request: Request, name: str) -> Response:
             if request.method != endpoint.method:
                 raise ApiError(ec.REQUIRE_POST if endpoint.method == "POST" else ec.REQUIRE_GET)
             with state.lock:
-                _check_access(state, name, endpoint, call, body_ok)
-                payload = endpoint.handler(state, call)
+                payload = endpoint.handler(state, _check_access(state, name, endpoint, call, body_ok))
         except ApiError as error:
             payload = error_body(error.errcode, client_ip, error.detail, endpoint.empty)
         return JSONResponse(payload)

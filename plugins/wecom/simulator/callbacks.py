@@ -36,12 +36,11 @@ class CallbackVerificationError(Exception):
 
 @dataclass(frozen=True)
 class CallbackConfig:
-    """Where and how to deliver; ``ids_only`` is the post-2022-08-15 event form."""
+    """Where and how to deliver; the event form is ``SimulatorConfig.callback_form``, a regime setting."""
 
     url: str
     token: str
     encoding_aes_key: str
-    ids_only: bool = False
     duplicates: int = 0
     shuffle: bool = False
     delay_s: float = 0.0
@@ -124,7 +123,7 @@ class CallbackDispatcher:
         if answer.status_code != 200 or answer.text != echo:
             raise CallbackVerificationError(f"URL check failed: HTTP {answer.status_code}, echo did not match")
 
-    def publish(self, changes: list[Change], org: Org) -> None:
+    def publish(self, changes: list[Change], org: Org, *, ids_only: bool) -> None:
         """Render and queue ``changes``; the caller holds the state lock, so events see this exact edit."""
         with self._cond:
             config = self._config
@@ -132,7 +131,7 @@ class CallbackDispatcher:
                 return
             now = time.monotonic()
             for change in changes:
-                xml = render_event(change, org, self._corp_id, ids_only=config.ids_only, create_time=int(time.time()))
+                xml = render_event(change, org, self._corp_id, ids_only=ids_only, create_time=int(time.time()))
                 if xml is not None:
                     copies = [Delivery(change.kind, xml, now + config.delay_s) for _ in range(1 + config.duplicates)]
                     self._queue.extend(copies)

@@ -3,9 +3,10 @@
 Strings travel in CDATA, numbers bare (``CreateTime``, ``MainDepartment``,
 ``Gender``, ``Status``, ``Id``, ``Order``, ``Type``), like WeCom's published
 samples. The ids-only form is what callback URLs configured after 2022-08-15
-receive: member events carry only UserID (+NewUserID) and Department, party
-events only Id and ParentId, and update_party fires only when the parent
-changed.
+receive: member events carry only UserID (+NewUserID on a rename, without
+which a rename could not be told) and Department, party events only Id and
+ParentId, and update_party fires only when the parent changed. Deletes carry
+the id alone in both forms.
 """
 
 from __future__ import annotations
@@ -79,13 +80,11 @@ def _member_body(change: Change, org: Org, member: Member, ids_only: bool) -> li
     body = [_element("UserID", userid)]
     if change.old_userid:
         body.append(_element("NewUserID", member.userid))
+    if change.kind == "delete_user":
+        return body
     if ids_only:
         return [*body, _element("Department", list(member.department))]
-    if change.kind == "create_user":
-        return body + _user_fields(org, member, tuple(USER_TAGS))
-    if change.kind == "update_user":
-        return body + _user_fields(org, member, change.fields)
-    return body
+    return body + _user_fields(org, member, tuple(USER_TAGS) if change.kind == "create_user" else change.fields)
 
 
 def _party_body(change: Change, dept: Department, ids_only: bool) -> list[str] | None:

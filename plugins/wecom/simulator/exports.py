@@ -6,7 +6,7 @@ UTF-8 JSON document shaped like the matching list endpoint's answer,
 
 * ``export/simple_user``: ``{"userlist": [<user/simplelist entry>, ...]}``
 * ``export/user``: ``{"userlist": [<user/get fields>, ...]}`` (sensitive fields
-  absent in ``no_sensitive`` mode)
+  absent when the job was started with a ``new_app`` secret, see ``rights``)
 * ``export/department``: ``{"department": [<department/list entry>, ...]}``
 
 with at most ``block_size`` entries per file, encrypted as a whole with

@@ -12,10 +12,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wecom.simulator.callbacks import CallbackConfig, CallbackDispatcher
+from wecom.simulator.config import SimulatorConfig
 from wecom.simulator.exports import ExportJobs
 from wecom.simulator.faults import Fault, FaultBook
 from wecom.simulator.model import Change, Org
@@ -23,81 +23,13 @@ from wecom.simulator.org import generate_org
 from wecom.simulator.throttle import FixedWindows
 from wecom.simulator.tokens import CursorBook, TokenStore
 
-PERMISSION_MODES = ("full", "restricted", "no_sensitive")
-LAST_CURSOR_STYLES = ("empty", "missing")
-
-
-@dataclass(frozen=True)
-class SimulatorConfig:
-    """Behaviour knobs; every one is settable from Python, the CLI and ``PATCH /_sim/config``.
-
-    ``permission_mode``: ``full``; ``restricted`` (a contact-sync IP added after
-    2022-08-15: only department/simplelist and user/list_id answer, the rest 48009);
-    ``no_sensitive`` (an app created after 2022-06-20: avatar, gender, mobile,
-    email, biz_mail, qr_code and address are absent).
-    ``out_of_scope_departments``: departments outside the app's visible scope;
-    they still appear in the department lists, but reading them or their
-    members answers 60011 and list_id leaves their rows out.
-    ``list_id_last_cursor``: how the last list_id page ends, ``next_cursor: ""``
-    (``empty``) or no ``next_cursor`` at all (``missing``); WeCom does both.
-    """
-
-    corp_id: str = "wwtestcorp"
-    secret: str = "s3cret-value"  # noqa: S105 (the simulator's published test secret)
-    token_ttl: float = 7200.0
-    latency_ms: float = 0.0
-    rate_limit_per_minute: int | None = None
-    rate_limit_window_s: float = 60.0
-    rate_limit_per_hour: int | None = None
-    rate_limit_hour_window_s: float = 3600.0
-    max_concurrency: int | None = None
-    permission_mode: str = "full"
-    out_of_scope_departments: frozenset[int] = field(default_factory=frozenset)
-    list_id_last_cursor: str = "empty"
-    cursor_ttl_s: float = 600.0
-    export_queue_s: float = 0.1
-    export_run_s: float = 0.2
-    export_url_ttl_s: float = 7200.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "out_of_scope_departments", frozenset(int(d) for d in self.out_of_scope_departments))
-        if self.permission_mode not in PERMISSION_MODES:
-            raise ValueError(f"permission_mode must be one of {PERMISSION_MODES}, got {self.permission_mode!r}")
-        if self.list_id_last_cursor not in LAST_CURSOR_STYLES:
-            raise ValueError(f"list_id_last_cursor must be one of {LAST_CURSOR_STYLES}")
-        for name in ("rate_limit_per_minute", "rate_limit_per_hour", "max_concurrency"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be positive or None, got {value}")
-        for name in ("token_ttl", "rate_limit_window_s", "rate_limit_hour_window_s", "cursor_ttl_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-        if self.latency_ms < 0 or self.export_queue_s < 0 or self.export_run_s < 0:
-            raise ValueError("latency and export durations must not be negative")
-
-    def rate_limits(self) -> list[tuple[int, float]]:
-        pairs = (
-            (self.rate_limit_per_minute, self.rate_limit_window_s),
-            (self.rate_limit_per_hour, self.rate_limit_hour_window_s),
-        )
-        return [(limit, window) for limit, window in pairs if limit is not None]
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["out_of_scope_departments"] = sorted(self.out_of_scope_departments)
-        return data
-
-    @classmethod
-    def setting_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
 
 class SimulatorState:
     """The live simulator: directory, config, tokens, cursors, rate windows, faults and counters."""
 
     def __init__(self, org: Org | None = None, **settings: Any) -> None:
         self.org = org if org is not None else generate_org()
-        self.config = SimulatorConfig(**settings)
+        self.config = SimulatorConfig.create(**settings)
         self.lock = threading.RLock()
         self.clock: Callable[[], float] = time.monotonic
         self.tokens = TokenStore()
@@ -113,13 +45,20 @@ class SimulatorState:
     # -- configuration -----------------------------------------------------------------------------
 
     def configure(self, **settings: Any) -> SimulatorConfig:
-        """Change settings while running; unknown names raise TypeError."""
+        """Change settings while running (``regime`` too, see ``SimulatorConfig``); unknown names raise TypeError."""
         with self.lock:
-            self.config = replace(self.config, **settings)
+            self.config = self.config.updated(**settings)
             return self.config
 
-    def set_permission_mode(self, mode: str) -> None:
-        self.configure(permission_mode=mode)
+    def set_regime(self, regime: str, *, callback_form: str | None = None) -> SimulatorConfig:
+        """Switch to a named regime (``rights.REGIMES``) and optionally the callback form; takes effect at once."""
+        settings = {} if callback_form is None else {"callback_form": callback_form}
+        return self.configure(regime=regime, **settings)
+
+    def add_app_secret(self, secret: str, kind: str = "new_app") -> SimulatorConfig:
+        """Let ``secret`` get tokens as an app's (``new_app``: created after 2022-06-20, or ``old_app``)."""
+        with self.lock:
+            return self.configure(app_secrets={**self.config.app_secrets, secret: kind})
 
     def set_out_of_scope_departments(self, department_ids: Iterable[int]) -> None:
         self.configure(out_of_scope_departments=frozenset(department_ids))
@@ -156,18 +95,21 @@ class SimulatorState:
         url: str,
         token: str,
         encoding_aes_key: str,
-        ids_only: bool = False,
+        ids_only: bool | None = None,
         *,
         verify: bool = False,
         **options: Any,
     ) -> CallbackConfig:
         """Post a change_contact event for every later directory edit; ``options`` are ``CallbackConfig``'s.
 
-        ``verify=True`` first runs WeCom's URL check (GET with echostr) and raises
+        ``ids_only`` sets ``callback_form`` (None keeps it). ``verify=True`` first
+        runs WeCom's URL check (GET with echostr) and raises
         ``CallbackVerificationError`` if the receiver does not echo correctly.
         """
-        config = CallbackConfig(url, token, encoding_aes_key, ids_only, **options)
+        config = CallbackConfig(url, token, encoding_aes_key, **options)
         self.callbacks.configure(config, self.config.corp_id, verify=verify)
+        if ids_only is not None:
+            self.configure(callback_form="ids_only" if ids_only else "full")
         return config
 
     def disable_callbacks(self) -> None:
@@ -252,7 +194,7 @@ class SimulatorState:
     def _edit(self, edit: Callable[..., list[Change]], *args: Any) -> list[Change]:
         with self.lock:
             changes = edit(*args)
-            self.callbacks.publish(changes, self.org)
+            self.callbacks.publish(changes, self.org, ids_only=self.config.callback_form == "ids_only")
             return changes
 
     def add_user(self, fields: dict[str, Any]) -> list[Change]:

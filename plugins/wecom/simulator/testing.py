@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from wecom.simulator.callbacks import CallbackConfig
+from wecom.simulator.config import SimulatorConfig
 from wecom.simulator.faults import Fault
 from wecom.simulator.model import Org
 from wecom.simulator.server import SimulatorServer
@@ -50,17 +51,22 @@ class RunningSimulator:
         """How many 45009 answers were given."""
         return self.state.throttled
 
-    def set_permission_mode(self, mode: str) -> None:
-        self.state.set_permission_mode(mode)
+    def set_regime(self, regime: str, *, callback_form: str | None = None) -> SimulatorConfig:
+        """``full``, ``withheld`` or ``ids_only`` (see ``wecom.simulator.rights``); effective for the next call."""
+        return self.state.set_regime(regime, callback_form=callback_form)
 
-    def configure(self, **settings: Any) -> None:
-        self.state.configure(**settings)
+    def add_app_secret(self, secret: str, kind: str = "new_app") -> SimulatorConfig:
+        """Accept ``secret`` in gettoken as an app's: ``new_app`` (created after 2022-06-20) or ``old_app``."""
+        return self.state.add_app_secret(secret, kind)
+
+    def configure(self, **settings: Any) -> SimulatorConfig:
+        return self.state.configure(**settings)
 
     def add_export_fault(self, kind: str, times: int = 1) -> None:
         self.state.add_export_fault(kind, times)
 
     def configure_callbacks(
-        self, url: str, token: str, encoding_aes_key: str, ids_only: bool = False, **options: Any
+        self, url: str, token: str, encoding_aes_key: str, ids_only: bool | None = None, **options: Any
     ) -> CallbackConfig:
         return self.state.configure_callbacks(url, token, encoding_aes_key, ids_only, **options)
 
@@ -75,8 +81,9 @@ def running_simulator(
     """Serve ``org`` (default: ``generate_org()``) with ``settings`` from ``SimulatorConfig``.
 
     Settings include corp_id, secret, token_ttl, latency_ms, rate_limit_per_minute,
-    rate_limit_window_s, rate_limit_per_hour, max_concurrency, permission_mode,
-    out_of_scope_departments, list_id_last_cursor and cursor_ttl_s.
+    rate_limit_window_s, rate_limit_per_hour, max_concurrency, regime, secret_kind,
+    app_secrets, app_forbidden_apis, new_ips, callback_form, out_of_scope_departments,
+    list_id_last_cursor and cursor_ttl_s.
     """
     state = SimulatorState(org, **settings)
     try:

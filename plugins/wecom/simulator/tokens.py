@@ -10,18 +10,24 @@ TOKEN_BYTES = 96
 
 
 class TokenStore:
-    """Like WeCom, gettoken returns the same token until it expires, with the seconds it has left."""
+    """Like WeCom, gettoken returns the same token per secret until it expires, with the seconds it has left.
+
+    Each token remembers the secret it was issued for: its rights are that secret's, looked up at
+    every call, so changing what a secret may do applies to the tokens already out.
+    """
 
     def __init__(self) -> None:
         self._expiry: dict[str, float] = {}
-        self._current: str | None = None
+        self._secret: dict[str, str] = {}
+        self._current: dict[str, str] = {}
 
-    def issue(self, ttl_s: float, now: float) -> tuple[str, int]:
-        current = self._current
+    def issue(self, secret: str, ttl_s: float, now: float) -> tuple[str, int]:
+        current = self._current.get(secret)
         if current is None or self._expiry[current] <= now:
             current = secrets.token_urlsafe(TOKEN_BYTES)
             self._expiry[current] = now + ttl_s
-            self._current = current
+            self._secret[current] = secret
+            self._current[secret] = current
         return current, math.ceil(self._expiry[current] - now)
 
     def is_known(self, token: str) -> bool:
@@ -30,9 +36,12 @@ class TokenStore:
     def is_expired(self, token: str, now: float) -> bool:
         return self._expiry[token] <= now
 
+    def secret_of(self, token: str) -> str:
+        return self._secret[token]
+
     def expire_all(self) -> None:
         self._expiry = dict.fromkeys(self._expiry, -math.inf)
-        self._current = None
+        self._current.clear()
 
 
 class CursorBook:

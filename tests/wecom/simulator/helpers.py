@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from xml.etree import ElementTree
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from wecom.crypto import WeComCrypto
 
@@ -19,13 +20,31 @@ CALLBACK_TOKEN = "cbToken123"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
-class Api:
-    """Calls one simulator's ``/cgi-bin/`` endpoints with a token fetched on first use."""
+class SourceAddressAdapter(HTTPAdapter):
+    """Connects from a chosen local address, so the simulator sees another caller IP (127.0.0.2, ...)."""
 
-    def __init__(self, base_url: str, corp_id: str = CORP_ID, secret: str = SECRET) -> None:
+    def __init__(self, source_ip: str) -> None:
+        self.source_ip = source_ip
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, source_address=(self.source_ip, 0), **kwargs)
+
+
+class Api:
+    """Calls one simulator's ``/cgi-bin/`` endpoints with a token fetched on first use.
+
+    ``source_ip`` (any 127.x.y.z on Linux) makes the calls come from that caller IP.
+    """
+
+    def __init__(
+        self, base_url: str, corp_id: str = CORP_ID, secret: str = SECRET, *, source_ip: str | None = None
+    ) -> None:
         self.base = base_url + "/cgi-bin/"
         self.corp_id, self.secret = corp_id, secret
         self.session = requests.Session()
+        if source_ip is not None:
+            self.session.mount("http://", SourceAddressAdapter(source_ip))
         self._token: str | None = None
 
     def token(self) -> str:

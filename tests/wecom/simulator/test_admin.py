@@ -57,13 +57,10 @@ def test_faults_over_http(sim: RunningSimulator, admin: Admin) -> None:
     admin("POST", "/faults", {"endpoint": "user/get"}, expect=400)
 
 
-def test_modes_config_tokens_and_cursors(sim: RunningSimulator, admin: Admin) -> None:
+def test_config_tokens_and_cursors(sim: RunningSimulator, admin: Admin) -> None:
     api = Api(sim.base_url)
     cursor = api.post("user/list_id", {"limit": 2})["next_cursor"]
-    assert admin("POST", "/permission_mode", {"mode": "restricted"})["permission_mode"] == "restricted"
-    assert_error(api.get("department/list"), 48009)
-    admin("POST", "/permission_mode", {"mode": "superuser"}, expect=400)
-    config = admin("PATCH", "/config", {"permission_mode": "full", "out_of_scope_departments": [1]})
+    config = admin("PATCH", "/config", {"out_of_scope_departments": [1]})
     assert config["out_of_scope_departments"] == [1] and admin("GET", "/config") == config
     assert_error(api.get("department/get", id=1), 60011)
     admin("PATCH", "/config", {"rate_limit_per_minute": 0}, expect=400)
@@ -72,6 +69,33 @@ def test_modes_config_tokens_and_cursors(sim: RunningSimulator, admin: Admin) ->
     assert_error(api.post("user/list_id", {"cursor": cursor, "limit": 2}), 50100)
     admin("POST", "/expire_tokens")
     assert_error(api.get("department/simplelist"), 42001)
+
+
+def test_regimes_and_app_secrets_over_http(sim: RunningSimulator, admin: Admin) -> None:
+    api = Api(sim.base_url)
+    userid = sim.state.org.member_list()[0].userid
+    assert admin("GET", "/regime") == {
+        "regime": "full", "callback_form": "full", "secret_kind": "contact_sync", "app_secrets": {},
+        "app_forbidden_apis": ["user/list_id"], "new_ips": [],
+    }  # fmt: skip
+    rights = admin("POST", "/regime", {"regime": "ids_only", "callback_form": "ids_only"})
+    assert (rights["regime"], rights["new_ips"], rights["callback_form"]) == ("ids_only", ["*"], "ids_only")
+    assert_error(api.get("user/get", userid=userid), 48009)
+    rights = admin("POST", "/regime", {"regime": "withheld"})
+    assert (rights["regime"], rights["secret_kind"], rights["callback_form"]) == ("withheld", "new_app", "ids_only")
+    answer = api.get("user/get", userid=userid)
+    assert answer["errcode"] == 0 and "mobile" not in answer
+    assert_error(api.post("user/list_id", {"limit": 1}), 48002)
+    for refused in ({"regime": "superuser"}, {}, {"regime": "full", "callback_form": "partial"}):
+        admin("POST", "/regime", refused, expect=400)
+    assert admin("GET", "/regime")["regime"] == "withheld", "a refused change leaves the rights as they were"
+    rights = admin("POST", "/app_secrets", {"secret": "app-secret", "kind": "old_app"}, expect=201)
+    assert rights["app_secrets"] == {"app-secret": "old_app"}
+    assert "mobile" in Api(sim.base_url, secret="app-secret").get("user/get", userid=userid)
+    admin("POST", "/app_secrets", {"secret": "x", "kind": "contact_sync"}, expect=400)
+    config = admin("PATCH", "/config", {"regime": "full", "new_ips": ["127.0.0.9"]})
+    assert (config["regime"], config["new_ips"]) == ("custom", ["127.0.0.9"])
+    assert api.get("user/get", userid=userid)["errcode"] == 0
 
 
 def test_member_round_trip_delete_and_recreate(sim: RunningSimulator, admin: Admin) -> None:

@@ -15,7 +15,7 @@ from wecom.simulator.payloads import user_full
 from wecom.simulator.testing import RunningSimulator, running_simulator
 
 ERRMSG = re.compile(
-    r"^.+, hint: \[[^\]]+\], from ip: 127\.0\.0\.1, more info at https://open\.work\.weixin\.qq\.com/devtool/query\?e=(-?\d+)$"
+    r"^.+, hint: \[[^\]]+\], from ip: ([0-9.]+), more info at https://open\.work\.weixin\.qq\.com/devtool/query\?e=(-?\d+)$"
 )
 DEPARTMENT_KEYS = {"id", "name", "name_en", "department_leader", "parentid", "order"}
 USER_KEYS = {
@@ -25,10 +25,10 @@ USER_KEYS = {
 }  # fmt: skip
 
 
-def assert_error(answer: dict[str, Any], errcode: int) -> None:
+def assert_error(answer: dict[str, Any], errcode: int, client_ip: str = "127.0.0.1") -> None:
     assert answer["errcode"] == errcode, answer
     found = ERRMSG.match(answer["errmsg"])
-    assert found and int(found.group(1)) == errcode, answer["errmsg"]
+    assert found and (found.group(1), int(found.group(2))) == (client_ip, errcode), answer["errmsg"]
 
 
 @pytest.fixture(scope="module")

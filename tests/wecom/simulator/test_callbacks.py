@@ -85,19 +85,44 @@ def test_generated_member_event_has_ext_attrs_and_leaders(sim: RunningSimulator,
     assert "<Type>0</Type><Text><Value>" in created["ExtAttr"] and "<Type>1</Type><Web><Title>" in created["ExtAttr"]
 
 
-def test_ids_only_form(sim: RunningSimulator, receiver: Receiver) -> None:
-    connect(sim, receiver, ids_only=True)
+def test_ids_only_form_carries_only_the_ids(sim: RunningSimulator, receiver: Receiver) -> None:
+    connect(sim, receiver)
+    sim.set_regime("full", callback_form="ids_only")
     state = sim.state
-    userid = sorted(state.org.users)[0]
-    state.update_user(userid, {"name": "只有ID"})
-    dept_id = state.add_department({"name": "甲", "parentid": 1})[0].entity.id
-    state.update_department(dept_id, {"name": "乙"})
-    state.update_department(dept_id, {"parentid": max(d for d in state.org.departments if d != dept_id)})
+    state.add_user({"userid": "idsonly", "name": "只有ID", "department": [1], "mobile": "13800000001"})
+    state.update_user("idsonly", {"name": "改名", "position": "经理"})
+    state.update_user("idsonly", {"new_userid": "idsonly2"})
+    state.delete_user("idsonly2")
+    dept_id = state.add_department({"name": "甲", "parentid": 1, "order": 5})[0].entity.id
+    state.update_department(dept_id, {"name": "乙", "order": 9})
+    new_parent = max(d for d in state.org.departments if d != dept_id)
+    state.update_department(dept_id, {"parentid": new_parent, "name": "丙"})
+    state.delete_department(dept_id)
     sim.flush_callbacks(5)
-    member, created, moved = receiver.parsed()
-    assert list(member)[len(HEADER_TAGS) :] == ["UserID", "Department"]
-    assert list(created)[len(HEADER_TAGS) :] == ["Id", "ParentId"]
-    assert moved["ChangeType"] == "update_party", "a rename alone fires nothing in the ids-only form"
+    events = receiver.parsed()
+    bodies = [(e["ChangeType"], {k: v for k, v in e.items() if k not in HEADER_TAGS}) for e in events]
+    assert bodies == [
+        ("create_user", {"UserID": "idsonly", "Department": "1"}),
+        ("update_user", {"UserID": "idsonly", "Department": "1"}),
+        ("update_user", {"UserID": "idsonly", "NewUserID": "idsonly2", "Department": "1"}),
+        ("delete_user", {"UserID": "idsonly2"}),
+        ("create_party", {"Id": str(dept_id), "ParentId": "1"}),
+        ("update_party", {"Id": str(dept_id), "ParentId": str(new_parent)}),
+        ("delete_party", {"Id": str(dept_id)}),
+    ], "a name/order-only party change sends nothing; a move sends Id and ParentId only"
+    assert all(list(e)[: len(HEADER_TAGS)] == HEADER_TAGS for e in events)
+
+
+def test_the_callback_form_changes_between_two_edits(sim: RunningSimulator, receiver: Receiver) -> None:
+    connect(sim, receiver)
+    userid = sim.state.org.member_list()[0].userid
+    sim.state.update_user(userid, {"position": "前"})
+    sim.set_regime("full", callback_form="ids_only")
+    sim.state.update_user(userid, {"position": "后"})
+    sim.set_regime("full", callback_form="full")
+    sim.state.update_user(userid, {"position": "再"})
+    sim.flush_callbacks(5)
+    assert [e.get("Position") for e in receiver.parsed()] == ["前", None, "再"]
 
 
 def test_failed_deliveries_are_retried_three_times_in_all(sim: RunningSimulator, receiver: Receiver) -> None:
@@ -166,12 +191,13 @@ def test_callbacks_over_the_admin_api(sim: RunningSimulator, receiver: Receiver)
     admin = sim.base_url + "/_sim"
     body = {"url": receiver.url, "token": CALLBACK_TOKEN, "encoding_aes_key": AES_KEY, "ids_only": True}
     configured = requests.post(admin + "/callbacks", json={**body, "verify": True}, timeout=5).json()
-    assert configured["ids_only"] is True and "token" not in configured
+    assert configured["callback_form"] == "ids_only" and "token" not in configured
     userid = sim.state.org.member_list()[0].userid
     requests.patch(f"{admin}/users/{userid}", json={"name": "改"}, timeout=5).raise_for_status()
     assert requests.post(admin + "/callbacks/flush", json={"timeout": 5}, timeout=10).json() == {"ok": True}
     listing = requests.get(admin + "/callbacks", timeout=5).json()
     assert [d["change_type"] for d in listing["deliveries"]] == ["update_user"]
+    assert listing["callback_form"] == "ids_only"
     assert list(receiver.parsed()[0])[len(HEADER_TAGS) :] == ["UserID", "Department"]
     bad = requests.post(admin + "/callbacks", json={**body, "encoding_aes_key": "short"}, timeout=5)
     assert bad.status_code == 400

@@ -126,20 +126,31 @@ def test_range_requests(shared: RunningSimulator) -> None:
     assert shared.calls["export_file"] >= 6
 
 
-def test_no_sensitive_mode_applies_to_user_export(sim: RunningSimulator) -> None:
+def test_a_new_apps_user_export_withholds_the_sensitive_fields(sim: RunningSimulator) -> None:
     api = Api(sim.base_url)
-    sim.set_permission_mode("no_sensitive")
+    sim.set_regime("withheld")
     result, _ = export(api, "user")
     exported = entries(api, result, "userlist")
     assert exported and all(not SENSITIVE_FIELDS & set(u) for u in exported)
+    assert all({"userid", "name", "department", "position"} <= set(u) for u in exported)
 
 
-def test_restricted_mode_allows_only_the_simple_export(sim: RunningSimulator) -> None:
+def test_a_job_keeps_the_rights_it_was_started_with(sim: RunningSimulator) -> None:
     api = Api(sim.base_url)
-    sim.set_permission_mode("restricted")
-    for kind in ("user", "department"):
+    answer = api.post("export/user", {"encoding_aeskey": AES_KEY, "block_size": 10_000})
+    sim.set_regime("withheld")
+    deadline = time.monotonic() + 10
+    while (result := api.get("export/get_result", jobid=answer["jobid"]))["status"] != 2:
+        assert time.monotonic() < deadline, result
+        time.sleep(0.01)
+    assert all(set(u) >= SENSITIVE_FIELDS for u in entries(api, result, "userlist"))
+
+
+def test_a_new_contact_sync_ip_may_start_no_export(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    sim.set_regime("ids_only")
+    for kind in ("simple_user", "user", "department"):
         assert_error(api.post(f"export/{kind}", {"encoding_aeskey": AES_KEY}), 48009)
-    assert export(api, "simple_user")[0]["status"] == 2
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Frequency limits, the concurrency cap, latency, injected faults and the permission modes."""
+"""Frequency limits, the concurrency cap, latency and injected faults (permission regimes: test_rights)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from tests.wecom.simulator.helpers import Api
 from tests.wecom.simulator.test_api import assert_error
 from wecom.simulator.faults import Fault
 from wecom.simulator.org import generate_org
-from wecom.simulator.profiles import SENSITIVE_FIELDS
 from wecom.simulator.testing import RunningSimulator, running_simulator
 
 ORG = generate_org(seed=2, members=40, departments=6)
@@ -119,37 +118,8 @@ def test_fault_validation() -> None:
         Fault("user/get", errcode=-1, times=0)
 
 
-def test_restricted_mode_keeps_only_the_id_lists(sim: RunningSimulator) -> None:
-    api = Api(sim.base_url)
-    sim.set_permission_mode("restricted")
-    for endpoint, params in [
-        ("department/list", {}),
-        ("department/get", {"id": 1}),
-        ("user/list", {"department_id": 1}),
-        ("user/simplelist", {"department_id": 1}),
-        ("user/get", {"userid": "x"}),
-    ]:
-        assert_error(api.get(endpoint, **params), 48009)
-    assert api.get("department/simplelist")["errcode"] == 0
-    assert api.post("user/list_id", {"limit": 10})["errcode"] == 0
-    sim.set_permission_mode("full")
-    assert api.get("department/list")["errcode"] == 0
-
-
-def test_no_sensitive_mode_drops_the_fields(sim: RunningSimulator) -> None:
-    api = Api(sim.base_url)
-    userid = ORG.member_list()[0].userid
-    assert set(api.get("user/get", userid=userid)) >= SENSITIVE_FIELDS
-    sim.set_permission_mode("no_sensitive")
-    answer = api.get("user/get", userid=userid)
-    assert answer["errcode"] == 0 and not SENSITIVE_FIELDS & set(answer)
-    assert {"name", "department", "position", "status", "extattr"} <= set(answer)
-    listed = api.get("user/list", department_id=ORG.member_list()[0].department[0])["userlist"]
-    assert listed and all(not SENSITIVE_FIELDS & set(u) for u in listed)
-
-
 def test_invalid_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="permission_mode"), running_simulator(ORG, permission_mode="admin"):
+    with pytest.raises(ValueError, match="regime"), running_simulator(ORG, regime="admin"):
         pass
     with pytest.raises(TypeError), running_simulator(ORG, no_such_setting=1):
         pass
