@@ -25,7 +25,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, inspect, text
 
+from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, restored
 from wecom.errors import MassDeletionError
+from wecom.runs import SNAPSHOT_STATUSES
 from wecom.sql import db_time, parse_db_time, read_named_statements, read_statement, schema_statements
 from wecom.store.withheld_values import WithheldValues
 
@@ -106,6 +108,7 @@ class RunRecord:
     users_seen: int | None = None
     message: str | None = None
     snapshot_digest: str | None = None
+    withheld: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +118,9 @@ class LoadResult:
     rows_written: int
     message: str
     drift: dict[str, dict[str, int]] | None = None
+    # Field groups this snapshot lost against the previous one (alert once), and the advice for them.
+    newly_degraded: list[str] = field(default_factory=list)
+    rights_advice: str | None = None
 
     @property
     def drift_total(self) -> int | None:
@@ -131,6 +137,7 @@ class LoadResult:
             "rows_written": self.rows_written,
             "message": self.message,
             "drift_total": self.drift_total,
+            "newly_degraded": self.newly_degraded,
             "tables": {
                 name: {k: v for k, v in asdict(plan).items() if k != "samples"} for name, plan in self.plans.items()
             },
@@ -411,7 +418,8 @@ class DirectoryLoader:
             for what in ("inserted", "updated", "deleted", "revived")
             if f"{prefix}_{what}" in RUN_COUNT_COLUMNS
         }
-        message = "; ".join(m for m in (result.message, run.message) if m)
+        rights = self._judge_rights(conn, run, result)
+        message = "; ".join(m for m in (result.message, run.message, _degraded_note(rights, result)) if m)
         self.record_run(
             conn,
             run,
@@ -422,7 +430,31 @@ class DirectoryLoader:
             message=message,
             drift=result.drift,
             plan=result.plan_json(),
+            rights=rights,
         )
+
+    def _judge_rights(self, conn: Connection, run: RunRecord, result: LoadResult) -> Rights:
+        """What this snapshot could not see against the previous one: a run that loaded (or repeated) a
+        snapshot is degraded while it lacks a field group an earlier one could read; other runs only
+        record what was withheld. Logs the change in the admin console's terms."""
+        if result.status not in SNAPSHOT_STATUSES:
+            return Rights(run.withheld)
+        params = {"corp_id": run.corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
+        previous = Rights.from_row(self._last_snapshot_run(conn, params))
+        rights = judge(run.withheld, previous)
+        result.newly_degraded = newly_lost(rights, previous)
+        if rights.degraded:
+            result.rights_advice = advice(rights.lost, run.strategy, run.strategy_reason)
+            news = "rights shrank since the last snapshot" if result.newly_degraded else "still degraded"
+            log.warning(
+                "%s: WeCom withholds %s; the stored values are kept. %s",
+                news,
+                describe({g: n for g, n in rights.withheld.items() if g in rights.lost}),
+                result.rights_advice,
+            )
+        if back := restored(rights, previous):
+            log.info("rights restored: WeCom sends %s again; the run is no longer degraded", ", ".join(back))
+        return rights
 
     def record_run(
         self,
@@ -436,6 +468,7 @@ class DirectoryLoader:
         message: str | None = None,
         drift: Mapping[str, Mapping[str, int]] | None = None,
         plan: str | None = None,
+        rights: Rights | None = None,
     ) -> None:
         """Insert or rewrite the run's ``wecom_sync_runs`` row (reruns overwrite, never duplicate)."""
         row = dict.fromkeys(RUN_COUNT_COLUMNS, 0) | dict(counts or {})
@@ -461,6 +494,7 @@ class DirectoryLoader:
             "plan": plan,
             "message": message if message is not None else run.message,
             "snapshot_digest": run.snapshot_digest,
+            **(rights or Rights(run.withheld)).row_values(),
         }
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)
 
@@ -506,6 +540,12 @@ def _differs_from_last(
     if digest != run.snapshot_digest:
         return "differs: other records from WeCom, another transform version or PII policy"
     return None
+
+
+def _degraded_note(rights: Rights, result: LoadResult) -> str | None:
+    if not rights.degraded:
+        return None
+    return f"degraded: WeCom withholds {', '.join(sorted(rights.lost))} (stored values kept): {result.rights_advice}"
 
 
 def _counts(plan: TablePlan) -> dict[str, int]:

@@ -16,6 +16,8 @@ import re
 from datetime import timedelta
 from typing import Any, Protocol
 
+from wecom.directory.rights import FIELD_GROUPS, Rights
+from wecom.runs import SNAPSHOT_STATUSES
 from wecom.status import EventQueue
 
 PREFIX = "wecom"
@@ -68,6 +70,10 @@ def emit_run(stats: StatsBackend, row: dict[str, Any]) -> None:
         stats.incr(name("api", "calls", endpoint), count, tags=tags)
     if row.get("throttled"):
         stats.incr(name("api", "throttled"), row["throttled"], tags=tags)
+    if row["kind"] == "full" and row["status"] in SNAPSHOT_STATUSES and (rights := Rights.from_row(row)):
+        for group in FIELD_GROUPS:
+            stats.gauge(name("sync", "withheld", group), rights.withheld.get(group, 0), tags=tags)
+        stats.gauge(name("sync", "degraded"), int(rights.degraded), tags=tags)
 
 
 def emit_queue(stats: StatsBackend, corp_id: str, queue: EventQueue, lag_seconds: float) -> None:

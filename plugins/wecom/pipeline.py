@@ -178,4 +178,5 @@ def run_record(
         users_seen=manifest.get("users"),
         message=("incomplete: " + "; ".join(reasons)) if reasons else None,
         snapshot_digest=snapshot_digest,
+        withheld=manifest.get("withheld", {}),
     )

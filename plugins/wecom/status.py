@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+from wecom.directory.rights import Rights, advice, describe
+from wecom.runs import SNAPSHOT_STATUSES
 from wecom.sql import parse_db_time, read_named_statements
 
 STATUS_SQL = "status/status.sql"
@@ -52,6 +54,7 @@ class CorpStatus:
     last_full: dict[str, Any] | None = None
     last_delta: dict[str, Any] | None = None
     last_guarded: dict[str, Any] | None = None
+    last_snapshot: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # full runs, oldest first
     events: EventQueue = field(default_factory=EventQueue)
     event_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -115,6 +118,7 @@ def read_status(engine: Engine, *, history: int = HISTORY_RUNS, errors: int = ER
                 facts["last_full"] = _first(conn, sql["last_run"], corp_id=corp_id, kind="full")
                 facts["last_delta"] = _first(conn, sql["last_run"], corp_id=corp_id, kind="delta")
                 facts["last_guarded"] = _first(conn, sql["last_guarded_run"], corp_id=corp_id)
+                facts["last_snapshot"] = _first(conn, sql["last_snapshot_run"], corp_id=corp_id)
                 rows = conn.execute(text(sql["full_run_history"]), {"corp_id": corp_id, "limit": history}).mappings()
                 facts["history"] = [run_row(r) for r in rows][::-1]
             if has_events:
@@ -260,7 +264,6 @@ table{border-collapse:collapse;margin:6px 0 12px}td,th{border:1px solid #dde;pad
 .muted,.chart text{color:#99a;fill:#99a}}
 """
 CHANGES = ("inserted", "updated", "deleted", "revived")
-SNAPSHOT_STATUSES = ("success", "partial", "unchanged")  # runs that recorded a snapshot
 STATUS_CLASS = {
     "success": "ok",
     "unchanged": "ok",
@@ -321,6 +324,23 @@ def _guard(corp: CorpStatus, now: datetime, run_link: RunLink) -> str:
     return "<p>Mass-deletion guard: <span class='ok'>armed</span>, the last snapshot passed it.</p>"
 
 
+def _rights(corp: CorpStatus, now: datetime, run_link: RunLink) -> str:
+    """What the last snapshot could not see: degraded (rights shrank), limited (never had them), or full."""
+    run = corp.last_snapshot
+    rights = Rights.from_row(run)
+    if run is None or rights is None:
+        return ""
+    when = f"{age(run.get('finished_at') or run.get('started_at'), now)} (run {_run_link(run, run_link)})"
+    if not rights.withheld:
+        return f"<p>Rights: <span class='ok'>full</span>, WeCom sent every field group in the last snapshot {when}.</p>"
+    state = "<span class='bad'>DEGRADED</span>" if rights.degraded else "<span class='warn'>limited</span>"
+    groups = rights.lost or set(rights.withheld)
+    return (
+        f"<p>Rights: {state} in the last snapshot {when}: WeCom withholds {escape(describe(rights.withheld))}; "
+        f"the stored values are kept. {escape(advice(groups, run.get('strategy'), run.get('strategy_reason')))}.</p>"
+    )
+
+
 def _events(corp: CorpStatus, now: datetime, run_link: RunLink) -> str:
     counts = corp.events.counts
     lag = duration(corp.events.lag_seconds(now)) if counts.get("pending") else "none"
@@ -376,6 +396,7 @@ def render_corp(corp: CorpStatus, now: datetime, run_link: RunLink) -> str:
         f'<section id="corp-{escape(corp.corp_id)}"><h2>{escape(corp.corp_id)}</h2>'
         + _last_full(corp, now, run_link)
         + _guard(corp, now, run_link)
+        + _rights(corp, now, run_link)
         + _events(corp, now, run_link)
         + _charts(corp)
         + "</section>"

@@ -9,6 +9,9 @@
 -- version and the PII policy; equal digests normalize to the same rows.
 -- plan: per-table change counts with sample ids (JSON); drift: what a snapshot
 -- found that callbacks had not applied (JSON), drift_total its size.
+-- withheld_fields: the field groups WeCom did not send this run, with how many
+-- records lacked each (JSON; NULL when it sent everything); degraded: those of
+-- them an earlier snapshot could read (comma-separated; NULL when not degraded).
 CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     dag_id TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -42,6 +45,8 @@ CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     plan TEXT,
     message TEXT,
     snapshot_digest TEXT,
+    withheld_fields TEXT,
+    degraded TEXT,
     PRIMARY KEY (dag_id, run_id)
 );
 

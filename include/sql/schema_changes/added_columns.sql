@@ -5,3 +5,9 @@
 
 -- name: wecom_sync_runs__snapshot_digest
 ALTER TABLE wecom_sync_runs ADD COLUMN snapshot_digest TEXT;
+
+-- name: wecom_sync_runs__withheld_fields
+ALTER TABLE wecom_sync_runs ADD COLUMN withheld_fields TEXT;
+
+-- name: wecom_sync_runs__degraded
+ALTER TABLE wecom_sync_runs ADD COLUMN degraded TEXT;

@@ -21,6 +21,13 @@ WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'partial', 
 ORDER BY COALESCE(finished_at, started_at) DESC
 LIMIT 1;
 
+-- name: last_snapshot_run
+-- The newest run that recorded a snapshot: what the directory tables reflect, with its rights.
+SELECT * FROM wecom_sync_runs
+WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'partial', 'unchanged')
+ORDER BY COALESCE(finished_at, started_at) DESC
+LIMIT 1;
+
 -- name: full_run_history
 SELECT dag_id, run_id, status, started_at, finished_at, observed_at, departments_seen, users_seen
 FROM wecom_sync_runs

@@ -5,14 +5,16 @@ INSERT INTO wecom_sync_runs (
     departments_inserted, departments_updated, departments_deleted, departments_revived,
     users_inserted, users_updated, users_deleted, users_revived,
     memberships_inserted, memberships_updated, memberships_deleted,
-    departments_seen, users_seen, drift_total, drift, plan, message, snapshot_digest
+    departments_seen, users_seen, drift_total, drift, plan, message, snapshot_digest,
+    withheld_fields, degraded
 ) VALUES (
     :dag_id, :run_id, :corp_id, :kind, :logical_date, :observed_at, :started_at, :finished_at, :status,
     :strategy, :strategy_reason, :api_calls, :api_calls_by_endpoint, :throttled,
     :departments_inserted, :departments_updated, :departments_deleted, :departments_revived,
     :users_inserted, :users_updated, :users_deleted, :users_revived,
     :memberships_inserted, :memberships_updated, :memberships_deleted,
-    :departments_seen, :users_seen, :drift_total, :drift, :plan, :message, :snapshot_digest
+    :departments_seen, :users_seen, :drift_total, :drift, :plan, :message, :snapshot_digest,
+    :withheld_fields, :degraded
 )
 ON CONFLICT (dag_id, run_id) DO UPDATE SET
     corp_id = excluded.corp_id,
@@ -44,4 +46,6 @@ ON CONFLICT (dag_id, run_id) DO UPDATE SET
     drift = excluded.drift,
     plan = excluded.plan,
     message = excluded.message,
-    snapshot_digest = excluded.snapshot_digest;
+    snapshot_digest = excluded.snapshot_digest,
+    withheld_fields = excluded.withheld_fields,
+    degraded = excluded.degraded;

@@ -70,15 +70,25 @@ def test_shrinking_rights_keep_every_known_value_and_write_no_version(
     history = rows(target_engine, HISTORY)
     assert sum(1 for u in users if u[2]) >= 20, "the simulator gives most members a mobile"
 
-    for run, regime in (("r2", "withheld"), ("r3", "ids_only"), ("r4", "full")):
+    contact, ids_only = "member_contact", "department_details,member_contact,member_details"
+    for run, regime, degraded, newly in (
+        ("r2", "withheld", contact, [contact]),
+        ("r3", "withheld", contact, []),
+        ("r4", "ids_only", ids_only, ["department_details", "member_details"]),
+        ("r5", "full", None, []),
+    ):
         sim.set_regime(regime)
         result = sync(sim, target_engine, tmp_path, run)
-        assert result.status == "success", regime
+        assert result.status in ("success", "unchanged"), regime
         assert result.rows_written == 0, f"{regime}: {result.as_dict()}"
         assert rows(target_engine, USERS) == users, regime
         assert rows(target_engine, DEPARTMENTS) == departments, regime
         assert rows(target_engine, LINKS) == links, regime
         assert rows(target_engine, HISTORY) == history, regime
+        (row,) = rows(target_engine, f"SELECT degraded, message FROM wecom_sync_runs WHERE run_id = '{run}'")
+        assert row[0] == degraded, regime
+        assert result.newly_degraded == newly, regime
+        assert ("trusted IPs" in row[1]) == (regime == "ids_only"), row[1]
 
 
 def test_a_present_empty_value_still_clears_and_a_real_change_still_versions(
