@@ -37,6 +37,7 @@ class SimulatorServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            proxy_headers=False,  # WeCom judges the TCP peer; X-Forwarded-For must not pick the caller IP
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)

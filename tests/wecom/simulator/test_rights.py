@@ -127,6 +127,9 @@ def test_a_new_contact_sync_ip_may_read_the_id_lists_only(sim: RunningSimulator)
     assert answers(from_new_ip) == ALLOWED | refused
     assert_error(from_new_ip.get("user/get", userid=USERID), 48009, client_ip=NEW_IP)
     assert answers(Api(sim.base_url)) == ALLOWED, "127.0.0.1 was trusted before 2022-08-15"
+    forwarded = Api(sim.base_url)
+    forwarded.session.headers["X-Forwarded-For"] = NEW_IP
+    assert forwarded.get("user/get", userid=USERID)["errcode"] == 0, "the caller IP is the TCP peer, not a header"
     app_from_new_ip = Api(sim.base_url, secret=OLD_APP, source_ip=NEW_IP)
     assert answers(app_from_new_ip) == ALLOWED | {"user/list_id": 48002}, "the IP rule is the contact-sync one's"
 
