@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT / "plugins"))
 
 from sqlalchemy import text  # noqa: E402
 
-from wecom.callback_events import parse_event, store_event  # noqa: E402
+from wecom.callbacks.apply import DeltaApplier  # noqa: E402
+from wecom.callbacks.parse import parse_event  # noqa: E402
+from wecom.callbacks.store import store_event  # noqa: E402
 from wecom.client import WeComClient  # noqa: E402
-from wecom.deltas import DeltaApplier  # noqa: E402
 from wecom.hooks.target_db import create_target_engine  # noqa: E402
 from wecom.loader import DirectoryLoader, RunRecord  # noqa: E402
 

@@ -12,17 +12,22 @@ to the directory tables, within seconds of their arrival, between full syncs.
   run, and the next one starts waiting again.
 * **apply_callbacks** takes the ready events of each member and department in CreateTime order,
   folds them, fetches the entities whose events carry only ids (within the rate limits; a
-  60111/60123 answer soft-deletes), writes current and history tables (history `valid_from` is
-  the event's CreateTime) and records a `wecom_sync_runs` row of kind `delta`. Events no newer
-  than the last complete snapshot are `superseded`; a failing entity's events are `failed` and
-  retried by later runs, `dead` after `WECOM_DELTA_MAX_ATTEMPTS` (default 5) attempts.
+  60111/60123 answer soft-deletes; a secret refused with 48009/48002/60011 applies the events
+  from the ids they carry and keeps every other field), writes current and history tables
+  (history `valid_from` is the event's CreateTime) and records a `wecom_sync_runs` row of kind
+  `delta`. Events no newer than the last complete snapshot are `superseded`; a failing entity's
+  events are `failed` and retried by later runs, `dead` after `WECOM_DELTA_MAX_ATTEMPTS`
+  (default 5) attempts. An event naming an unknown department, a NewUserID another live member
+  holds, or a move making a department cycle waits the same attempts (what resolves it may
+  still arrive), then is `dead` with the reason in `last_error`.
 * **summarize** logs the run row and the queue, and alerts when events died.
 
 Schedule `@continuous` with one active run: a new run starts waiting the moment the previous one
 ends, so an event is applied about one poll interval (`WECOM_DELTA_POLL_S`, default 5 s) after
 it is stored. Every task is safe to clear and rerun: applied events are never applied twice.
 Connections per company (Airflow Variable `wecom_companies`): the `wecom` connection
-(`wecom_default`) and the target database (`wecom_target_db`).
+(`wecom_default`) and the target database (`wecom_target_db`). The fetches use the connection
+named by the `wecom` connection's `fetch_conn_id` extra when set (e.g. the contact-sync secret).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Context, Variable, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.airflow_tasks import (
     context_run,
@@ -42,8 +48,8 @@ from wecom.airflow_tasks import (
     report_callback_queue,
     target_loader,
 )
+from wecom.callbacks.apply import DEFAULT_MAX_WORKERS, DeltaApplier
 from wecom.companies import Company, parse_companies
-from wecom.deltas import DEFAULT_MAX_WORKERS, DeltaApplier
 from wecom.hooks.wecom import WeComHook
 from wecom.sensors.callback_events import CallbackEventsSensor
 
@@ -59,13 +65,29 @@ def ensure_schema(target_conn_id: str) -> None:
     target_loader(target_conn_id).ensure_schema()
 
 
+def callback_fetch_hook(wecom_conn_id: str) -> WeComHook:
+    """The hook whose secret the callback applier completes ids-only events with (user/get,
+    department/get): the connection's ``fetch_conn_id`` when set, else the connection itself."""
+    hook = WeComHook(wecom_conn_id)
+    fetch_conn_id = hook.settings.fetch_conn_id
+    if fetch_conn_id is None or fetch_conn_id == wecom_conn_id:
+        return hook
+    fetch_hook = WeComHook(fetch_conn_id)
+    if fetch_hook.settings.corp_id != hook.settings.corp_id:
+        raise AirflowFailException(
+            f"connection {wecom_conn_id!r}: fetch_conn_id {fetch_conn_id!r} is a connection of corp "
+            f"{fetch_hook.settings.corp_id!r}, not {hook.settings.corp_id!r}; name a connection of the same corp"
+        )
+    return fetch_hook
+
+
 @task
 def apply_callbacks(
     wecom_conn_id: str, target_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
 ) -> dict[str, Any]:
     hook = WeComHook(wecom_conn_id)
     run = context_run(context, hook.settings.corp_id, kind="delta")
-    with hook.get_conn() as client:
+    with callback_fetch_hook(wecom_conn_id).get_conn() as client:
         applier = DeltaApplier(
             target_loader(target_conn_id).engine,
             client,

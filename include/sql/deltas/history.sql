@@ -90,9 +90,3 @@ ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
 DELETE FROM wecom_user_departments_history
 WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
   AND valid_to IS NULL AND valid_from = :valid_from;
-
--- A rename ends every version of the old userid.
--- name: close_all_memberships
-UPDATE wecom_user_departments_history SET valid_to = :valid_from
-WHERE corp_id = :corp_id AND userid = :userid AND valid_from < :valid_from
-  AND (valid_to IS NULL OR valid_to > :valid_from);

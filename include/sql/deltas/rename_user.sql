@@ -1,40 +1,75 @@
--- One userid change (update_user with NewUserID), applied before the members'
--- new states are written. Binds: :corp_id, :old, :new, :renamed_at (the event's
--- CreateTime); the link statements bind :userid.
+-- One userid change (update_user with NewUserID), in the transaction that writes the
+-- member's new state. Nothing is ever deleted from wecom_users: the old userid's row
+-- stays as a deleted tombstone observed at the rename, so a snapshot taken before the
+-- rename cannot bring it back, and every statement is a no-op when run again (a
+-- retried or duplicated event). Binds: :corp_id, :old, :new, :renamed_at (the
+-- event's CreateTime), :now.
 
--- The new userid held an older, different member (a userid reused after deletion):
--- its rows give way to the renamed member's.
--- name: drop_target
-DELETE FROM wecom_users WHERE corp_id = :corp_id AND userid = :new AND observed_at < :renamed_at;
-
--- Guarded like every write: a row observed after the rename is not the renamed member.
--- name: move_user
-UPDATE wecom_users SET userid = :new
+-- The member's row under the new userid: inserted, or written over a deleted member
+-- that held the userid before (userids are reused after deletion; that member's past
+-- stays in the history). A live row under the new userid is left alone: it is this
+-- member already (a chain a -> b -> c whose later link was applied first).
+-- name: copy_user
+INSERT INTO wecom_users (
+    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
+)
+SELECT corp_id, :new, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
+       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+       is_deleted, first_seen_at, last_seen_at, deleted_at, :now, :renamed_at
+FROM wecom_users
 WHERE corp_id = :corp_id AND userid = :old AND observed_at <= :renamed_at
-  AND NOT EXISTS (SELECT 1 FROM wecom_users t WHERE t.corp_id = :corp_id AND t.userid = :new);
+ON CONFLICT (corp_id, userid) DO UPDATE SET
+    name = excluded.name,
+    alias = excluded.alias,
+    position = excluded.position,
+    gender = excluded.gender,
+    mobile = excluded.mobile,
+    email = excluded.email,
+    biz_mail = excluded.biz_mail,
+    telephone = excluded.telephone,
+    address = excluded.address,
+    status = excluded.status,
+    main_department_id = excluded.main_department_id,
+    avatar_url = excluded.avatar_url,
+    open_userid = excluded.open_userid,
+    external_position = excluded.external_position,
+    extattr = excluded.extattr,
+    row_hash = excluded.row_hash,
+    is_deleted = excluded.is_deleted,
+    deleted_at = excluded.deleted_at,
+    updated_at = excluded.updated_at,
+    observed_at = excluded.observed_at
+WHERE wecom_users.is_deleted AND wecom_users.observed_at <= excluded.observed_at;
 
--- The new userid already holds newer state, so the old row's content is outdated.
--- name: drop_user
-DELETE FROM wecom_users WHERE corp_id = :corp_id AND userid = :old AND observed_at <= :renamed_at;
-
--- Link rows follow the member row: run only when one of the statements above changed it.
--- name: drop_memberships
-DELETE FROM wecom_user_departments WHERE corp_id = :corp_id AND userid = :userid;
-
--- name: drop_direct_leaders
-DELETE FROM wecom_user_direct_leaders WHERE corp_id = :corp_id AND userid = :userid;
-
--- name: drop_led_departments
-DELETE FROM wecom_department_leaders WHERE corp_id = :corp_id AND userid = :userid;
-
+-- The member's own links follow it where the new userid has none; what is left under
+-- the old userid afterwards is outdated (the new userid's links are newer) and goes.
 -- name: move_memberships
-UPDATE wecom_user_departments SET userid = :new WHERE corp_id = :corp_id AND userid = :old;
+UPDATE wecom_user_departments SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_user_departments t WHERE t.corp_id = :corp_id AND t.userid = :new);
 
 -- name: move_direct_leaders
-UPDATE wecom_user_direct_leaders SET userid = :new WHERE corp_id = :corp_id AND userid = :old;
+UPDATE wecom_user_direct_leaders SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_user_direct_leaders t WHERE t.corp_id = :corp_id AND t.userid = :new);
 
 -- name: move_led_departments
-UPDATE wecom_department_leaders SET userid = :new WHERE corp_id = :corp_id AND userid = :old;
+UPDATE wecom_department_leaders SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_department_leaders t
+                  WHERE t.corp_id = :corp_id AND t.department_id = wecom_department_leaders.department_id
+                    AND t.userid = :new);
+
+-- name: drop_old_memberships
+DELETE FROM wecom_user_departments WHERE corp_id = :corp_id AND userid = :old;
+
+-- name: drop_old_direct_leaders
+DELETE FROM wecom_user_direct_leaders WHERE corp_id = :corp_id AND userid = :old;
+
+-- name: drop_old_led_departments
+DELETE FROM wecom_department_leaders WHERE corp_id = :corp_id AND userid = :old;
 
 -- Other members' direct-leader references follow the rename; where one already
 -- names the new userid, the old reference is dropped instead.
@@ -45,5 +80,27 @@ WHERE corp_id = :corp_id AND leader_userid = :old
                   WHERE t.corp_id = :corp_id AND t.userid = wecom_user_direct_leaders.userid
                     AND t.leader_userid = :new);
 
--- name: drop_leader_references
+-- name: drop_old_direct_leader_references
 DELETE FROM wecom_user_direct_leaders WHERE corp_id = :corp_id AND leader_userid = :old;
+
+-- The member's history follows it: its versions are the new userid's past. A version
+-- whose start the new userid already has (a reused userid) stays where it is.
+-- name: move_history
+UPDATE wecom_users_history SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_users_history h
+                  WHERE h.corp_id = :corp_id AND h.userid = :new AND h.valid_from = wecom_users_history.valid_from);
+
+-- name: move_membership_history
+UPDATE wecom_user_departments_history SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_user_departments_history h
+                  WHERE h.corp_id = :corp_id AND h.userid = :new
+                    AND h.department_id = wecom_user_departments_history.department_id
+                    AND h.valid_from = wecom_user_departments_history.valid_from);
+
+-- The old userid ends at the rename: a deleted row observed then.
+-- name: tombstone_user
+UPDATE wecom_users
+SET is_deleted = TRUE, deleted_at = :renamed_at, updated_at = :now, observed_at = :renamed_at
+WHERE corp_id = :corp_id AND userid = :old AND NOT is_deleted AND observed_at <= :renamed_at;

@@ -199,3 +199,7 @@ WHERE corp_id = :corp_id
                 ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
               WHERE s.is_deleted AND s.corp_id = wecom_user_direct_leaders.corp_id
                 AND s.userid = wecom_user_direct_leaders.leader_userid);
+
+-- Departments a member event may name: every stored one, deleted ones included.
+-- name: select_department_ids
+SELECT department_id FROM wecom_departments WHERE corp_id = :corp_id;

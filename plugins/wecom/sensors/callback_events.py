@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook, BaseSensorOperator, Context
 
-from wecom.deltas import DEFAULT_MAX_ATTEMPTS, DeltaApplier
+from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, count_ready
 from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
 from wecom.triggers.callback_events import CallbackEventsTrigger
@@ -41,7 +41,7 @@ class CallbackEventsSensor(BaseSensorOperator):
         corp_id = WeComHook(self.wecom_conn_id).settings.corp_id
         engine = engine_from_airflow_connection(BaseHook.get_connection(self.target_conn_id))
         try:
-            ready = DeltaApplier(engine, max_attempts=self.max_attempts).count_ready(corp_id)
+            ready = count_ready(engine, corp_id, self.max_attempts)
         finally:
             engine.dispose()
         if ready:

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from wecom.deltas import DEFAULT_MAX_ATTEMPTS
+from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS
 from wecom.hooks.target_db import target_url
 from wecom.pending import PendingProbe
 

@@ -11,8 +11,9 @@ from airflow.sdk.exceptions import TaskDeferred
 from sqlalchemy import create_engine
 
 from tests.support.airflow_runner import target_connection
-from tests.wecom.test_deltas import CORP, event_xml
-from wecom.callback_events import parse_event, store_event
+from tests.wecom.callbacks.support import CORP, event_xml
+from wecom.callbacks.parse import parse_event
+from wecom.callbacks.store import store_event
 from wecom.loader import DirectoryLoader
 from wecom.sensors.callback_events import CallbackEventsSensor
 from wecom.triggers.callback_events import CallbackEventsTrigger

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine, make_url
 
 from tests.support.airflow_runner import target_connection
-from tests.wecom.test_deltas import CORP, event_xml
-from wecom.callback_events import parse_event, store_event
+from tests.wecom.callbacks.support import CORP, event_xml
+from wecom.callbacks.parse import parse_event
+from wecom.callbacks.store import store_event
 from wecom.loader import DirectoryLoader
 from wecom.pending import PendingProbe, async_url
 from wecom.triggers.callback_events import CallbackEventsTrigger

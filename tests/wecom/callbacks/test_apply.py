@@ -1,89 +1,32 @@
-"""Applying stored callbacks on real SQLite and PostgreSQL: folding, ordering, renames, fetches, failures, history."""
+"""The orchestrator on real SQLite and PostgreSQL: folding, ordering, fetches, failures, history, runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from itertools import count
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from wecom.callback_events import parse_event, store_event
+from tests.wecom.callbacks.support import (
+    CORP,
+    SECRET,
+    T0,
+    apply,
+    directory,
+    rows,
+    seed_tree,
+    statuses,
+    store,
+)
+from wecom.callbacks.apply import DeltaApplier
+from wecom.callbacks.queue import count_ready
 from wecom.client import WeComClient
-from wecom.deltas import DeltaApplier
 from wecom.loader import DirectoryLoader, RunRecord
 from wecom.pii import PiiPolicy
-from wecom.ratelimit import RateLimits
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom.simulator.testing import RunningSimulator
 from wecom.sql import db_time, parse_db_time, read_statement
 from wecom.transform import transform_departments, transform_users
-
-CORP = "wwdeltas"
-SECRET = "deltas-secret-value"
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-_runs = count()
-
-
-def at(seconds: int) -> int:
-    return int((T0 + timedelta(seconds=seconds)).timestamp())
-
-
-def event_xml(change_type: str, create_time: int, corp: str = CORP, **fields: object) -> str:
-    body = "".join(f"<{tag}><![CDATA[{value}]]></{tag}>" for tag, value in fields.items())
-    return (
-        f"<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
-        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        f"<Event><![CDATA[change_contact]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>{body}</xml>"
-    )
-
-
-def store(engine: Engine, change_type: str, seconds: int, corp: str = CORP, **fields: object) -> None:
-    xml = event_xml(change_type, at(seconds), corp, **fields)
-    store_event(engine, corp, parse_event(xml), xml, datetime.now(UTC))
-
-
-def apply(engine: Engine, corp: str = CORP, client: WeComClient | None = None, **options: object):
-    run = RunRecord(dag_id="wecom_callback_deltas", run_id=f"run{next(_runs)}", corp_id=corp, kind="delta")
-    return DeltaApplier(engine, client, **options).apply(run)
-
-
-def rows(engine: Engine, sql: str, **params: object) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql), params)]
-
-
-def statuses(engine: Engine) -> dict[str, int]:
-    return dict(rows(engine, "SELECT status, COUNT(*) FROM wecom_callback_events GROUP BY status"))
-
-
-def directory(engine: Engine, corp: str = CORP) -> dict[str, list[tuple]]:
-    """Every current table of a corp, without bookkeeping columns."""
-    tables = {
-        "wecom_users": "userid, name, position, status, main_department_id, row_hash, is_deleted",
-        "wecom_departments": "department_id, name, parent_id, path, depth, row_hash, is_deleted",
-        "wecom_user_departments": "userid, department_id, sort_order, is_leader, is_main, row_hash",
-        "wecom_department_leaders": "department_id, userid",
-        "wecom_user_direct_leaders": "userid, leader_userid",
-        "wecom_department_closure": "ancestor_id, descendant_id, distance",
-    }
-    return {t: sorted(rows(engine, f"SELECT {c} FROM {t} WHERE corp_id = :c", c=corp)) for t, c in tables.items()}
-
-
-@pytest.fixture
-def engine(target_engine: Engine) -> Engine:
-    DirectoryLoader(target_engine).ensure_schema()
-    return target_engine
-
-
-def seed_tree(engine: Engine, corp: str = CORP) -> None:
-    """Root 1 with 2 and 3 under it, 4 under 2."""
-    store(engine, "create_party", 1, corp, Id=1, Name="Root", ParentId=0, Order=1)
-    store(engine, "create_party", 2, corp, Id=2, Name="Sales", ParentId=1, Order=2)
-    store(engine, "create_party", 3, corp, Id=3, Name="R&D", ParentId=1, Order=3)
-    store(engine, "create_party", 4, corp, Id=4, Name="East", ParentId=2, Order=4)
 
 
 def test_events_of_one_member_fold_into_the_row_a_full_sync_would_write(engine: Engine) -> None:
@@ -201,33 +144,6 @@ def test_an_older_event_does_not_overwrite_newer_state(engine: Engine) -> None:
     assert [h[3] for h in history[:2]] == [h[2] for h in history[1:]] and history[2][3] is None
 
 
-def test_rename_moves_the_key_everywhere(engine: Engine) -> None:
-    seed_tree(engine)
-    store(engine, "create_user", 10, UserID="boss", Name="Boss", Department="2", IsLeaderInDept="1")
-    store(engine, "create_user", 11, UserID="worker", Name="W", Department="2", DirectLeader="boss")
-    apply(engine)
-    assert rows(engine, "SELECT department_id, userid FROM wecom_department_leaders") == [(2, "boss")]
-    store(engine, "update_user", 20, UserID="boss", NewUserID="chief")
-    store(engine, "update_user", 21, UserID="chief", Position="CEO")
-    apply(engine)
-    assert rows(engine, "SELECT userid, position FROM wecom_users ORDER BY userid") == [
-        ("chief", "CEO"),
-        ("worker", None),
-    ]
-    assert rows(engine, "SELECT userid FROM wecom_user_departments ORDER BY userid") == [("chief",), ("worker",)]
-    assert rows(engine, "SELECT userid FROM wecom_department_leaders") == [("chief",)]
-    assert rows(engine, "SELECT leader_userid FROM wecom_user_direct_leaders") == [("chief",)]
-    assert rows(engine, "SELECT valid_to IS NULL FROM wecom_users_history WHERE userid = 'boss'") in (
-        [(False,)],
-        [(0,)],
-    )
-
-    store(engine, "update_user", 15, UserID="boss", Alias="late")
-    apply(engine)
-    assert rows(engine, "SELECT userid, alias FROM wecom_users WHERE userid = 'chief'") == [("chief", "late")]
-    assert rows(engine, "SELECT COUNT(*) FROM wecom_users WHERE userid = 'boss'") == [(0,)]
-
-
 def test_delete_soft_deletes_and_create_revives(engine: Engine) -> None:
     seed_tree(engine)
     store(engine, "create_user", 10, UserID="u", Name="U", Department="2,3")
@@ -276,32 +192,13 @@ def test_events_covered_by_a_complete_snapshot_are_superseded(engine: Engine, st
     ]
 
 
-def test_tag_events_are_ignored(engine: Engine) -> None:
-    store(engine, "update_tag", 1, TagId=7, AddUserItems="a,b")
-    applier = DeltaApplier(engine)
-    assert applier.count_ready(CORP) == 0
-    assert apply(engine).events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 0}
-    assert statuses(engine) == {"ignored": 1}
-
-
-@pytest.fixture
-def sim() -> Iterator[RunningSimulator]:
-    with running_simulator(generate_org(seed=3, members=30, departments=6), corp_id=CORP, secret=SECRET) as sim:
-        yield sim
-
-
-def client_for(sim: RunningSimulator) -> WeComClient:
-    return WeComClient(sim.base_url, CORP, SECRET, max_retries=0, limits=RateLimits(None, None))
-
-
-def test_ids_only_events_are_completed_from_wecom(engine: Engine, sim: RunningSimulator) -> None:
+def test_ids_only_events_are_completed_from_wecom(engine: Engine, sim: RunningSimulator, client: WeComClient) -> None:
     userids = sorted(sim.state.org.users)[:3]
     for userid in userids:
         store(engine, "create_user", 5, UserID=userid, Department="1")
     store(engine, "create_party", 5, Id=2, ParentId=1)
-    with client_for(sim) as client:
-        result = apply(engine, client=client)
-        expected = [client.user_get(u) for u in userids]
+    result = apply(engine, client=client)
+    expected = [client.user_get(u) for u in userids]
     assert result.events["applied"] == 4
     assert result.api_calls["user/get"] == 3
     users, links, _ = transform_users(pd.DataFrame(expected), CORP)
@@ -313,35 +210,38 @@ def test_ids_only_events_are_completed_from_wecom(engine: Engine, sim: RunningSi
     assert rows(engine, "SELECT name FROM wecom_departments WHERE department_id = 2") == [(name,)]
 
 
-def test_a_member_gone_from_wecom_is_soft_deleted(engine: Engine, sim: RunningSimulator) -> None:
+def test_a_member_gone_from_wecom_is_soft_deleted(engine: Engine, sim: RunningSimulator, client: WeComClient) -> None:
+    store(engine, "create_party", 0, Id=1, Name="Root", ParentId=0, Order=1)
     store(engine, "create_user", 5, UserID="ghost", Name="Ghost", Department="1")
     apply(engine)
     store(engine, "update_user", 6, UserID="ghost", Department="1")
-    with client_for(sim) as client:
-        result = apply(engine, client=client)
+    result = apply(engine, client=client)
     assert result.users.deleted == 1
     assert rows(engine, "SELECT is_deleted FROM wecom_users") in ([(True,)], [(1,)])
 
 
-def test_a_failing_event_is_retried_then_dead_without_blocking_others(engine: Engine, sim: RunningSimulator) -> None:
+def test_a_failing_event_is_retried_then_dead_without_blocking_others(
+    engine: Engine, sim: RunningSimulator, client: WeComClient
+) -> None:
     victim = sorted(sim.state.org.users)[0]
-    sim.add_fault("user/get", errcode=48002, times=None, match={"userid": victim})
+    sim.add_fault("user/get", errcode=-1, times=None, match={"userid": victim})
+    store(engine, "create_party", 0, Id=1, Name="Root", ParentId=0, Order=1)
     store(engine, "create_user", 5, UserID=victim, Department="1")
     store(engine, "create_user", 6, UserID="fine", Name="Fine", Department="1")
-    with client_for(sim) as client:
-        first = apply(engine, client=client, max_attempts=2)
-        assert first.events == {"applied": 1, "superseded": 0, "failed": 1, "dead": 0}
-        assert DeltaApplier(engine, max_attempts=2).count_ready(CORP) == 1
-        second = apply(engine, client=client, max_attempts=2)
-        assert second.events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 1}
-    assert statuses(engine) == {"applied": 1, "dead": 1}
+    first = apply(engine, client=client, max_attempts=2)
+    assert first.events == {"applied": 2, "superseded": 0, "failed": 1, "dead": 0}
+    assert count_ready(engine, CORP, max_attempts=2) == 1
+    second = apply(engine, client=client, max_attempts=2)
+    assert second.events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 1}
+    assert statuses(engine) == {"applied": 2, "dead": 1}
     error, attempts = rows(engine, "SELECT last_error, attempts FROM wecom_callback_events WHERE status = 'dead'")[0]
-    assert attempts == 2 and "48002" in error and victim not in error and SECRET not in error
+    assert attempts == 2 and "errcode -1" in error and victim not in error and SECRET not in error
     assert rows(engine, "SELECT status FROM wecom_sync_runs ORDER BY finished_at")[-1] == ("partial",)
 
 
 def test_contact_fields_are_stored_in_the_company_pii_form_once(engine: Engine) -> None:
     policy = PiiPolicy.from_option({"mobile": "hash", "email": "drop"}, "pepper")
+    store(engine, "create_party", 0, Id=1, Name="Root", ParentId=0, Order=1)
     store(engine, "create_user", 10, UserID="p", Name="P", Department="1", Mobile="13800000000", Email="p@x.cn")
     apply(engine, pii=policy)
     store(engine, "update_user", 11, UserID="p", Position="Chef")
@@ -434,4 +334,3 @@ def test_snapshots_and_callbacks_share_one_history(engine: Engine) -> None:
         (at20, "left", 2),
         (at20, "joined", 3),
     ]
-    assert rows(engine, "SELECT drift_total FROM wecom_sync_runs WHERE run_id = 'full2'") == [(0,)]

@@ -1,0 +1,230 @@
+"""``DeltaApplier``: apply a corp's stored contact-change callbacks to the directory tables.
+
+One ``apply`` reads top to bottom:
+
+1. take up to ``batch_size`` ready events (pending, or failed with attempts left), oldest first;
+2. supersede those older than the latest complete snapshot (it saw the directory after them);
+3. group the rest per entity, with the applied events a late one must be replayed with
+   (``fold.group_users`` / ``fold.group_departments``);
+4. fetch the entities whose events carry only ids (callback URLs set up after 2022-08-15),
+   concurrently within the client's rate limits. A refused fetch (48002, 48009, 60011: the
+   secret may not read them) is no failure: the events are applied with what they carry and
+   every other field keeps its stored value;
+5. in one transaction: write the departments, then the members (renames included), mark every
+   event (applied, superseded, failed with a reason, dead after ``max_attempts``) and record the
+   run (kind ``delta``) in ``wecom_sync_runs``.
+
+A failure fails only its entity's events, never the batch, and no path deletes a member's row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from wecom.callbacks.fold import Event, Fetched, FetchFailed, Gone, Group, group_departments, group_users
+from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, EventQueue
+from wecom.callbacks.writer import Counts, WriteStep, before
+from wecom.callbacks.writer_departments import apply_departments
+from wecom.callbacks.writer_users import apply_users
+from wecom.client import WeComClient
+from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
+from wecom.loader import DirectoryLoader, RunRecord
+from wecom.pii import KEEP_ALL, PiiPolicy
+from wecom.runs import RunStatus
+
+log = logging.getLogger("wecom.callbacks")
+
+DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_MAX_WORKERS = 16
+EVENT_STATUSES = ("applied", "superseded", "failed", "dead")
+
+
+@dataclass
+class DeltaResult:
+    """What one apply did: event outcomes, table changes, API calls, fetches the secret may not make."""
+
+    events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_STATUSES, 0))
+    users: Counts = field(default_factory=Counts)
+    departments: Counts = field(default_factory=Counts)
+    memberships: Counts = field(default_factory=Counts)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+    observed_at: datetime | None = None
+
+    def run_counts(self) -> dict[str, int]:
+        counts = {f"users_{k}": v for k, v in vars(self.users).items()}
+        counts |= {f"departments_{k}": v for k, v in vars(self.departments).items()}
+        counts |= {f"memberships_{k}": v for k, v in vars(self.memberships).items() if k != "revived"}
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": dict(self.events),
+            "newly_dead": self.events["dead"],
+            **self.run_counts(),
+            "api_calls": dict(self.api_calls),
+            "refused": dict(self.refused),
+        }
+
+
+class DeltaApplier:
+    """Applies a corp's ready callback events to one target database.
+
+    ``client`` completes ids-only events; it may hold a secret other than the full sync's (the
+    connection's ``fetch_conn_id``). Without one, ids-only events are applied from what they carry.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: WeComClient | None = None,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        pii: PiiPolicy = KEEP_ALL,
+    ) -> None:
+        if max_attempts < 1 or batch_size < 1 or max_workers < 1:
+            raise ValueError("max_attempts, batch_size and max_workers must be positive")
+        self.engine = engine
+        self.client = client
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.max_workers = max_workers
+        self.pii = pii
+        self.loader = DirectoryLoader(engine)
+
+    def apply(self, run: RunRecord) -> DeltaResult:
+        """Apply up to ``batch_size`` ready events of ``run.corp_id`` and record the run (kind ``delta``)."""
+        corp_id, result = run.corp_id, DeltaResult()
+        with self.engine.connect() as conn:
+            queue = EventQueue(conn, corp_id, self.max_attempts)
+            batch = queue.ready(self.batch_size)
+            if not batch:
+                log.info("no callback events of %s to apply; the run row is left as it is", corp_id)
+                return result
+            complete_at = queue.complete_snapshot_at()
+            covered = [e for e in batch if complete_at is not None and before(e.create_time, complete_at)]
+            covered_ids = {e.event_id for e in covered}
+            live = [e for e in batch if e.event_id not in covered_ids]
+            user_groups = _user_groups(queue, [e for e in live if e.entity_type == "user"])
+            department_groups = _department_groups(queue, [e for e in live if e.entity_type == "department"])
+        fetched = self._fetch(user_groups, department_groups, result)
+        with self.engine.begin() as conn:
+            step = WriteStep(conn, corp_id, run.run_id, datetime.now(UTC), fetched)
+            step.outcome.superseded += [e.event_id for e in covered]
+            apply_departments(step, department_groups)
+            apply_users(step, user_groups, self.pii)
+            self._settle(EventQueue(conn, corp_id, self.max_attempts), step, batch, result)
+            self.loader.record_run(
+                conn,
+                replace(run, kind="delta", api_calls_by_endpoint=result.api_calls),
+                status=RunStatus.PARTIAL if step.outcome.failures else RunStatus.SUCCESS,
+                observed_at=result.observed_at,
+                finished_at=datetime.now(UTC),
+                counts=result.run_counts(),
+                message=_message(result),
+            )
+        log.info("applied callbacks of %s: %s", corp_id, result.as_dict())
+        return result
+
+    def _settle(self, queue: EventQueue, step: WriteStep, batch: list[Event], result: DeltaResult) -> None:
+        """Mark every decided event and copy the step's counts into the result."""
+        outcome = step.outcome
+        queue.mark("applied", outcome.applied, step.run_id, step.now)
+        queue.mark("superseded", outcome.superseded, step.run_id, step.now)
+        queue.fail(outcome.failures, step.run_id)
+        failed = {i for ids in outcome.failures.values() for i in ids}
+        dying = sum(1 for e in batch if e.event_id in failed and e.attempts + 1 >= self.max_attempts)
+        result.events = {
+            "applied": len(set(outcome.applied)),
+            "superseded": len(set(outcome.superseded)),
+            "failed": len(failed) - dying,
+            "dead": dying,
+        }
+        result.users, result.departments, result.memberships = step.users, step.departments, step.memberships
+        applied = set(outcome.applied)
+        result.observed_at = max((e.create_time for e in batch if e.event_id in applied), default=None)
+
+    def _fetch(
+        self, user_groups: list[Group], department_groups: list[Group], result: DeltaResult
+    ) -> dict[tuple[str, str], Fetched]:
+        """Complete ids-only events: one fetch per entity, concurrently (the client limits the rate).
+
+        Once the secret is refused an endpoint, the batch's other fetches of it are not made: the
+        answer would be the same."""
+        wanted = [("user", g.key) for g in user_groups if any(e.needs_fetch() for e in g.events)]
+        wanted += [("department", g.key) for g in department_groups if any(e.needs_fetch() for e in g.events)]
+        if not wanted or self.client is None:
+            if wanted:
+                log.info("%d ids-only entities applied from what their events carry (no fetch client)", len(wanted))
+            return {}
+        client, refused, lock = self.client, {}, threading.Lock()
+
+        def fetch(item: tuple[str, str]) -> Fetched | None:
+            kind, key = item
+            endpoint = _endpoint(kind)
+            if endpoint in refused:
+                return None
+            try:
+                return client.user_get(key) if kind == "user" else client.department_get(int(key))
+            except WeComNotFoundError:
+                return Gone()
+            except (WeComPermissionError, WeComNoPrivilegeError) as error:
+                with lock:
+                    refused.setdefault(endpoint, error.errcode)
+                return None
+            except WeComError as error:
+                reason = f"{error.endpoint or endpoint} failed: {type(error).__name__} (errcode {error.errcode})"
+                return FetchFailed(reason)
+
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(wanted))) as pool:
+            answers = dict(zip(wanted, pool.map(fetch, wanted), strict=True))
+        result.api_calls = client.api_calls
+        for endpoint, errcode in refused.items():
+            result.refused[endpoint] = sum(1 for (k, _), a in answers.items() if a is None and _endpoint(k) == endpoint)
+            log.warning(
+                "%s answers errcode %s for this secret: %d ids-only entities applied from what their events "
+                "carry, their other fields kept as stored. To complete them, set fetch_conn_id in the wecom "
+                "connection to a connection whose secret may read members and departments (the contact-sync "
+                "secret, from a trusted IP added before 2022-08-15, or an app with contacts access)",
+                endpoint,
+                errcode,
+                result.refused[endpoint],
+            )
+        return {item: answer for item, answer in answers.items() if answer is not None}
+
+
+def _endpoint(kind: str) -> str:
+    return "user/get" if kind == "user" else "department/get"
+
+
+def _user_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
+    """Ready member events plus the applied ones to replay, grouped under the member's latest userid."""
+    if not ready:
+        return []
+    since = min(e.create_time for e in ready)
+    renames = [e for e in ready if e.renames] + queue.applied_renames(since)
+    first = group_users(ready, renames)
+    keys = {e.entity_id for e in ready} | {g.key for g in first}
+    return group_users(ready + queue.applied("user", keys, since), renames)
+
+
+def _department_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
+    if not ready:
+        return []
+    since = min(e.create_time for e in ready)
+    return group_departments(ready + queue.applied("department", {e.entity_id for e in ready}, since))
+
+
+def _message(result: DeltaResult) -> str:
+    events = ", ".join(f"{n} {status}" for status, n in result.events.items()) + " events"
+    refused = [f"{endpoint} refused ({n} applied from their ids)" for endpoint, n in result.refused.items()]
+    return "; ".join([events, *refused])

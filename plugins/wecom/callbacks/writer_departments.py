@@ -1,0 +1,217 @@
+"""Write folded department events to ``wecom_departments`` (and leaders, closure, history).
+
+path, depth and the closure derive from the whole tree, so after the changed departments are
+placed the tree is derived again exactly as a full sync does (``transform_departments``) and only
+rows whose derived values differ are rewritten: a move re-paths every descendant. A move that
+would make a cycle is held back (its events fail with the reason, and die after the last attempt):
+the move that resolves it may still be on its way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+
+from wecom.callbacks.fold import EntityError, FetchFailed, Group, fold_department
+from wecom.callbacks.writer import WriteStep, before, not_before, plain_rows, records
+from wecom.sql import parse_db_time
+from wecom.transform import TABLE_COLUMNS, transform_departments
+
+_COLUMNS = [c for c in TABLE_COLUMNS["wecom_departments"] if c != "corp_id"]
+# department id -> (state after the events or None when deleted, last known content, observation time)
+States = dict[str, tuple[dict[str, Any] | None, dict[str, Any], datetime]]
+
+
+def apply_departments(step: WriteStep, groups: list[Group]) -> None:
+    """Decide each department's events (superseded, failed, held, applied) and write the applied ones."""
+    if not groups:
+        return
+    sql = step.sql("departments")
+    current = {
+        str(r["department_id"]): dict(r)
+        for r in step.conn.execute(text(sql["select_all"]), {"corp_id": step.corp_id}).mappings()
+    }
+    states: States = {}
+    applied: dict[str, Group] = {}
+    for group in groups:
+        row = current.get(group.key)
+        observed = None if row is None else parse_db_time(row["observed_at"])
+        if observed is not None and before(group.stamp, observed):
+            step.outcome.settle("superseded", group.events)
+            continue
+        got = step.fetched.get(("department", group.key))
+        if isinstance(got, FetchFailed):
+            step.outcome.fail(got.message, group.events)
+            continue
+        base = None if row is None else department_payload(row)
+        try:
+            state, content = fold_department(base, row is not None and row["is_deleted"], group.events, got)
+        except EntityError as error:
+            step.outcome.fail(f"department event: {error}", group.events)
+            continue
+        applied[group.key] = group
+        if content is not None and (state is not None or row is None or not row["is_deleted"]):
+            states[group.key] = (state, content, not_before([(group.stamp, state)], observed)[0][0])
+    _hold_cycles(step, states, applied, current)
+    for group in applied.values():
+        step.outcome.settle("applied", group.events)
+    if states:
+        _write(step, states, current)
+
+
+def _hold_cycles(step: WriteStep, states: States, applied: dict[str, Group], current: dict[str, Any]) -> None:
+    """Take back the moves that would put a department under itself, until the tree has no cycle."""
+    while True:
+        parents = {
+            int(k): int(r["parent_id"])
+            for k, r in current.items()
+            if not r["is_deleted"] and r["parent_id"] is not None
+        }
+        for key, (state, _, _) in states.items():
+            if state is None:
+                parents.pop(int(key), None)
+            else:
+                parents[int(key)] = int(state["parentid"])
+        moved = {
+            department
+            for department in cycle_members(parents)
+            if str(department) in states and _moved(states[str(department)][0], current.get(str(department)))
+        }
+        if not moved:
+            return
+        for department in moved:
+            parent = parents[department]
+            reason = f"ParentId {parent} would put department {department} under itself (a cycle): not applied"
+            step.outcome.fail(reason, applied.pop(str(department)).events)
+            del states[str(department)]
+
+
+def cycle_members(parents: Mapping[int, int]) -> set[int]:
+    """Departments whose parent chain comes back to themselves."""
+    on_cycle: set[int] = set()
+    settled: set[int] = set()
+    for start in parents:
+        path: list[int] = []
+        node: int | None = start
+        while node is not None and node not in settled and node not in path:
+            path.append(node)
+            node = parents.get(node)
+        if node is not None and node in path:
+            on_cycle |= set(path[path.index(node) :])
+        settled |= set(path)
+    return on_cycle
+
+
+def _moved(state: Mapping[str, Any] | None, row: Mapping[str, Any] | None) -> bool:
+    return state is not None and (row is None or row["is_deleted"] or int(row["parent_id"]) != state["parentid"])
+
+
+def _write(step: WriteStep, states: States, current: dict[str, dict[str, Any]]) -> None:
+    """Write the changed departments, then re-derive path, depth and closure for the whole tree.
+
+    The tree holds the live departments only; one deleted before it was ever stored gets its
+    row from the tree it last stood in."""
+    corp_id = step.corp_id
+    tree = {key: department_payload(row) for key, row in current.items() if not row["is_deleted"]}
+    for key, (state, _, _) in states.items():
+        if state is None:
+            tree.pop(key, None)
+        else:
+            tree[key] = state | {"id": int(key)}
+    departments, _, closure = _department_tree(tree, corp_id)
+    new_rows = records(departments, "department_id")
+    unstored = {key: content for key, (state, content, _) in states.items() if state is None and key not in current}
+    if unstored:
+        with_unstored = tree | {key: content | {"id": int(key)} for key, content in unstored.items()}
+        new_rows |= {
+            k: v
+            for k, v in records(_department_tree(with_unstored, corp_id)[0], "department_id").items()
+            if str(k) in unstored
+        }
+    latest = max(stamp for _, _, stamp in states.values())
+    stage, reshaped, leaders = [], [], []
+    for key, (state, _, stamp) in states.items():
+        old = current.get(key)
+        t = step.t(stamp)
+        if state is None:
+            source = new_rows[int(key)] if old is None else old
+            row = {c: source[c] for c in _COLUMNS}
+            stage.append(row | {"is_deleted": True, "deleted_at": t, "replace_leaders": True, "observed_at": t})
+            step.departments.deleted += old is not None
+            step.close("department", {"department_id": int(key)}, t)
+            continue
+        row = new_rows[int(key)]
+        has_leaders = "department_leader" in state
+        stage.append(row | {"is_deleted": False, "deleted_at": None, "replace_leaders": has_leaders, "observed_at": t})
+        leaders += [
+            {"corp_id": corp_id, "department_id": int(key), "userid": u} for u in state.get("department_leader", [])
+        ]
+        if old is None:
+            step.departments.inserted += 1
+        elif old["is_deleted"]:
+            step.departments.revived += 1
+        elif old["row_hash"] != row["row_hash"]:
+            step.departments.updated += 1
+        if old is None or old["is_deleted"] or old["row_hash"] != row["row_hash"]:
+            step.open("department", row, t)
+    for department_id, row in new_rows.items():
+        old = current.get(str(department_id))
+        if str(department_id) in states or old is None or old["is_deleted"] or old["row_hash"] == row["row_hash"]:
+            continue
+        reshaped.append({k: row[k] for k in ("department_id", "path", "depth", "row_hash")} | {"corp_id": corp_id})
+        step.departments.updated += 1
+        step.open("department", row, step.t(latest))
+    for row in stage:
+        row["corp_id"] = corp_id
+    step.write_history()
+    step.recreate_stages("departments", ("", "leaders_", "tree_", "closure_"))
+    step.stage("stage_delta_departments", stage)
+    step.stage("stage_delta_department_leaders", leaders)
+    step.stage("stage_delta_department_tree", reshaped)
+    step.stage("stage_delta_department_closure", _closure_changes(step, closure))
+    step.run(
+        "departments",
+        "upsert",
+        "delete_stale_leaders",
+        "insert_leaders",
+        "delete_memberships_of_deleted",
+        "update_tree",
+        "delete_closure",
+        "upsert_closure",
+    )
+
+
+def _closure_changes(step: WriteStep, closure: pd.DataFrame) -> list[dict[str, Any]]:
+    """The closure rows that differ from the table: distance None means "remove"."""
+    sql = step.sql("departments")
+    old = {
+        (int(r["ancestor_id"]), int(r["descendant_id"])): int(r["distance"])
+        for r in step.conn.execute(text(sql["select_closure"]), {"corp_id": step.corp_id}).mappings()
+    }
+    new = {(int(r["ancestor_id"]), int(r["descendant_id"])): int(r["distance"]) for r in plain_rows(closure)}
+    return [
+        {"corp_id": step.corp_id, "ancestor_id": a, "descendant_id": d, "distance": new.get((a, d))}
+        for (a, d) in old.keys() | new.keys()
+        if old.get((a, d)) != new.get((a, d))
+    ]
+
+
+def _department_tree(tree: Mapping[str, Mapping[str, Any]], corp_id: str) -> tuple[pd.DataFrame, ...]:
+    """Departments with path, depth and hash, and the closure, exactly as a full sync derives them."""
+    raw = pd.DataFrame(list(tree.values()), columns=["id", "name", "name_en", "parentid", "order"])
+    return transform_departments(raw, corp_id)
+
+
+def department_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored department in the department/get shape that events fold into."""
+    return {
+        "id": int(row["department_id"]),
+        "name": row["name"],
+        "name_en": row["name_en"],
+        "parentid": row["parent_id"],
+        "order": row["sort_order"],
+    }

@@ -1,0 +1,77 @@
+"""Stored callbacks and table views shared by the callback tests (and the sensor and trigger tests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+from sqlalchemy import Engine, text
+
+from wecom.callbacks.apply import DeltaApplier, DeltaResult
+from wecom.callbacks.parse import parse_event
+from wecom.callbacks.store import store_event
+from wecom.client import WeComClient
+from wecom.loader import RunRecord
+
+CORP = "wwdeltas"
+SECRET = "deltas-secret-value"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+_runs = count()
+
+
+def at(seconds: float) -> int:
+    return int((T0 + timedelta(seconds=seconds)).timestamp())
+
+
+def event_xml(change_type: str, create_time: int, corp: str = CORP, **fields: object) -> str:
+    body = "".join(f"<{tag}><![CDATA[{value}]]></{tag}>" for tag, value in fields.items())
+    return (
+        f"<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[change_contact]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>{body}</xml>"
+    )
+
+
+def store(engine: Engine, change_type: str, seconds: float, corp: str = CORP, **fields: object) -> None:
+    xml = event_xml(change_type, at(seconds), corp, **fields)
+    store_event(engine, corp, parse_event(xml), xml, datetime.now(UTC))
+
+
+def apply(engine: Engine, corp: str = CORP, client: WeComClient | None = None, **options: object) -> DeltaResult:
+    run = RunRecord(dag_id="wecom_callback_deltas", run_id=f"run{next(_runs)}", corp_id=corp, kind="delta")
+    return DeltaApplier(engine, client, **options).apply(run)
+
+
+def rows(engine: Engine, sql: str, **params: object) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def statuses(engine: Engine) -> dict[str, int]:
+    return dict(rows(engine, "SELECT status, COUNT(*) FROM wecom_callback_events GROUP BY status"))
+
+
+def truthy(value: object) -> bool:
+    """A BOOLEAN as either dialect returns it."""
+    return bool(value)
+
+
+def directory(engine: Engine, corp: str = CORP) -> dict[str, list[tuple]]:
+    """Every current table of a corp, without bookkeeping columns."""
+    tables = {
+        "wecom_users": "userid, name, position, status, main_department_id, row_hash, is_deleted",
+        "wecom_departments": "department_id, name, parent_id, path, depth, row_hash, is_deleted",
+        "wecom_user_departments": "userid, department_id, sort_order, is_leader, is_main, row_hash",
+        "wecom_department_leaders": "department_id, userid",
+        "wecom_user_direct_leaders": "userid, leader_userid",
+        "wecom_department_closure": "ancestor_id, descendant_id, distance",
+    }
+    return {t: sorted(rows(engine, f"SELECT {c} FROM {t} WHERE corp_id = :c", c=corp)) for t, c in tables.items()}
+
+
+def seed_tree(engine: Engine, corp: str = CORP) -> None:
+    """Root 1 with 2 and 3 under it, 4 under 2."""
+    store(engine, "create_party", 1, corp, Id=1, Name="Root", ParentId=0, Order=1)
+    store(engine, "create_party", 2, corp, Id=2, Name="Sales", ParentId=1, Order=2)
+    store(engine, "create_party", 3, corp, Id=3, Name="R&D", ParentId=1, Order=3)
+    store(engine, "create_party", 4, corp, Id=4, Name="East", ParentId=2, Order=4)
