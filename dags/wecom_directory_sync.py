@@ -18,7 +18,9 @@ Keeps every department and member of one WeCom company in the target database.
 * **quality_checks** stops the run, loading nothing, on duplicate keys, unknown parents,
   members in unknown departments or cycles.
 * **load** plans the merge, stops if it would soft-delete too much (`guard_tripped`), then writes
-  current and history tables in one transaction, in observation-time order.
+  current and history tables in one transaction, in observation-time order. Where WeCom withheld
+  fields (the rights of the secret and of this IP), the stored values are kept; a run that can
+  see less than the previous one is recorded `degraded` and alerts the group robot once.
 
 Run conf (all optional, default false): `{"dry_run": true}` records the plan and changes nothing;
 `{"force": true}` extracts even when a fresh snapshot exists, and transforms and loads even when
@@ -38,6 +40,7 @@ from airflow.sdk import Context, Param, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.airflow_tasks import (
+    alert_if_degraded,
     context_run_record,
     emit_run_metrics,
     logged_run_row,
@@ -101,6 +104,8 @@ def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
 def load(
     manifest: dict[str, Any],
     compared: dict[str, str | None],
+    *,
+    wecom_conn_id: str,
     target_conn_id: str,
     max_delete_share: float,
     max_delete_count: int | None,
@@ -119,6 +124,7 @@ def load(
         result = load_staged(loader, staged(manifest, "normalized"), manifest, run, options)
     except MassDeletionError as error:
         raise AirflowFailException(str(error)) from None
+    alert_if_degraded(wecom_conn_id, result, context)
     return result.as_dict()
 
 
@@ -161,7 +167,14 @@ def directory_sync_dag(company: Company) -> None:
         compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.target_conn_id)
         counts = transform(manifest, dict(company.pii), company.pii_salt_variable)
         checked = quality_checks(manifest, counts)
-        result = load(manifest, compared, company.target_conn_id, company.max_delete_share, company.max_delete_count)
+        result = load(
+            manifest,
+            compared,
+            wecom_conn_id=company.wecom_conn_id,
+            target_conn_id=company.target_conn_id,
+            max_delete_share=company.max_delete_share,
+            max_delete_count=company.max_delete_count,
+        )
         schema >> fresh >> manifest
         compared >> counts
         checked >> result >> summarize(company.target_conn_id)

@@ -15,7 +15,7 @@ from airflow.sdk.observability.stats import Stats
 from wecom import metrics
 from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
-from wecom.loader import DirectoryLoader, RunRecord
+from wecom.loader import DirectoryLoader, LoadResult, RunRecord
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.pii import PiiConfigError, PiiPolicy
 from wecom.pipeline import run_record
@@ -118,6 +118,18 @@ def report_callback_queue(wecom_conn_id: str, target_conn_id: str, context: Cont
             f"({queue.counts.get('dead', 0)} dead in all); the status page lists their errors"
         )
         _alert(WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title="dead callback events", reason=reason), context)
+
+
+def alert_if_degraded(wecom_conn_id: str, result: LoadResult, context: Context) -> None:
+    """A robot alert when this snapshot lost field groups the previous one had: once, not every run."""
+    if result.newly_degraded:
+        reason = (
+            f"WeCom no longer sends {', '.join(result.newly_degraded)}; the run succeeded and the stored "
+            f"values are kept. {result.rights_advice}"
+        )
+        _alert(
+            WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title="rights shrank: run degraded", reason=reason), context
+        )
 
 
 def _alert(notifier: WeComRobotNotifier, context: Context) -> None:
