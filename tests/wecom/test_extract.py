@@ -137,11 +137,23 @@ def test_auto_falls_back_to_what_a_restricted_ip_may_call(
     for failed in ("export: export/department", "list: department/list", "detail: department/get"):
         assert f"{failed} answered errcode 48009" in reason
     assert reason.endswith("using ids")
-    assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
+    assert [r.getMessage().split(" failed")[0].split(" (")[0] for r in caplog.records] == [
         "strategy export",
         "strategy list",
         "strategy detail",
+        "WeCom withheld these field groups",
     ]
+    assert manifest["withheld"] == {
+        "department_details": len(sim.state.org.departments),
+        "member_contact": len(sim.state.org.users),
+        "member_details": len(sim.state.org.users),
+    }
+
+
+def test_full_rights_withhold_nothing_and_a_new_app_withholds_contacts(sim: RunningSimulator, tmp_path: Path) -> None:
+    assert extract(sim, tmp_path / "full", "list")["withheld"] == {}
+    sim.set_regime("withheld")
+    assert extract(sim, tmp_path / "app", "list")["withheld"] == {"member_contact": len(sim.state.org.users)}
 
 
 def test_no_sensitive_apps_still_export(sim: RunningSimulator, tmp_path: Path) -> None:
