@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-import wecom.client as client_module
-from wecom.client import RateLimits, WeComClient
+from wecom.api.budget import MemoryBudgetStore, RateBudget
+from wecom.api.tokens import TokenCache
+from wecom.client import MAX_CURSOR_RESTARTS, RateLimits, WeComClient
 from wecom.errors import (
     WeComConfigError,
     WeComError,
@@ -34,12 +34,8 @@ CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"
 CONN_ID = "wecom_test"
 MAX_RETRIES = 3
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts without cached tokens, so gettoken counts do not depend on test order."""
-    monkeypatch.setattr(client_module, "_TOKENS", {})
+ORG_OPTIONS = {"seed": 1, "members": 30, "departments": 6}
+A_MEMBER = next(member.userid for member in generate_org(**ORG_OPTIONS).users.values())
 
 
 def start_simulator(**options: Any) -> AbstractContextManager[RunningSimulator]:
@@ -53,13 +49,21 @@ def start_simulator(**options: Any) -> AbstractContextManager[RunningSimulator]:
         "regime": "full",
         **options,
     }
-    return running_simulator(generate_org(seed=1, members=30, departments=6), **settings)
+    return running_simulator(generate_org(**ORG_OPTIONS), **settings)
 
 
 @pytest.fixture
 def sim() -> Iterator[RunningSimulator]:
     with start_simulator() as running:
         yield running
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def make_client(base_url: str, **options: Any) -> WeComClient:
@@ -136,22 +140,39 @@ def test_missing_credentials_fail_before_any_call() -> None:
 # --- tokens -----------------------------------------------------------------------------------------
 
 
-def test_token_is_shared_between_clients_of_the_same_secret(sim: RunningSimulator) -> None:
-    with make_client(sim.base_url) as first, make_client(sim.base_url) as second:
+def test_token_is_shared_between_clients_handed_the_same_cache(sim: RunningSimulator) -> None:
+    tokens = TokenCache()
+    with make_client(sim.base_url, tokens=tokens) as first, make_client(sim.base_url, tokens=tokens) as second:
         first.department_get(1)
         second.department_get(1)
     assert sim.calls["gettoken"] == 1
+    with make_client(sim.base_url) as own_cache:
+        own_cache.department_get(1)
+    assert sim.calls["gettoken"] == 2
+
+
+def test_one_cache_keeps_a_token_per_secret(sim: RunningSimulator) -> None:
+    tokens = TokenCache()
+    with (
+        make_client(sim.base_url, tokens=tokens) as right,
+        make_client(sim.base_url, tokens=tokens, secret="wrong-secret") as wrong,
+    ):
+        right.department_get(1)
+        with pytest.raises(WeComConfigError):
+            wrong.department_get(1)
+        right.department_get(1)
+    assert sim.calls["gettoken"] == 2
 
 
 @pytest.mark.parametrize(("elapsed", "gettoken_calls"), [(7200 - 61, 1), (7200 - 59, 2)])
 def test_token_is_renewed_about_a_minute_before_it_expires(
-    client: WeComClient, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch, elapsed: int, gettoken_calls: int
+    sim: RunningSimulator, elapsed: int, gettoken_calls: int
 ) -> None:
-    now = time.monotonic()
-    monkeypatch.setattr(client_module, "_clock", lambda: now)
-    client.department_get(1)
-    monkeypatch.setattr(client_module, "_clock", lambda: now + elapsed)
-    client.department_get(1)
+    clock = FakeClock()
+    with make_client(sim.base_url, tokens=TokenCache(clock)) as client:
+        client.department_get(1)
+        clock.now += elapsed
+        client.department_get(1)
     assert sim.calls["gettoken"] == gettoken_calls
     assert sim.calls["department/get"] == 2
 
@@ -241,7 +262,8 @@ def call_endpoint(client: WeComClient, endpoint: str) -> Any:
         "gettoken": client.check_credentials,
         "department/list": client.department_list,
         "department/get": lambda: client.department_get(1),
-        "user/get": lambda: client.user_get("nobody"),
+        "user/get": lambda: client.user_get(A_MEMBER),
+        "user/list_id": client.user_list_id,
     }
     return calls[endpoint]()
 
@@ -327,12 +349,22 @@ def test_unreachable_server_is_transient() -> None:
 
 def test_rate_limit_block_is_waited_out(sim: RunningSimulator) -> None:
     sim.add_fault(endpoint="department/get", errcode=45009, times=2)
-    with make_client(sim.base_url, rate_limit_wait=0.1, max_rate_limit_waits=2) as client:
-        started = time.monotonic()
+    slept: list[float] = []
+    with make_client(sim.base_url, rate_limit_wait=42.0, max_rate_limit_waits=2, sleep=slept.append) as client:
         assert client.department_get(1)["id"] == 1
-        assert time.monotonic() - started >= 0.2
         assert client.throttled == 2
+    assert slept == [42.0, 42.0]
     assert sim.calls["department/get"] == 3
+
+
+def test_retries_back_off_exponentially_with_jitter(sim: RunningSimulator) -> None:
+    sim.add_fault(endpoint="department/get", errcode=-1, times=MAX_RETRIES)
+    slept: list[float] = []
+    with make_client(sim.base_url, backoff_base=1.0, backoff_max=3.0, sleep=slept.append) as client:
+        client.department_get(1)
+    ceilings = [1.0, 2.0, 3.0]
+    assert len(slept) == MAX_RETRIES
+    assert all(ceiling / 2 <= delay <= ceiling for delay, ceiling in zip(slept, ceilings, strict=True)), slept
 
 
 def test_rate_limit_gives_up_after_max_waits(client: WeComClient, sim: RunningSimulator) -> None:
@@ -347,8 +379,9 @@ def test_rate_limit_gives_up_after_max_waits(client: WeComClient, sim: RunningSi
 def test_client_limiter_avoids_the_servers_fixed_window_block() -> None:
     window, per_window, calls = 0.3, 4, 10
     with start_simulator(rate_limit_per_minute=per_window, rate_limit_window_s=window) as sim:
-        limits = RateLimits(per_minute=per_window, per_hour=None, minute_s=window)
-        with make_client(sim.base_url, limits=limits, max_rate_limit_waits=0) as client:
+        limits = RateLimits(per_minute=per_window, per_hour=None, ip_per_minute=None, ip_per_hour=None, minute_s=window)
+        budget = RateBudget(limits, MemoryBudgetStore(), CORP_ID, min_block=1, margin_s=0.1)
+        with make_client(sim.base_url, budget=budget, max_rate_limit_waits=0) as client:
             with ThreadPoolExecutor(max_workers=4) as pool:
                 list(pool.map(lambda _: client.department_get(1), range(calls)))
             assert client.throttled == 0
@@ -357,28 +390,43 @@ def test_client_limiter_avoids_the_servers_fixed_window_block() -> None:
 
 # --- malformed answers ------------------------------------------------------------------------------
 
-MALFORMED: list[tuple[str, str]] = [
-    ("department/get", "not json"),
-    ("department/get", "[1, 2]"),
-    ("department/get", '{"errcode": "0"}'),
-    ("department/get", '{"errcode": 0, "errmsg": "ok"}'),
-    ("department/list", '{"errcode": 0, "errmsg": "ok", "department": [{"name": "no id"}]}'),
-    ("user/get", '{"errcode": 0, "errmsg": "ok", "name": "no userid"}'),
-    ("gettoken", '{"errcode": 0, "errmsg": "ok", "expires_in": 7200}'),
-    ("gettoken", '{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": "7200"}'),
+MALFORMED: list[tuple[str, str, str]] = [
+    ("department/get", "not json", "not a JSON object"),
+    ("department/get", "", "not a JSON object"),
+    ("department/get", '{"errcode": 0, "errmsg": "ok", "department": {"id": 1, "na', "not a JSON object"),
+    ("department/get", "[1, 2]", "not a JSON object"),
+    ("department/get", '{"errcode": "0"}', "errcode that is not a number"),
+    ("department/get", '{"errcode": 0, "errmsg": "ok"}', "no department object"),
+    ("department/list", '{"errcode": 0, "errmsg": "ok", "department": [{"name": "no id"}]}', "without id"),
+    ("user/get", '{"errcode": 0, "errmsg": "ok", "name": "no userid"}', "no userid"),
+    ("user/list_id", '{"errcode": 0, "errmsg": "ok", "dept_user": [], "next_cursor": 7}', "next_cursor"),
+    ("gettoken", '{"errcode": 0, "errmsg": "ok", "expires_in": 7200}', "no access_token"),
+    ("gettoken", '{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": "7200"}', "expires_in"),
 ]
 
 
-@pytest.mark.parametrize(("endpoint", "body"), MALFORMED)
-def test_malformed_answers_name_the_endpoint(
-    client: WeComClient, sim: RunningSimulator, endpoint: str, body: str
+@pytest.mark.parametrize(("endpoint", "body", "what"), MALFORMED)
+def test_malformed_answers_are_retried_like_a_busy_server(
+    client: WeComClient, sim: RunningSimulator, endpoint: str, body: str, what: str
 ) -> None:
-    sim.add_fault(endpoint=endpoint, body=body, times=1)
+    sim.add_fault(endpoint=endpoint, body=body, times=MAX_RETRIES)
+    call_endpoint(client, endpoint)
+    assert sim.calls[endpoint] == MAX_RETRIES + 1
+
+
+@pytest.mark.parametrize(("endpoint", "body", "what"), MALFORMED)
+def test_malformed_answers_fail_naming_the_endpoint_after_the_retries(
+    client: WeComClient, sim: RunningSimulator, endpoint: str, body: str, what: str
+) -> None:
+    sim.add_fault(endpoint=endpoint, body=body, times=MAX_RETRIES + 1)
     with pytest.raises(WeComMalformedResponseError) as caught:
         call_endpoint(client, endpoint)
     assert caught.value.endpoint == endpoint
-    assert endpoint in str(caught.value)
-    assert sim.calls[endpoint] == 1
+    message = str(caught.value)
+    assert message.startswith(f"connection 'wecom_test': {endpoint} answered ")
+    assert what in message and f"{MAX_RETRIES + 1} times in a row" in message
+    assert "access_token" not in message.replace("no access_token", "") and SECRET not in message
+    assert sim.calls[endpoint] == MAX_RETRIES + 1
 
 
 # --- user/list_id paging ----------------------------------------------------------------------------
@@ -424,7 +472,7 @@ def test_stale_cursor_gives_up_after_a_few_restarts(client: WeComClient, sim: Ru
     with pytest.raises(WeComError) as caught:
         client.user_list_id()
     assert (caught.value.errcode, caught.value.endpoint) == (50100, "user/list_id")
-    assert sim.calls["user/list_id"] == 1 + client_module._MAX_CURSOR_RESTARTS
+    assert sim.calls["user/list_id"] == 1 + MAX_CURSOR_RESTARTS
 
 
 # --- secrets ----------------------------------------------------------------------------------------
@@ -438,7 +486,7 @@ def failures_with_secrets_in_flight(sim: RunningSimulator, client: WeComClient) 
         {"errcode": 42001, "times": 2},
         {"errcode": 60020},
         {"errcode": 40003},
-        {"body": "not json"},
+        {"body": "not json", "times": MAX_RETRIES + 1},
     ]
     errors: list[WeComError] = []
     for fault in faults:

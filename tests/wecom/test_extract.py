@@ -26,13 +26,6 @@ AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 JOBID = re.compile(r"export job ([0-9a-f]{32})")
 
 
-@pytest.fixture(autouse=True)
-def fresh_client_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No token or concurrency gate carries over from another test."""
-    monkeypatch.setattr(client_module, "_TOKENS", {})
-    monkeypatch.setattr(client_module, "_GATES", {})
-
-
 @pytest.fixture(scope="module")
 def shared() -> Iterator[RunningSimulator]:
     with running_simulator(

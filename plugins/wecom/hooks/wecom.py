@@ -5,11 +5,15 @@ from __future__ import annotations
 from functools import cached_property
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
+from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLimits
+from wecom.api.budget_sql import SqlBudgetStore
+from wecom.api.tokens import TokenCache
 from wecom.client import WeComClient
 from wecom.errors import WeComError
-from wecom.ratelimit import RateLimits
+from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.settings import DEFAULT_BASE_URL, WeComSettings
 
 CLIENT_OPTIONS = ("timeout", "max_retries", "rate_limit_wait")
@@ -51,18 +55,44 @@ class WeComHook(BaseHook):
             self.wecom_conn_id, host=host, login=conn.login, password=conn.password, extra=conn.extra_dejson
         )
 
-    def get_conn(self) -> WeComClient:
+    @cached_property
+    def rate_budget(self) -> RateBudget:
+        """The company's frequency budget, counted in its target database so that every DAG,
+        task and worker of the company (and every company sharing that database) draws from one."""
         settings = self.settings
         limits = RateLimits(
             per_minute=settings.options.get("rate_limit_per_minute", 10_000),
             per_hour=settings.options.get("rate_limit_per_hour", 150_000),
         )
+        return RateBudget(limits, self._budget_store(settings.target_conn_id), settings.corp_id)
+
+    @cached_property
+    def token_cache(self) -> TokenCache:
+        """Shared by the clients this hook builds, so they fetch one token per secret."""
+        return TokenCache()
+
+    def _budget_store(self, target_conn_id: str) -> BudgetStore:
+        try:
+            target = self.get_connection(target_conn_id)
+        except AirflowNotFoundException:
+            self.log.warning(
+                "connection %r names target database %r, which does not exist: "
+                "the WeCom rate budget is counted in this process only",
+                self.wecom_conn_id,
+                target_conn_id,
+            )
+            return MemoryBudgetStore()
+        return SqlBudgetStore(engine_from_airflow_connection(target))
+
+    def get_conn(self) -> WeComClient:
+        settings = self.settings
         return WeComClient(
             settings.base_url,
             settings.corp_id,
             settings.secret,
             conn_id=self.wecom_conn_id,
-            limits=limits,
+            budget=self.rate_budget,
+            tokens=self.token_cache,
             encoding_aes_key=settings.encoding_aes_key,
             **{k: settings.options[k] for k in CLIENT_OPTIONS if k in settings.options},
         )
@@ -70,8 +100,8 @@ class WeComHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """What the UI's Test button runs: fetch a token and say in plain words what is wrong."""
         try:
-            client = self.get_conn()
-            client.check_credentials()
+            with self.get_conn() as client:
+                client.check_credentials()
         except (WeComError, ValueError) as error:
             return False, str(error)
         return True, f"Connected to WeCom corp {self.settings.corp_id}: the secret and IP are accepted."

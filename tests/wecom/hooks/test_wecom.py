@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from wecom.api.budget import MemoryBudgetStore
 from wecom.hooks.wecom import WeComHook
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import running_simulator
+from wecom.sql import read_statements
 
 KEY = "A" * 43
 
@@ -55,3 +59,35 @@ def test_malformed_fields_are_named_before_any_call(
     assert not ok
     assert f"field {field}" in message
     assert sum(simulator.calls.values()) == calls_before
+
+
+def test_clients_draw_from_the_budget_in_the_companys_target_database(
+    simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    target = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    with target.begin() as conn:
+        for statement in read_statements("schema/50_rate_budget.sql", "sqlite"):
+            conn.execute(text(statement))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_COMPANY_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "target.db")})
+    )
+    for _ in range(2):  # two tasks of the company, each with its own hook
+        with _hook(monkeypatch, simulator.base_url, target_conn_id="company_db").get_conn() as client:
+            client.department_get(1)
+    with target.connect() as conn:
+        rows = conn.execute(text("SELECT scope, endpoint, SUM(used) FROM wecom_rate_budget GROUP BY 1, 2")).all()
+    target.dispose()
+    calls = {(scope, endpoint): used for scope, endpoint, used in rows}
+    assert calls == {
+        (scope, endpoint): 2 * windows
+        for scope in ("corp:wwtest", "ip:shared")
+        for endpoint, windows in (("gettoken", 2), ("department/get", 2))
+    }, "each call counted once per window (minute and hour), unused blocks given back on close"
+
+
+def test_without_a_target_connection_the_budget_stays_in_the_process(
+    simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = _hook(monkeypatch, simulator.base_url, target_conn_id="no_such_db")
+    assert isinstance(hook.rate_budget.store, MemoryBudgetStore)
+    assert hook.test_connection()[0]

@@ -1,0 +1,443 @@
+"""Calls to WeCom's API: session, token, retries, frequency budget and concurrency gate.
+
+Everything an endpoint needs but should not know about lives here; the
+endpoints (``wecom.client``) only say which API to call and what a good answer
+holds. The access token travels in the query string, so no URL, no requests
+exception text and no ``repr`` ever reaches a log line or an exception.
+The budget, the token cache and the gate are objects handed in, so processes,
+clients and tests choose what they share.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, BinaryIO, Self, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from wecom.api.budget import MemoryBudgetStore, RateBudget, RateLimits
+from wecom.api.concurrency import AdaptiveConcurrency
+from wecom.api.rules import (
+    LINK_GONE,
+    MALFORMED,
+    RATE_LIMITED,
+    TOO_CONCURRENT,
+    TRANSPORT,
+    Action,
+    Failure,
+    Malformed,
+    rule_for,
+)
+from wecom.api.tokens import Secret, TokenCache
+from wecom.errors import WeComConfigError, WeComError
+
+DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
+GETTOKEN = "gettoken"
+POOL_SIZE = 32
+_DOWNLOAD = "export_file"
+_DOWNLOAD_CHUNK = 1 << 20
+_TOKEN_MARGIN_S = 60.0
+_CALLER_IP = re.compile(r"from ip: ([0-9A-Fa-f.:]+)")
+_SECRET_IN_QUERY = re.compile(r"(access_token|corpsecret)=[^&\s\"']*")
+_log = logging.getLogger("wecom.client")
+
+T = TypeVar("T")
+Check = Callable[[dict[str, Any]], T]
+
+
+class _RedactQuery(logging.Filter):
+    """urllib3 logs request lines (and retried URLs) with their query string: hide token and secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET_IN_QUERY.search(message):
+            record.msg = _SECRET_IN_QUERY.sub(r"\1=<redacted>", message)
+            record.args = None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQuery())
+
+
+def _normalize_endpoint(endpoint: str) -> str:
+    if "?" in endpoint:
+        raise ValueError("pass query parameters in params, not in the endpoint")
+    return endpoint.strip("/").removeprefix("cgi-bin/")
+
+
+def _caller_ip(errmsg: str) -> str:
+    match = _CALLER_IP.search(errmsg)
+    return match.group(1) if match else "(WeCom did not say which)"
+
+
+def _whole_body(body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
+class Transport:
+    """Thread-safe calls to one corp with one secret, one ``requests.Session`` per transport.
+
+    ``budget`` is the company's frequency budget (``RateBudget``); without one the
+    transport counts ``limits`` (default: WeCom's published limits) in this process.
+    ``tokens`` is the token cache to share (default: one of its own). ``concurrency``
+    caps the calls in flight (default: an adaptive gate of ``max_concurrency``).
+    ``sleep`` is how backoffs and 45009 waits pass, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        corp_id: str = "",
+        secret: str = "",
+        *,
+        conn_id: str = "wecom_default",
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        rate_limit_wait: float = 60.0,
+        max_rate_limit_waits: int = 2,
+        limits: RateLimits | None = None,
+        budget: RateBudget | None = None,
+        tokens: TokenCache | None = None,
+        concurrency: AdaptiveConcurrency | None = None,
+        max_concurrency: int = POOL_SIZE,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"connection {conn_id!r}: base_url must start with http:// or https://")
+        if not corp_id or not secret:
+            raise WeComConfigError(
+                f"connection {conn_id!r}: set the corp id (login field) and the secret (password field)"
+            )
+        if budget is not None and limits is not None:
+            raise ValueError("pass limits or a budget (which has its own limits), not both")
+        self.base_url = base_url.rstrip("/")
+        self.corp_id = corp_id
+        self.conn_id = conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.rate_limit_wait = rate_limit_wait
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self.budget = budget or RateBudget(limits or RateLimits(), MemoryBudgetStore(), corp_id)
+        self.concurrency = concurrency or AdaptiveConcurrency(max_concurrency)
+        self._secret = Secret(secret)
+        self._token_cache = tokens or TokenCache()
+        self._tokens = self._token_cache.entry(self.base_url, corp_id, secret)
+        self._sleep = sleep
+        self._owns_session = session is None
+        self._session = session or self._new_session()
+        self._stats_lock = threading.Lock()
+        self._api_calls: dict[str, int] = {}
+        self._throttled = 0
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        """A pool as large as a thread pool is likely to be, so threads do not discard connections."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, corp_id={self.corp_id!r}, conn_id={self.conn_id!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give unused reserved calls back to the budget; close the session if this transport created it."""
+        self.budget.release_unused()
+        if self._owns_session:
+            self._session.close()
+
+    # --- statistics -------------------------------------------------------------------------------
+
+    @property
+    def api_calls(self) -> dict[str, int]:
+        """HTTP calls made per endpoint, gettoken and retries included (a copy)."""
+        with self._stats_lock:
+            return dict(self._api_calls)
+
+    @property
+    def throttled(self) -> int:
+        """How many 45009 answers arrived."""
+        with self._stats_lock:
+            return self._throttled
+
+    def stats(self) -> dict[str, Any]:
+        """A consistent copy of the counters, for manifests and logs."""
+        with self._stats_lock:
+            return {"api_calls": dict(self._api_calls), "throttled": self._throttled}
+
+    def _count_call(self, endpoint: str) -> None:
+        with self._stats_lock:
+            self._api_calls[endpoint] = self._api_calls.get(endpoint, 0) + 1
+
+    # --- calls ------------------------------------------------------------------------------------
+
+    def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``cgi-bin/<endpoint>``; returns the whole successful body."""
+        return self.call("GET", endpoint, params=params)
+
+    def post(
+        self, endpoint: str, json_body: Mapping[str, Any], params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST a JSON body to ``cgi-bin/<endpoint>``; returns the whole successful body."""
+        return self.call("POST", endpoint, params=params, json_body=json_body)
+
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        check: Check[T] = _whole_body,
+    ) -> T:
+        """One API call; ``check`` turns a successful body into the result or raises ``Malformed``.
+
+        A malformed answer is retried like a busy server, so ``check`` runs inside the retry loop.
+        """
+        return self._call(method, _normalize_endpoint(endpoint), params, json_body, check)
+
+    def check_credentials(self) -> None:
+        """Fetch a fresh token, bypassing the cache: proves the corp id and the secret work now."""
+        with self._tokens.lock:
+            self._fetch_token()
+
+    # --- token ------------------------------------------------------------------------------------
+
+    def _token(self) -> Secret:
+        """The cached token, renewed shortly before it expires."""
+        entry = self._tokens
+        with entry.lock:
+            if entry.token is None or self._token_cache.clock() >= entry.refresh_at:
+                return self._fetch_token()
+            return entry.token
+
+    def _renew_token(self, stale: Secret) -> None:
+        """Renew after WeCom rejected ``stale``, unless another thread already did."""
+        with self._tokens.lock:
+            if self._tokens.token is stale:
+                self._fetch_token()
+
+    def _fetch_token(self) -> Secret:
+        """Call gettoken; the caller holds the entry's lock so concurrent threads fetch once."""
+        token, expires_in = self._call("GET", GETTOKEN, None, None, _token_answer)
+        # ~60 s early as documented; half the lifetime for the short-lived tokens of test servers.
+        lifetime = max(expires_in - _TOKEN_MARGIN_S, expires_in / 2)
+        self._tokens.token = Secret(token)
+        self._tokens.refresh_at = self._token_cache.clock() + lifetime
+        _log.info("connection %r: fetched an access token valid for %d s", self.conn_id, expires_in)
+        return self._tokens.token
+
+    # --- the call loop ----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        params: Mapping[str, Any] | None,
+        json_body: Mapping[str, Any] | None,
+        check: Check[T],
+    ) -> T:
+        """One API call with the retries, token renewal and 45009 waits that ``rules`` prescribe."""
+        retries = waits = 0
+        renewed = False
+        while True:
+            token = None if endpoint == GETTOKEN else self._token()
+            outcome = self._attempt(method, endpoint, params, json_body, token=token, check=check)
+            if not isinstance(outcome, Failure):
+                return outcome
+            action = outcome.rule.action
+            if action is Action.RENEW and token is not None and not renewed:
+                renewed = True
+                self._warn(endpoint, outcome, "fetching a new access token and retrying once")
+                self._renew_token(token)
+            elif action is Action.WAIT and waits < self.max_rate_limit_waits:
+                waits += 1
+                self._warn(endpoint, outcome, f"waiting {self.rate_limit_wait} s for the block to end")
+                self._sleep(self.rate_limit_wait)
+            elif action is Action.RETRY and retries < self.max_retries:
+                retries += 1
+                delay = self._backoff(retries)
+                self._warn(endpoint, outcome, f"retry {retries}/{self.max_retries} in {delay:.2f} s")
+                self._sleep(delay)
+            else:
+                raise self._error(endpoint, outcome, attempts=retries + 1, waits=waits)
+
+    def _attempt(
+        self,
+        method: str,
+        endpoint: str,
+        params: Mapping[str, Any] | None,
+        json_body: Mapping[str, Any] | None,
+        *,
+        token: Secret | None,
+        check: Check[T],
+    ) -> T | Failure:
+        """Send once; a failure comes back as a value so no exception (and no URL) is chained."""
+        visible = dict(params or {})
+        if token is None:
+            secret_params = {"corpid": self.corp_id, "corpsecret": self._secret.reveal()}
+            visible["corpid"] = self.corp_id
+        else:
+            secret_params = {"access_token": token.reveal()}
+        # The budget is taken first so that time spent waiting for it does not count
+        # as latency in the concurrency gate (it would read as a slow server).
+        self.budget.acquire(endpoint)
+        self._count_call(endpoint)
+        _log.debug("connection %r: %s %s params=%s", self.conn_id, method, endpoint, visible)
+        with self.concurrency.slot() as slot:
+            try:
+                response = self._session.request(
+                    method,
+                    f"{self.base_url}/cgi-bin/{endpoint}",
+                    params={**(params or {}), **secret_params},
+                    json=json_body,
+                    timeout=self.timeout,
+                )
+            except requests.Timeout:
+                slot.overloaded()
+                return Failure(TRANSPORT, detail=f"no answer within {self.timeout} s")
+            except requests.RequestException as exc:
+                return Failure(TRANSPORT, detail=f"network error ({type(exc).__name__})")
+            if response.status_code >= 500 or response.status_code == 429:
+                return Failure(TRANSPORT, detail=f"HTTP {response.status_code}")
+            outcome = self._interpret(response)
+            if isinstance(outcome, Failure):
+                if outcome.errcode == TOO_CONCURRENT:
+                    slot.overloaded()
+                return outcome
+        try:
+            return check(outcome)
+        except Malformed as malformed:
+            return Failure(MALFORMED, detail=malformed.what)
+
+    def _interpret(self, response: requests.Response) -> dict[str, Any] | Failure:
+        """The body of a successful answer, or the failure it reports (a body that is not WeCom's included)."""
+        try:
+            body = response.json()
+        except (ValueError, requests.RequestException):
+            body = None
+        if not isinstance(body, dict):
+            return Failure(MALFORMED, detail=f"something that is not a JSON object (HTTP {response.status_code})")
+        errcode = body.get("errcode", 0)
+        if not isinstance(errcode, int) or isinstance(errcode, bool):
+            return Failure(MALFORMED, detail="an errcode that is not a number")
+        if errcode == 0:
+            return body
+        if errcode == RATE_LIMITED:
+            with self._stats_lock:
+                self._throttled += 1
+        errmsg = body.get("errmsg")
+        return Failure(rule_for(errcode), errcode, errmsg if isinstance(errmsg, str) else "")
+
+    def _backoff(self, retry: int) -> float:
+        """Exponential backoff with equal jitter, so threads that failed together do not retry together."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (retry - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _warn(self, endpoint: str, failure: Failure, plan: str) -> None:
+        cause = f"errcode {failure.errcode}" if failure.errcode is not None else failure.detail
+        _log.warning("connection %r: %s failed (%s); %s", self.conn_id, endpoint, cause, plan)
+
+    def _error(self, endpoint: str, failure: Failure, *, attempts: int, waits: int) -> WeComError:
+        advice = failure.rule.advice.format(
+            endpoint=endpoint,
+            errcode=failure.errcode,
+            errmsg=self._redact(failure.errmsg),
+            ip=_caller_ip(failure.errmsg),
+            detail=failure.detail,
+            attempts=attempts,
+            waits=waits,
+            rate_limit_wait=self.rate_limit_wait,
+        )
+        return failure.rule.error(f"connection {self.conn_id!r}: {advice}", errcode=failure.errcode, endpoint=endpoint)
+
+    def _redact(self, text: str) -> str:
+        """Foreign text (errmsg) shown to operators must not echo a secret back."""
+        for secret in (self._secret, self._tokens.token):
+            if secret is not None:
+                text = text.replace(secret.reveal(), "<redacted>")
+        return _SECRET_IN_QUERY.sub(r"\1=<redacted>", text)
+
+    # --- file downloads ---------------------------------------------------------------------------
+
+    def download(self, url: str, sink: BinaryIO, *, size: int) -> int:
+        """Stream an export file into ``sink``; returns how many bytes arrived.
+
+        A connection that breaks or ends early is resumed with a ``Range`` request
+        (WeCom's file URLs accept them) as long as bytes keep coming; network errors
+        and HTTP 5xx are retried like API calls. Returning fewer than ``size``
+        bytes means the server itself ends the file early. The URL needs no token
+        because it is the credential itself, so it is never logged and never put
+        in an error.
+        """
+        received = retries = 0
+        while received < size:
+            outcome = self._download_once(url, sink, received)
+            if isinstance(outcome, int):
+                if outcome == received:
+                    return received
+                received, retries = outcome, 0
+                continue
+            if outcome.rule.action is not Action.RETRY or retries >= self.max_retries:
+                raise self._error(_DOWNLOAD, outcome, attempts=retries + 1, waits=0)
+            retries += 1
+            delay = self._backoff(retries)
+            self._warn(_DOWNLOAD, outcome, f"retry {retries}/{self.max_retries} in {delay:.2f} s")
+            self._sleep(delay)
+        return received
+
+    def _download_once(self, url: str, sink: BinaryIO, offset: int) -> int | Failure:
+        """One GET from ``offset``; the new offset, or a failure (as a value, so no URL is chained)."""
+        self._count_call(_DOWNLOAD)
+        start = offset
+        try:
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            with self._session.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
+                if response.status_code == 416:
+                    return offset
+                if response.status_code >= 500 or response.status_code == 429:
+                    return Failure(TRANSPORT, detail=f"HTTP {response.status_code}")
+                if response.status_code not in (200, 206):
+                    return Failure(LINK_GONE, detail=f"HTTP {response.status_code}")
+                if offset and response.status_code == 200:  # the server ignored the range: start over
+                    sink.seek(0)
+                    sink.truncate()
+                    start = offset = 0
+                for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                    sink.write(chunk)
+                    offset += len(chunk)
+        except requests.Timeout:
+            return offset if offset > start else Failure(TRANSPORT, detail=f"no data within {self.timeout} s")
+        except requests.RequestException as exc:
+            return offset if offset > start else Failure(TRANSPORT, detail=f"network error ({type(exc).__name__})")
+        return offset
+
+
+def _token_answer(body: dict[str, Any]) -> tuple[str, int]:
+    token, expires_in = body.get("access_token"), body.get("expires_in")
+    if not isinstance(token, str) or not token:
+        raise Malformed("no access_token")
+    if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
+        raise Malformed("no positive expires_in")
+    return token, expires_in

@@ -1,0 +1,203 @@
+"""The rate budget's arithmetic on the in-process store, with an injected clock: no test waits for real."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from wecom.api.budget import BUCKETS, BudgetKey, MemoryBudgetStore, RateBudget, RateLimits
+
+T0 = 1_800_000_000.0  # a minute boundary, so bucket arithmetic is easy to follow
+LIMIT = 30
+MINUTE_ONLY = RateLimits(per_minute=LIMIT, per_hour=None, ip_per_minute=None, ip_per_hour=None)
+
+
+class FakeTime:
+    """A wall clock that moves only when the budget sleeps (or a test says so)."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class CountingStore(MemoryBudgetStore):
+    """Counts the round trips a shared store would see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reservations: list[int] = []
+        self.returned: list[int] = []
+
+    def reserve(self, key: BudgetKey, bucket: int, span: int, want: int, limit: int) -> int:
+        self.reservations.append(want)
+        return super().reserve(key, bucket, span, want, limit)
+
+    def give_back(self, key: BudgetKey, bucket: int, calls: int) -> None:
+        self.returned.append(calls)
+        super().give_back(key, bucket, calls)
+
+
+def budget(
+    store: MemoryBudgetStore, time: FakeTime, limits: RateLimits = MINUTE_ONLY, corp_id: str = "wwa", **options: float
+) -> RateBudget:
+    return RateBudget(limits, store, corp_id, clock=time, sleep=time.sleep, **options)
+
+
+def admissions(rate_budget: RateBudget, time: FakeTime, calls: int, endpoint: str = "user/get") -> list[float]:
+    stamps = []
+    for _ in range(calls):
+        rate_budget.acquire(endpoint)
+        stamps.append(time.now)
+    return stamps
+
+
+def room_at_t0(store: MemoryBudgetStore) -> int:
+    """What one more process could reserve at T0 (it does reserve it: the last look at a store)."""
+    return store.reserve(BudgetKey("corp:wwa", "user/get", 60_000), int(T0), BUCKETS + 2, LIMIT, LIMIT)
+
+
+def most_in_any_span(stamps: list[float], span_s: float) -> int:
+    stamps = sorted(stamps)
+    return max(sum(1 for t in stamps[i:] if t < start + span_s) for i, start in enumerate(stamps))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"per_minute": 0}, {"per_hour": -1}, {"ip_per_minute": 0}, {"minute_s": 0.0}, {"hour_s": -1.0}],
+)
+def test_invalid_limits_are_rejected(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RateLimits(**kwargs)
+
+
+def test_defaults_are_wecoms_published_limits_per_corp_and_per_ip() -> None:
+    assert RateLimits().windows() == [
+        ("corp", 10_000, 60.0),
+        ("corp", 150_000, 3600.0),
+        ("ip", 20_000, 60.0),
+        ("ip", 600_000, 3600.0),
+    ]
+    assert RateLimits(per_minute=None, ip_per_hour=None).windows() == [("corp", 150_000, 3600.0), ("ip", 20_000, 60.0)]
+
+
+@pytest.mark.parametrize("options", [{"min_block": 0}, {"min_block": 20, "max_block": 10}, {"margin_s": -1.0}])
+def test_invalid_budget_options_are_rejected(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        budget(MemoryBudgetStore(), FakeTime(), **options)
+
+
+def test_calls_under_the_limit_do_not_wait_and_cost_few_round_trips() -> None:
+    time, store = FakeTime(), CountingStore()
+    admissions(budget(store, time, min_block=2, max_block=8), time, LIMIT)
+    assert time.slept == []
+    assert store.reservations == [2, 4, 8, 8, 8]  # doubling while the blocks get used up, then capped
+
+
+def test_a_spent_window_waits_and_no_window_long_span_holds_more_than_the_limit() -> None:
+    time = FakeTime(T0 + 12.3)
+    stamps = admissions(budget(MemoryBudgetStore(), time), time, 4 * LIMIT)
+    assert time.slept, "the budget never waited"
+    assert most_in_any_span(stamps, 60.0) == LIMIT
+    assert most_in_any_span(stamps, 60.0 + 1.0) == LIMIT, "the latency margin keeps one more second free"
+    assert stamps[-1] - stamps[0] < 4 * 64.0, "waits no longer than the window, the margin and a bucket"
+
+
+def test_waits_end_on_bucket_boundaries() -> None:
+    time = FakeTime(T0 + 0.25)
+    admissions(budget(MemoryBudgetStore(), time), time, LIMIT + 1)
+    bucket_s = 60.0 / BUCKETS
+    assert math.isclose(time.now / bucket_s, round(time.now / bucket_s))
+
+
+def test_the_hour_window_is_enforced_too() -> None:
+    limits = RateLimits(per_minute=None, per_hour=5, ip_per_minute=None, ip_per_hour=None)
+    time = FakeTime()
+    stamps = admissions(budget(MemoryBudgetStore(), time, limits), time, 6)
+    assert stamps[5] - stamps[0] >= 3600.0
+
+
+def test_endpoints_have_separate_budgets() -> None:
+    time = FakeTime()
+    rate_budget = budget(MemoryBudgetStore(), time)
+    for endpoint in ("user/get", "user/list", "gettoken"):
+        admissions(rate_budget, time, LIMIT, endpoint)
+    assert time.slept == []
+
+
+def test_two_budgets_on_one_store_share_the_window() -> None:
+    time, store = FakeTime(), MemoryBudgetStore()
+    full_sync, callbacks = budget(store, time), budget(store, time)
+    taken = {"full_sync": 0, "callbacks": 0}
+    while not time.slept:
+        for name, rate_budget in (("full_sync", full_sync), ("callbacks", callbacks)):
+            rate_budget.acquire("user/get")
+            taken[name] += 1 if not time.slept else 0
+    assert min(taken.values()) >= 10
+    assert room_at_t0(store) == 0
+    full_sync.release_unused()
+    callbacks.release_unused()
+    assert sum(taken.values()) + room_at_t0(store) == LIMIT, "every call was made or given back"
+
+
+def test_companies_behind_one_egress_share_the_per_ip_limit() -> None:
+    limits = RateLimits(per_minute=20, per_hour=None, ip_per_minute=LIMIT, ip_per_hour=None)
+    time, store = FakeTime(), MemoryBudgetStore()
+    first = budget(store, time, limits, corp_id="wwfirst", max_block=1, min_block=1)
+    second = budget(store, time, limits, corp_id="wwsecond", max_block=1, min_block=1)
+    other_egress = budget(store, time, limits, corp_id="wwthird", egress="10.0.0.2", max_block=1, min_block=1)
+    assert len(admissions(first, time, 20)) == 20
+    admissions(second, time, LIMIT - 20)
+    admissions(other_egress, time, 20)
+    assert time.slept == [], "each corp within its own limit, the shared egress just at its limit"
+    second.acquire("user/get")
+    assert time.slept, "the egress budget is spent even though the second corp used only 10 of its 20"
+
+
+def test_unused_calls_given_back_on_release_serve_another_process() -> None:
+    time, store = FakeTime(), CountingStore()
+    crashed, released, other = (budget(store, time, min_block=10) for _ in range(3))
+    admissions(released, time, 1)
+    released.release_unused()
+    assert store.returned == [9]
+    admissions(crashed, time, 1)  # holds 9 reserved calls it never makes nor gives back
+    admissions(other, time, LIMIT - 11)
+    assert time.slept == []
+    other.acquire("user/get")
+    assert time.slept, "the crashed block still counts"
+
+
+def test_a_crashed_block_lapses_when_its_bucket_leaves_the_window() -> None:
+    time, store = FakeTime(), MemoryBudgetStore()
+    crashed = budget(store, time, min_block=LIMIT)
+    admissions(crashed, time, 1)
+    other = budget(store, time)
+    admissions(other, time, 1)
+    assert time.now >= T0 + 60.0, "waited for the crashed block to slide out"
+    assert time.now <= T0 + 60.0 + 1.0 + 2 * 60.0 / BUCKETS
+
+
+def test_a_block_left_over_when_its_bucket_ends_is_given_back() -> None:
+    time, store = FakeTime(), CountingStore()
+    rate_budget = budget(store, time, min_block=10)
+    admissions(rate_budget, time, 3)
+    time.now += 60.0 / BUCKETS
+    admissions(rate_budget, time, 1)
+    assert store.returned == [7]
+    assert store.reservations == [10, 10]
+
+
+def test_the_store_forgets_buckets_that_left_every_window() -> None:
+    time, store = FakeTime(), MemoryBudgetStore()
+    rate_budget = budget(store, time)
+    for _ in range(5):
+        admissions(rate_budget, time, 1)
+        time.now += 3600.0
+    assert len(store._used) == 1
