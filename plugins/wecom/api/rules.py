@@ -10,7 +10,11 @@ hiccup or a truncated body is as passing as a busy server.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
+from typing import Any
+
+import requests
 
 from wecom.errors import (
     WeComConfigError,
@@ -26,6 +30,7 @@ from wecom.errors import (
 INVALID_CURSOR = 50100
 RATE_LIMITED = 45009
 TOO_CONCURRENT = 45033
+_CALLER_IP = re.compile(r"from ip: ([0-9A-Fa-f.:]+)")
 
 
 class Action(enum.Enum):
@@ -52,6 +57,19 @@ class Failure:
     errcode: int | None = None
     errmsg: str = ""
     detail: str = ""
+
+    def advice(self, endpoint: str, redacted_errmsg: str, *, attempts: int, waits: int, rate_limit_wait: float) -> str:
+        """The rule's advice filled in; ``redacted_errmsg`` is the errmsg with secrets removed."""
+        return self.rule.advice.format(
+            endpoint=endpoint,
+            errcode=self.errcode,
+            errmsg=redacted_errmsg,
+            ip=_caller_ip(self.errmsg),
+            detail=self.detail,
+            attempts=attempts,
+            waits=waits,
+            rate_limit_wait=rate_limit_wait,
+        )
 
 
 class Malformed(Exception):
@@ -144,5 +162,23 @@ LINK_GONE = _fail(
 )
 
 
-def rule_for(errcode: int) -> Rule:
-    return RULES.get(errcode, UNKNOWN_ERRCODE)
+def interpret(response: requests.Response) -> dict[str, Any] | Failure:
+    """The body of a successful answer, or the failure it reports (a body that is not WeCom's included)."""
+    try:
+        body = response.json()
+    except (ValueError, requests.RequestException):
+        body = None
+    if not isinstance(body, dict):
+        return Failure(MALFORMED, detail=f"something that is not a JSON object (HTTP {response.status_code})")
+    errcode = body.get("errcode", 0)
+    if not isinstance(errcode, int) or isinstance(errcode, bool):
+        return Failure(MALFORMED, detail="an errcode that is not a number")
+    if errcode == 0:
+        return body
+    errmsg = body.get("errmsg")
+    return Failure(RULES.get(errcode, UNKNOWN_ERRCODE), errcode, errmsg if isinstance(errmsg, str) else "")
+
+
+def _caller_ip(errmsg: str) -> str:
+    match = _CALLER_IP.search(errmsg)
+    return match.group(1) if match else "(WeCom did not say which)"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,8 +23,9 @@ from requests.adapters import HTTPAdapter
 
 from wecom.api.budget import MemoryBudgetStore, RateBudget, RateLimits
 from wecom.api.concurrency import AdaptiveConcurrency
+from wecom.api.download import download_once
+from wecom.api.redact import redact
 from wecom.api.rules import (
-    LINK_GONE,
     MALFORMED,
     RATE_LIMITED,
     TOO_CONCURRENT,
@@ -33,7 +33,7 @@ from wecom.api.rules import (
     Action,
     Failure,
     Malformed,
-    rule_for,
+    interpret,
 )
 from wecom.api.tokens import Secret, TokenCache
 from wecom.errors import WeComConfigError, WeComError
@@ -42,39 +42,17 @@ DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 GETTOKEN = "gettoken"
 POOL_SIZE = 32
 _DOWNLOAD = "export_file"
-_DOWNLOAD_CHUNK = 1 << 20
 _TOKEN_MARGIN_S = 60.0
-_CALLER_IP = re.compile(r"from ip: ([0-9A-Fa-f.:]+)")
-_SECRET_IN_QUERY = re.compile(r"(access_token|corpsecret)=[^&\s\"']*")
 _log = logging.getLogger("wecom.client")
 
 T = TypeVar("T")
 Check = Callable[[dict[str, Any]], T]
 
 
-class _RedactQuery(logging.Filter):
-    """urllib3 logs request lines (and retried URLs) with their query string: hide token and secret."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _SECRET_IN_QUERY.search(message):
-            record.msg = _SECRET_IN_QUERY.sub(r"\1=<redacted>", message)
-            record.args = None
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactQuery())
-
-
 def _normalize_endpoint(endpoint: str) -> str:
     if "?" in endpoint:
         raise ValueError("pass query parameters in params, not in the endpoint")
     return endpoint.strip("/").removeprefix("cgi-bin/")
-
-
-def _caller_ip(errmsg: str) -> str:
-    match = _CALLER_IP.search(errmsg)
-    return match.group(1) if match else "(WeCom did not say which)"
 
 
 def _whole_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -321,34 +299,18 @@ class Transport:
                 return Failure(TRANSPORT, detail=f"network error ({type(exc).__name__})")
             if response.status_code >= 500 or response.status_code == 429:
                 return Failure(TRANSPORT, detail=f"HTTP {response.status_code}")
-            outcome = self._interpret(response)
+            outcome = interpret(response)
             if isinstance(outcome, Failure):
                 if outcome.errcode == TOO_CONCURRENT:
                     slot.overloaded()
+                elif outcome.errcode == RATE_LIMITED:
+                    with self._stats_lock:
+                        self._throttled += 1
                 return outcome
         try:
             return check(outcome)
         except Malformed as malformed:
             return Failure(MALFORMED, detail=malformed.what)
-
-    def _interpret(self, response: requests.Response) -> dict[str, Any] | Failure:
-        """The body of a successful answer, or the failure it reports (a body that is not WeCom's included)."""
-        try:
-            body = response.json()
-        except (ValueError, requests.RequestException):
-            body = None
-        if not isinstance(body, dict):
-            return Failure(MALFORMED, detail=f"something that is not a JSON object (HTTP {response.status_code})")
-        errcode = body.get("errcode", 0)
-        if not isinstance(errcode, int) or isinstance(errcode, bool):
-            return Failure(MALFORMED, detail="an errcode that is not a number")
-        if errcode == 0:
-            return body
-        if errcode == RATE_LIMITED:
-            with self._stats_lock:
-                self._throttled += 1
-        errmsg = body.get("errmsg")
-        return Failure(rule_for(errcode), errcode, errmsg if isinstance(errmsg, str) else "")
 
     def _backoff(self, retry: int) -> float:
         """Exponential backoff with equal jitter, so threads that failed together do not retry together."""
@@ -360,24 +322,9 @@ class Transport:
         _log.warning("connection %r: %s failed (%s); %s", self.conn_id, endpoint, cause, plan)
 
     def _error(self, endpoint: str, failure: Failure, *, attempts: int, waits: int) -> WeComError:
-        advice = failure.rule.advice.format(
-            endpoint=endpoint,
-            errcode=failure.errcode,
-            errmsg=self._redact(failure.errmsg),
-            ip=_caller_ip(failure.errmsg),
-            detail=failure.detail,
-            attempts=attempts,
-            waits=waits,
-            rate_limit_wait=self.rate_limit_wait,
-        )
+        errmsg = redact(failure.errmsg, self._secret, self._tokens.token)
+        advice = failure.advice(endpoint, errmsg, attempts=attempts, waits=waits, rate_limit_wait=self.rate_limit_wait)
         return failure.rule.error(f"connection {self.conn_id!r}: {advice}", errcode=failure.errcode, endpoint=endpoint)
-
-    def _redact(self, text: str) -> str:
-        """Foreign text (errmsg) shown to operators must not echo a secret back."""
-        for secret in (self._secret, self._tokens.token):
-            if secret is not None:
-                text = text.replace(secret.reveal(), "<redacted>")
-        return _SECRET_IN_QUERY.sub(r"\1=<redacted>", text)
 
     # --- file downloads ---------------------------------------------------------------------------
 
@@ -393,7 +340,8 @@ class Transport:
         """
         received = retries = 0
         while received < size:
-            outcome = self._download_once(url, sink, received)
+            self._count_call(_DOWNLOAD)
+            outcome = download_once(self._session, url, sink, received, timeout=self.timeout)
             if isinstance(outcome, int):
                 if outcome == received:
                     return received
@@ -406,32 +354,6 @@ class Transport:
             self._warn(_DOWNLOAD, outcome, f"retry {retries}/{self.max_retries} in {delay:.2f} s")
             self._sleep(delay)
         return received
-
-    def _download_once(self, url: str, sink: BinaryIO, offset: int) -> int | Failure:
-        """One GET from ``offset``; the new offset, or a failure (as a value, so no URL is chained)."""
-        self._count_call(_DOWNLOAD)
-        start = offset
-        try:
-            headers = {"Range": f"bytes={offset}-"} if offset else {}
-            with self._session.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
-                if response.status_code == 416:
-                    return offset
-                if response.status_code >= 500 or response.status_code == 429:
-                    return Failure(TRANSPORT, detail=f"HTTP {response.status_code}")
-                if response.status_code not in (200, 206):
-                    return Failure(LINK_GONE, detail=f"HTTP {response.status_code}")
-                if offset and response.status_code == 200:  # the server ignored the range: start over
-                    sink.seek(0)
-                    sink.truncate()
-                    start = offset = 0
-                for chunk in response.iter_content(_DOWNLOAD_CHUNK):
-                    sink.write(chunk)
-                    offset += len(chunk)
-        except requests.Timeout:
-            return offset if offset > start else Failure(TRANSPORT, detail=f"no data within {self.timeout} s")
-        except requests.RequestException as exc:
-            return offset if offset > start else Failure(TRANSPORT, detail=f"network error ({type(exc).__name__})")
-        return offset
 
 
 def _token_answer(body: dict[str, Any]) -> tuple[str, int]:
