@@ -213,9 +213,11 @@ class RateBudget:
         bucket = counter.bucket(now)
         block = self._blocks.get(counter.key)
         if block is None or block.bucket != bucket:
+            asked = 0
             if block is not None:
                 self._give_back(counter.key, block)
-            block = self._blocks[counter.key] = _Block(bucket)
+                asked = block.asked // 2  # a busy process starts the next bucket with big blocks again
+            block = self._blocks[counter.key] = _Block(bucket, asked=asked)
         if block.left:
             return True
         want = min(self.max_block, max(self.min_block, 2 * block.asked))

@@ -186,12 +186,12 @@ def test_a_crashed_block_lapses_when_its_bucket_leaves_the_window() -> None:
 
 def test_a_block_left_over_when_its_bucket_ends_is_given_back() -> None:
     time, store = FakeTime(), CountingStore()
-    rate_budget = budget(store, time, min_block=10)
-    admissions(rate_budget, time, 3)
+    rate_budget = budget(store, time, min_block=2, max_block=8)
+    admissions(rate_budget, time, 10)  # blocks of 2, 4, 8: four left over
     time.now += 60.0 / BUCKETS
     admissions(rate_budget, time, 1)
-    assert store.returned == [7]
-    assert store.reservations == [10, 10]
+    assert store.returned == [4]
+    assert store.reservations == [2, 4, 8, 8], "a busy process keeps asking for big blocks"
 
 
 def test_the_store_forgets_buckets_that_left_every_window() -> None:
