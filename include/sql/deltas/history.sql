@@ -90,3 +90,19 @@ ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
 DELETE FROM wecom_user_departments_history
 WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
   AND valid_to IS NULL AND valid_from = :valid_from;
+
+-- A replayed version whose content equals the one before it opens nothing, but a version
+-- an earlier apply wrote at that very time (from fewer events) gets the replayed content.
+-- name: refresh_user
+UPDATE wecom_users_history SET
+    name = :name, alias = :alias, position = :position, gender = :gender, mobile = :mobile, email = :email,
+    biz_mail = :biz_mail, telephone = :telephone, address = :address, status = :status,
+    main_department_id = :main_department_id, avatar_url = :avatar_url, open_userid = :open_userid,
+    external_position = :external_position, extattr = :extattr, row_hash = :row_hash, run_id = :run_id
+WHERE corp_id = :corp_id AND userid = :userid AND valid_from = :valid_from AND row_hash <> :row_hash;
+
+-- name: refresh_membership
+UPDATE wecom_user_departments_history SET
+    sort_order = :sort_order, is_leader = :is_leader, is_main = :is_main, row_hash = :row_hash, run_id = :run_id
+WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
+  AND valid_from = :valid_from AND row_hash <> :row_hash;

@@ -3,11 +3,12 @@
 -- stays as a deleted tombstone observed at the rename, so a snapshot taken before the
 -- rename cannot bring it back, and every statement is a no-op when run again (a
 -- retried or duplicated event). Binds: :corp_id, :old, :new, :renamed_at (the
--- event's CreateTime), :now.
+-- event's CreateTime), :replace, :now.
 
 -- The member's row under the new userid: inserted, or written over a deleted member
 -- that held the userid before (userids are reused after deletion; that member's past
--- stays in the history). A live row under the new userid is left alone: it is this
+-- stays in the history), or over a live one whose deletion comes earlier in the same
+-- events (:replace). Any other live row under the new userid is left alone: it is this
 -- member already (a chain a -> b -> c whose later link was applied first).
 -- name: copy_user
 INSERT INTO wecom_users (
@@ -41,7 +42,17 @@ ON CONFLICT (corp_id, userid) DO UPDATE SET
     deleted_at = excluded.deleted_at,
     updated_at = excluded.updated_at,
     observed_at = excluded.observed_at
-WHERE wecom_users.is_deleted AND wecom_users.observed_at <= excluded.observed_at;
+WHERE (wecom_users.is_deleted OR :replace) AND wecom_users.observed_at <= excluded.observed_at;
+
+-- The links of a member whose userid is taken over (:replace) end with it.
+-- name: drop_replaced_memberships
+DELETE FROM wecom_user_departments WHERE corp_id = :corp_id AND userid = :new AND :replace;
+
+-- name: drop_replaced_direct_leaders
+DELETE FROM wecom_user_direct_leaders WHERE corp_id = :corp_id AND userid = :new AND :replace;
+
+-- name: drop_replaced_led_departments
+DELETE FROM wecom_department_leaders WHERE corp_id = :corp_id AND userid = :new AND :replace;
 
 -- The member's own links follow it where the new userid has none; what is left under
 -- the old userid afterwards is outdated (the new userid's links are newer) and goes.

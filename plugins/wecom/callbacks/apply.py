@@ -212,8 +212,9 @@ def _user_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
         return []
     since = min(e.create_time for e in ready)
     renames = [e for e in ready if e.renames] + queue.applied_renames(since)
-    first = group_users(ready, renames)
-    keys = {e.entity_id for e in ready} | {g.key for g in first}
+    # Grouped with the renames, each member's group names every userid it had: replay their events.
+    chains = group_users(ready + renames, renames)
+    keys = {e.entity_id for g in chains for e in g.events} | {g.key for g in chains}
     return group_users(ready + queue.applied("user", keys, since), renames)
 
 

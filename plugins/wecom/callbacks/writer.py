@@ -95,6 +95,11 @@ class WriteStep:
         self.history[level][f"close_{kind}"].append(key)
         self.history[level][f"upsert_{kind}"].append(dict(row) | key | {"run_id": self.run_id})
 
+    def refresh(self, kind: str, row: Mapping[str, Any], t: Any, level: int = 0) -> None:
+        """Give a version that already begins at ``t`` the content of ``row`` (a replay recomputed it)."""
+        key = {k: row[k] for k in _HISTORY_KEYS[kind]} | {"corp_id": self.corp_id, "valid_from": t}
+        self.history[level][f"refresh_{kind}"].append(dict(row) | key | {"run_id": self.run_id})
+
     def close(self, kind: str, key: Mapping[str, Any], t: Any, level: int = 0) -> None:
         """End the version covering ``t`` (one that began exactly at ``t`` never held, and goes)."""
         params = dict(key) | {"corp_id": self.corp_id, "valid_from": t}
@@ -107,7 +112,7 @@ class WriteStep:
         sql = self.sql("history")
         for level in sorted(self.history):
             statements = self.history[level]
-            for action in ("close_", "drop_", "upsert_"):
+            for action in ("close_", "drop_", "upsert_", "refresh_"):
                 for name, params in statements.items():
                     if name.startswith(action):
                         self.conn.execute(text(sql[name]), params)

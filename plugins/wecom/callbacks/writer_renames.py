@@ -19,6 +19,9 @@ from wecom.sql import parse_db_time
 NEW_USERID_TAKEN = "NewUserID already belongs to another live member: not applied"
 _MOVES = (
     "copy_user",
+    "drop_replaced_memberships",
+    "drop_replaced_direct_leaders",
+    "drop_replaced_led_departments",
     "move_memberships",
     "move_direct_leaders",
     "move_led_departments",
@@ -53,8 +56,8 @@ def taken_new_userid(group: Group, stored: Mapping[str, Mapping[str, Any]]) -> b
             continue
         new = event.new_entity_id or ""
         earlier = [e for e in group.events if e.order_key < event.order_key]
-        explained = any(not e.ready and e.new_entity_id == new for e in group.events if e.renames) or any(
-            e.change_type == "delete_user" and e.entity_id == new for e in earlier
+        explained = any(not e.ready and e.new_entity_id == new for e in group.events if e.renames) or _deleted_before(
+            group, new, event
         )
         known = _live(stored.get(event.entity_id)) or any(e.entity_id == event.entity_id for e in earlier)
         if _live(stored.get(new)) and known and not explained:
@@ -66,10 +69,25 @@ def move_renamed(step: WriteStep, group: Group, stored: Mapping[str, Mapping[str
     """Move each earlier userid of the member to the group's key, oldest rename first.
 
     An old userid whose row was observed after its rename is another member by now (reused), and
-    is left alone."""
+    is left alone. A member under the key that the same events delete before the rename gives
+    its row way (its past stays in the history)."""
     renames: list[Event] = [e for e in group.events if e.renames and e.entity_id != group.key]
     for event in renames:
         row = stored.get(event.entity_id)
         if row is not None and parse_db_time(row["observed_at"]) > event.create_time:
             continue
-        step.run("rename", *_MOVES, old=event.entity_id, new=group.key, renamed_at=step.t(event.create_time))
+        replace = _deleted_before(group, group.key, event)
+        step.run(
+            "rename",
+            *_MOVES,
+            old=event.entity_id,
+            new=group.key,
+            renamed_at=step.t(event.create_time),
+            replace=replace,
+        )
+
+
+def _deleted_before(group: Group, userid: str, event: Event) -> bool:
+    return any(
+        e.change_type == "delete_user" and e.entity_id == userid and e.order_key < event.order_key for e in group.events
+    )

@@ -65,6 +65,7 @@ def write_users(
         said = links[links["userid"].isin([key for key in final if folded[key][1]])]
         led += plain_rows(department_leaders_from_members(said, pd.Index(said["department_id"].unique())))
     stage = []
+    replaying = {g.key for g in groups if g.replaying}
     for key, (versions, said_leaders) in folded.items():
         base = bases.get(key)
         old_row = base["row"] if base else None
@@ -79,11 +80,15 @@ def write_users(
             links = links_at.get((key, level), {})
             if state is not None and row is not None and row["row_hash"] != previous_hash:
                 step.open("user", row, t, level)
+            elif state is not None and row is not None and key in replaying:
+                step.refresh("user", row, t, level)
             elif state is None and previous_hash is not None:
                 step.close("user", {"userid": key}, t, level)
             for department, link in links.items():
                 if previous_links.get(department, {}).get("row_hash") != link["row_hash"]:
                     step.open("membership", link, t, level)
+                elif key in replaying:
+                    step.refresh("membership", link, t, level)
             for department in previous_links.keys() - links.keys():
                 step.close("membership", {"userid": key, "department_id": department}, t, level)
             previous_hash = None if row is None else row["row_hash"]

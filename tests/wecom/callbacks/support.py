@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+import pandas as pd
 from sqlalchemy import Engine, text
 
 from wecom.callbacks.apply import DeltaApplier, DeltaResult
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.store import store_event
 from wecom.client import WeComClient
-from wecom.loader import RunRecord
+from wecom.loader import DirectoryLoader, LoadOptions, RunRecord
+from wecom.transform import transform
 
 CORP = "wwdeltas"
 SECRET = "deltas-secret-value"
@@ -75,3 +77,24 @@ def seed_tree(engine: Engine, corp: str = CORP) -> None:
     store(engine, "create_party", 2, corp, Id=2, Name="Sales", ParentId=1, Order=2)
     store(engine, "create_party", 3, corp, Id=3, Name="R&D", ParentId=1, Order=3)
     store(engine, "create_party", 4, corp, Id=4, Name="East", ParentId=2, Order=4)
+
+
+def load_snapshot(
+    engine: Engine, departments: list[dict], users: list[dict], seconds: float, run_id: str, corp: str = CORP
+) -> None:
+    """A complete full-sync snapshot of raw WeCom answers, observed at ``T0 + seconds``."""
+    snapshot = transform(pd.DataFrame(departments), pd.DataFrame(users), corp)
+    DirectoryLoader(engine).load_snapshot(
+        {f"wecom_{name}": [frame] for name, frame in vars(snapshot).items()},
+        run=RunRecord("wecom_directory_sync", run_id, corp),
+        observed_at=T0 + timedelta(seconds=seconds),
+        complete=True,
+        options=LoadOptions(allow_mass_delete=True),
+    )
+
+
+def full_sync(engine: Engine, client: WeComClient, seconds: float, run_id: str = "full1") -> None:
+    """What a full sync with ``client``'s rights stores: every department and member, fetched one by one."""
+    departments = client.department_list()
+    userids = sorted({row["userid"] for row in client.user_list_id()})
+    load_snapshot(engine, departments, [client.user_get(u) for u in userids], seconds, run_id)
