@@ -43,6 +43,7 @@ from wecom.airflow_tasks import (
     alert_if_degraded,
     context_run_record,
     emit_run_metrics,
+    ensure_schema_and_replay,
     logged_run_row,
     pii_policy,
     record_failure,
@@ -61,9 +62,10 @@ log = logging.getLogger(__name__)
 
 
 @task
-def ensure_schema(target_conn_id: str) -> None:
-    """Create missing tables first, so an unreachable database fails before any WeCom call."""
-    target_loader(target_conn_id).ensure_schema()
+def ensure_schema(wecom_conn_id: str, target_conn_id: str) -> None:
+    """Create missing tables first, so an unreachable database fails before any WeCom call; then record
+    the failed runs that waited for the database."""
+    ensure_schema_and_replay(wecom_conn_id, target_conn_id)
 
 
 @task
@@ -161,7 +163,7 @@ def directory_sync_dag(company: Company) -> None:
         },
     )
     def wecom_directory_sync() -> None:
-        schema = ensure_schema(company.target_conn_id)
+        schema = ensure_schema(company.wecom_conn_id, company.target_conn_id)
         fresh = check_freshness(company.wecom_conn_id, company.target_conn_id, company.freshness_minutes)
         manifest = WeComExtractOperator(task_id="extract", wecom_conn_id=company.wecom_conn_id).output
         compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.target_conn_id)

@@ -11,17 +11,20 @@ from airflow.sdk import BaseHook, Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 from airflow.sdk.observability.stats import Stats
+from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import metrics
 from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
 from wecom.loader import DirectoryLoader, LoadResult, RunRecord
 from wecom.notifications.wecom_robot import WeComRobotNotifier
+from wecom.operators.extract import default_staging_uri, run_folder
 from wecom.pii import PiiConfigError, PiiPolicy
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
 from wecom.staging import StagePath
 from wecom.status import event_queue, run_row
+from wecom.store.run_spool import RunSpool
 
 log = logging.getLogger("wecom.airflow_tasks")
 
@@ -74,16 +77,37 @@ def record_failure(wecom_conn_id: str, target_conn_id: str, kind: str = "full"):
         error = context.get("exception")
         try:
             corp_id = WeComHook(wecom_conn_id).settings.corp_id
-            loader = target_loader(target_conn_id)
-            loader.record_failed_run(
-                context_run(context, corp_id, kind),
-                f"task {ti.task_id} failed: {error}",
-            )
+            run, message = context_run(context, corp_id, kind), f"task {ti.task_id} failed: {error}"
+            try:
+                target_loader(target_conn_id).record_failed_run(run, message)
+            except SQLAlchemyError as db_error:
+                spool = failed_run_spool(corp_id)
+                spool.keep(run, message, datetime.now(UTC))
+                log.warning(
+                    "target database %r unreachable (%s): the failed run is kept in %s and recorded by the next "
+                    "run that reaches the database",
+                    target_conn_id,
+                    type(db_error).__name__,
+                    spool.folder,
+                )
         except Exception:  # the callback must never hide the task's own failure
             log.exception("could not record the failed run in wecom_sync_runs")
         report_failed_run(wecom_conn_id, target_conn_id, context)
 
     return callback
+
+
+def failed_run_spool(corp_id: str) -> RunSpool:
+    """Where a company's failed runs wait while the target database is down (its staging folder)."""
+    return RunSpool(run_folder(default_staging_uri(), corp_id, "failed-runs", "pending"))
+
+
+def ensure_schema_and_replay(wecom_conn_id: str, target_conn_id: str) -> None:
+    """Create what is missing, then record the failed runs that waited for the database."""
+    loader = target_loader(target_conn_id)
+    loader.ensure_schema()
+    if written := failed_run_spool(WeComHook(wecom_conn_id).settings.corp_id).replay(loader):
+        log.info("recorded %d failed run(s) that waited for the target database", written)
 
 
 def report_failed_run(wecom_conn_id: str, target_conn_id: str, context: Context) -> None:

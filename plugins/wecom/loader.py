@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, restored
 from wecom.errors import MassDeletionError
-from wecom.runs import SNAPSHOT_STATUSES
+from wecom.runs import SNAPSHOT_STATUSES, RunStatus
 from wecom.sql import db_time, parse_db_time, read_named_statements, read_statement, schema_statements
 from wecom.store.withheld_values import WithheldValues
 
@@ -498,21 +498,22 @@ class DirectoryLoader:
         }
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)
 
-    def record_failed_run(self, run: RunRecord, message: str) -> None:
-        """Record a run that failed before or during load; its own transaction.
+    def record_failed_run(self, run: RunRecord, message: str, finished_at: datetime | None = None) -> None:
+        """Record a run that failed before or during load; its own connection and transaction, so a
+        load that died with its connection does not take the record with it.
 
         A run the deletion guard stopped keeps its ``guard_tripped`` row: that says more.
         """
         existing = self.get_run(run.dag_id, run.run_id)
-        if existing and existing["status"] == "guard_tripped":
+        if existing and existing["status"] == RunStatus.GUARD_TRIPPED:
             return
         with self.engine.begin() as conn:
             self.record_run(
                 conn,
                 run,
-                status="failed",
+                status=RunStatus.FAILED,
                 observed_at=run.observed_at,
-                finished_at=datetime.now(UTC),
+                finished_at=finished_at or datetime.now(UTC),
                 message=message,
             )
 
