@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from wecom.errors import (
     WeComRateLimitError,
     WeComTransientError,
 )
+from wecom.extract import extract_directory
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 
@@ -533,3 +535,28 @@ def test_logs_one_debug_line_per_call_and_warn_on_retries(
     assert "gettoken" in debug[0] and "wwtestcorp" in debug[0]
     assert all("department/get" in line and "'id': 1" in line for line in debug[1:])
     assert len(warnings) == 1 and "errcode -1" in warnings[0] and "retry 1/3" in warnings[0]
+
+
+# --- a whole extract run ----------------------------------------------------------------------------
+
+TRUNCATED_USER_LIST = '{"errcode": 0, "errmsg": "ok", "userlist": [{"userid": "a", "na'
+
+
+def test_an_extract_run_survives_truncated_answers(sim: RunningSimulator, tmp_path: Path) -> None:
+    sim.add_fault(endpoint="user/list", body=TRUNCATED_USER_LIST, times=MAX_RETRIES)
+    with make_client(sim.base_url) as client:
+        manifest = extract_directory(client, tmp_path, strategy="list", max_workers=2)
+    assert manifest["complete"] and manifest["users"] == ORG_OPTIONS["members"]
+
+
+def test_an_extract_run_fails_naming_the_endpoint_when_answers_stay_truncated(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    sim.add_fault(endpoint="user/list", body=TRUNCATED_USER_LIST, times=None)
+    with make_client(sim.base_url) as client:
+        with pytest.raises(WeComMalformedResponseError) as caught:
+            extract_directory(client, tmp_path, strategy="list", max_workers=2)
+        token = client._tokens.token.reveal()
+    message = str(caught.value)
+    assert message.startswith("connection 'wecom_test': user/list answered something that is not a JSON object")
+    assert sim.base_url not in message and SECRET not in message and token not in message
