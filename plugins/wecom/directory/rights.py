@@ -38,11 +38,13 @@ _ADVICE = {
     ),
     "member_details": (
         "user/get and user/list answer 48009 for this IP (a contact-sync IP added after 2022-08-15 may read only "
-        "the id lists): add it to the trusted IPs (企业可信IP) of the contact-sync assistant, or keep the stored names"
+        "the id lists): call from an IP in the contact-sync assistant's trusted IPs (企业可信IP) from before that "
+        "date, give the sync a self-built app's secret for names, or keep the stored names"
     ),
     "department_details": (
-        "department/list and department/get answer 48009 for this IP: add it to the trusted IPs (企业可信IP) of "
-        "the contact-sync assistant, or keep the stored names"
+        "department/list and department/get answer 48009 for this IP: call from an IP in the contact-sync "
+        "assistant's trusted IPs (企业可信IP) from before 2022-08-15, give the sync a self-built app's secret, or "
+        "keep the stored names"
     ),
 }
 _EXPLICIT_IDS = "the connection's strategy is 'ids' (id lists only): set it to 'auto' to read names and details"
