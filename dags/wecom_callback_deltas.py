@@ -38,9 +38,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Context, Variable, dag, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.airflow_tasks import (
+    callback_fetch_hook,
     context_run,
     logged_run_row,
     pii_policy,
@@ -63,22 +63,6 @@ log = logging.getLogger(__name__)
 def ensure_schema(target_conn_id: str) -> None:
     """Create missing tables, so the sensor can poll a fresh database."""
     target_loader(target_conn_id).ensure_schema()
-
-
-def callback_fetch_hook(wecom_conn_id: str) -> WeComHook:
-    """The hook whose secret the callback applier completes ids-only events with (user/get,
-    department/get): the connection's ``fetch_conn_id`` when set, else the connection itself."""
-    hook = WeComHook(wecom_conn_id)
-    fetch_conn_id = hook.settings.fetch_conn_id
-    if fetch_conn_id is None or fetch_conn_id == wecom_conn_id:
-        return hook
-    fetch_hook = WeComHook(fetch_conn_id)
-    if fetch_hook.settings.corp_id != hook.settings.corp_id:
-        raise AirflowFailException(
-            f"connection {wecom_conn_id!r}: fetch_conn_id {fetch_conn_id!r} is a connection of corp "
-            f"{fetch_hook.settings.corp_id!r}, not {hook.settings.corp_id!r}; name a connection of the same corp"
-        )
-    return fetch_hook
 
 
 @task

@@ -130,6 +130,22 @@ def emit_run_metrics(row: dict[str, Any]) -> None:
     metrics.emit_run(Stats, run_row(row))
 
 
+def callback_fetch_hook(wecom_conn_id: str) -> WeComHook:
+    """The hook whose secret the callback applier completes ids-only events with (user/get,
+    department/get): the connection's ``fetch_conn_id`` when set, else the connection itself."""
+    hook = WeComHook(wecom_conn_id)
+    fetch_conn_id = hook.settings.fetch_conn_id
+    if fetch_conn_id is None or fetch_conn_id == wecom_conn_id:
+        return hook
+    fetch_hook = WeComHook(fetch_conn_id)
+    if fetch_hook.settings.corp_id != hook.settings.corp_id:
+        raise AirflowFailException(
+            f"connection {wecom_conn_id!r}: fetch_conn_id {fetch_conn_id!r} is a connection of corp "
+            f"{fetch_hook.settings.corp_id!r}, not {hook.settings.corp_id!r}; name a connection of the same corp"
+        )
+    return fetch_hook
+
+
 def report_callback_queue(wecom_conn_id: str, target_conn_id: str, context: Context, newly_dead: int = 0) -> None:
     """For the callback DAG: queue gauges (pending, failed, dead, lag), and a robot alert when events died."""
     corp_id = WeComHook(wecom_conn_id).settings.corp_id

@@ -76,6 +76,13 @@ def connection_fields() -> dict[str, Any]:
             "callback events are posted there. Empty: no robot alerts.",
             secret=True,
         ),
+        "fetch_conn_id": _string(
+            "Callback fetch connection",
+            "Another wecom connection whose secret the callback DAG uses to read ids-only events' members and "
+            "departments (user/get, department/get), e.g. the contact-sync secret while full syncs use an app's. "
+            "Empty: this connection's secret.",
+            pattern="^[A-Za-z0-9_.-]*$",
+        ),
         **_numbers(),
     }
 
@@ -92,6 +99,7 @@ UI_FIELD_BEHAVIOUR = {
         "encoding_aes_key": "43 letters and digits",
         "target_conn_id": "wecom_target_db",
         "robot_webhook_key": "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa",
+        "fetch_conn_id": "wecom_contacts",
     },
 }
 

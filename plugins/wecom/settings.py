@@ -17,6 +17,7 @@ DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 CALLBACK_TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
 ROBOT_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9-]{1,64}")
+CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
 INT_OPTIONS = {
     "max_workers": (1, 256),
     "callback_max_body_bytes": (1024, 10_000_000),
@@ -27,7 +28,15 @@ INT_OPTIONS = {
 }
 FLOAT_OPTIONS = {"timeout": (0.1, 600.0), "rate_limit_wait": (0.0, 3600.0)}
 KNOWN_EXTRA = (
-    {"agent_id", "callback_token", "encoding_aes_key", "strategy", "target_conn_id", "robot_webhook_key"}
+    {
+        "agent_id",
+        "callback_token",
+        "encoding_aes_key",
+        "strategy",
+        "target_conn_id",
+        "robot_webhook_key",
+        "fetch_conn_id",
+    }
     | set(INT_OPTIONS)
     | set(FLOAT_OPTIONS)
 )
@@ -49,6 +58,9 @@ class WeComSettings:
     strategy: str = "auto"
     target_conn_id: str = "wecom_target_db"
     robot_webhook_key: str | None = field(default=None, repr=False)
+    # The wecom connection whose secret the callback applier fetches ids-only entities with
+    # (user/get, department/get); None: this connection's own.
+    fetch_conn_id: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -83,6 +95,9 @@ class WeComSettings:
         robot_key = extra.get("robot_webhook_key") or None
         if robot_key is not None and not ROBOT_WEBHOOK_KEY.fullmatch(robot_key):
             raise fail("robot_webhook_key", "must be the key=... value of the group robot's webhook URL")
+        fetch_conn_id = extra.get("fetch_conn_id") or None
+        if fetch_conn_id is not None and not (isinstance(fetch_conn_id, str) and CONN_ID.fullmatch(fetch_conn_id)):
+            raise fail("fetch_conn_id", "must be the id of another wecom connection (letters, digits, _ . -)")
         strategy = extra.get("strategy") or "auto"
         if strategy not in CHOICES:
             raise fail("strategy", f"is {strategy!r}; choose one of {', '.join(CHOICES)}")
@@ -112,6 +127,7 @@ class WeComSettings:
             strategy=strategy,
             target_conn_id=extra.get("target_conn_id") or "wecom_target_db",
             robot_webhook_key=robot_key,
+            fetch_conn_id=fetch_conn_id,
             options=options,
         )
 

@@ -1,0 +1,41 @@
+"""``fetch_conn_id``: the optional connection whose secret completes ids-only callbacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from wecom.airflow_tasks import callback_fetch_hook
+from wecom.provider_info import connection_fields
+from wecom.settings import SettingsError, WeComSettings
+
+
+def settings(**extra: object) -> WeComSettings:
+    return WeComSettings.from_fields("wecom_default", host=None, login="wwcorp", password="app-secret", extra=extra)
+
+
+def test_the_key_is_optional_validated_and_in_the_connection_form() -> None:
+    assert settings().fetch_conn_id is None
+    assert settings(fetch_conn_id="wecom_contacts").fetch_conn_id == "wecom_contacts"
+    with pytest.raises(SettingsError, match="fetch_conn_id"):
+        settings(fetch_conn_id="not a connection id")
+    assert connection_fields()["fetch_conn_id"]["schema"]["type"] == ["string", "null"]
+
+
+def connection(corp: str, secret: str, **extra: str) -> str:
+    return json.dumps({"conn_type": "wecom", "login": corp, "password": secret, "extra": extra})
+
+
+def test_the_callback_client_uses_the_fetch_connection_of_the_same_corp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", connection("wwcorp", "app-secret", fetch_conn_id="wecom_contacts"))
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_CONTACTS", connection("wwcorp", "contact-sync-secret"))
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_OTHER", connection("wwother", "other-secret"))
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_PLAIN", connection("wwcorp", "plain-secret"))
+    assert callback_fetch_hook("wecom_default").wecom_conn_id == "wecom_contacts"
+    assert callback_fetch_hook("wecom_plain").wecom_conn_id == "wecom_plain"
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", connection("wwcorp", "app-secret", fetch_conn_id="wecom_other"))
+    with pytest.raises(AirflowFailException, match="wecom_other") as failure:
+        callback_fetch_hook("wecom_default")
+    assert "app-secret" not in str(failure.value) and "other-secret" not in str(failure.value)
