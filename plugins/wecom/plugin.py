@@ -3,7 +3,7 @@
 Loaded through the ``airflow.plugins`` entry point (``pip install``) or from
 the plugins folder. Airflow mounts plugin apps without any authentication of
 its own: the receiver is public on purpose (WeCom signs every request, see
-``wecom.receiver``); the status app requires a logged-in Airflow user who
+``wecom.callbacks.receiver``); the status app requires a logged-in Airflow user who
 may read DAG runs, through the same dependency the core API uses, so an
 anonymous request gets 401.
 
@@ -117,7 +117,7 @@ def create_status_app() -> FastAPI:
 
 
 def _receiver_app() -> FastAPI:
-    from wecom.receiver import airflow_app  # noqa: PLC0415
+    from wecom.callbacks.receiver import airflow_app  # noqa: PLC0415
 
     return airflow_app()
 

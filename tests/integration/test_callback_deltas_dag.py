@@ -21,7 +21,8 @@ from sqlalchemy import Engine, text
 
 from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
 from wecom.hooks.target_db import create_target_engine
-from wecom.receiver import ReceiverConfig, UnknownConnectionError, create_receiver_app
+from wecom.callbacks.receiver import create_receiver_app
+from wecom.callbacks.receiver_config import ReceiverConfig, UnknownConnectionError
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 

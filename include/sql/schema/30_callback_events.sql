@@ -1,7 +1,8 @@
 -- Contact-change callbacks as received: one row per distinct decrypted message.
 -- WeCom redelivers until it gets a 200 and its documented key (FromUserName +
 -- CreateTime) collides, so dedup_key is the sha256 of the decrypted message and
--- a redelivery only bumps delivery_count. The receiver inserts rows as pending
+-- a redelivery only bumps delivery_count (best effort: a row another transaction
+-- holds is not waited for). The receiver inserts rows as pending
 -- (tag events and unknown change types as ignored, kept for audit); the apply
 -- DAG moves them to applied, superseded, failed or, after too many attempts, dead.
 -- payload is the event as a JSON object with the XML's field names.

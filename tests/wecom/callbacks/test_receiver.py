@@ -1,29 +1,24 @@
-"""The callback receiver over HTTP: verification, events, duplicates, every bad input, outages."""
+"""The callback receiver over HTTP: verification, events, duplicates, every bad input, request limits."""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import quote
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.wecom.test_callback_events import EVENTS, event_xml
+from tests.wecom.callbacks.test_parse import EVENTS, MALFORMED, NASTY_VALUES, event_xml, with_field
 from tests.wecom.test_crypto import (
     AES_KEY,
     CORP_ID,
@@ -39,16 +34,11 @@ from tests.wecom.test_crypto import (
     VERIFY_TIMESTAMP,
     raw_aes,
 )
-from wecom.callback_events import dedup_key
+from wecom.callbacks.parse import FIELD_FORMATS, dedup_key
+from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
+from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits, UnknownConnectionError
 from wecom.crypto import WeComCrypto, decode_aes_key
-from wecom.hooks.target_db import create_target_engine, target_url
-from wecom.receiver import (
-    AIRFLOW_URL_PREFIX,
-    ReceiverConfig,
-    UnknownConnectionError,
-    airflow_resolver,
-    create_receiver_app,
-)
+from wecom.hooks.target_db import create_target_engine
 
 CONN_ID = "wecom_default"
 URL = f"/wecom/callback/{CONN_ID}"
@@ -119,7 +109,7 @@ def signed_body(encrypted: str, *, to_user: str | None = CORP_ID, agent_id: str 
 
 
 def without_secrets(caplog: pytest.LogCaptureFixture) -> list[str]:
-    messages = [r.getMessage() for r in caplog.records if r.name == "wecom.receiver"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "wecom.callbacks.receiver"]
     for message in messages:
         for secret in SECRETS:
             assert secret not in message
@@ -151,27 +141,42 @@ def test_url_verification_tolerates_an_unescaped_plus(client: TestClient) -> Non
     assert (response.status_code, response.text) == (200, f"echo{attempt}")
 
 
+def test_url_verification_is_logged_in_plain_words_without_secrets(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wecom.callbacks.receiver")
+    echostr, signature, timestamp, nonce = CRYPTO.encrypt("echo")
+    query = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+    assert client.get(URL, params=query).text == "echo"
+    (line,) = without_secrets(caplog)
+    assert line == f"wecom callback URL verification for conn_id={CONN_ID!r}: ok"
+
+
 @pytest.mark.parametrize(
-    ("change", "status"),
+    ("change", "status", "words"),
     [
-        ({"msg_signature": "0" * 40}, 403),
-        ({"msg_signature": None}, 403),
-        ({"nonce": None}, 403),
-        ({"echostr": None}, 400),
-        ({"timestamp": "1409659589"}, 403),
+        ({"msg_signature": "0" * 40}, 403, "bad signature"),
+        ({"msg_signature": None}, 403, "not a signed request"),
+        ({"nonce": None}, 403, "not a signed request"),
+        ({"echostr": None}, 400, "echostr missing"),
+        ({"timestamp": "1409659589"}, 403, "window"),
+        ({"corp": "wwothercorp0000000"}, 403, "wrong corp"),
+        ({"key": "B" * 43}, 400, "cannot decrypt"),
     ],
 )
 def test_url_verification_rejections(
-    client: TestClient, caplog: pytest.LogCaptureFixture, change: dict, status: int
+    client: TestClient, caplog: pytest.LogCaptureFixture, change: dict, status: int, words: str
 ) -> None:
-    echostr, signature, timestamp, nonce = CRYPTO.encrypt("echo")
+    sender = WeComCrypto(TOKEN, change.pop("key", AES_KEY), change.pop("corp", CORP_ID))
+    echostr, signature, timestamp, nonce = sender.encrypt("echo")
     params = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr} | change
     if "timestamp" in change:  # a validly signed but stale request
         params["msg_signature"] = CRYPTO.signature(change["timestamp"], nonce, echostr)
     response = client.get(URL, params={k: v for k, v in params.items() if v is not None})
     assert response.status_code == status
     assert "echo" not in response.text
-    assert len(without_secrets(caplog)) == 1
+    (line,) = without_secrets(caplog)
+    assert f"rejected with {status}: URL verification failed: " in line and words in line
 
 
 # Events
@@ -294,18 +299,21 @@ BAD_INPUTS: dict[str, tuple[Callable[[], tuple[str, dict[str, str]]], int, str]]
         "receive id",
     ),
     "ToUserName mismatch": (lambda: envelope(MEMBER_EVENT, to_user="wwothercorp0000000"), 403, "ToUserName"),
-    "decrypted event not XML": (lambda: envelope("UserID=zhangsan"), 400, "well-formed"),
     "decrypted event with a DTD": (
         lambda: envelope('<!DOCTYPE xml [<!ENTITY z "zhangsan">]><xml>&z;</xml>'),
         400,
         "DTD",
     ),
-    "decrypted event without UserID": (lambda: envelope(event_xml("delete_user", "")), 400, "UserID"),
     "body over the limit": (
         lambda: envelope(event_xml("update_user", "<UserID>u</UserID><Name>" + "x" * 70_000 + "</Name>")),
         413,
         "exceeds",
     ),
+    # A correctly signed and encrypted envelope around a malformed event: every field the parser checks.
+    **{
+        f"sealed event, {name}": (lambda xml=xml: envelope(xml), 400, reason)
+        for name, (xml, reason) in MALFORMED.items()
+    },
 }
 
 
@@ -315,7 +323,7 @@ def test_bad_input_is_refused_and_nothing_stored(
 ) -> None:
     make, status, reason = BAD_INPUTS[name]
     body, params = make()
-    caplog.set_level(logging.INFO, logger="wecom.receiver")
+    caplog.set_level(logging.INFO, logger="wecom.callbacks.receiver")
     response = client.post(URL, params=params, content=body)
     assert response.status_code == status
     assert "success" not in response.text and "zhangsan" not in response.text
@@ -389,60 +397,6 @@ def test_resolver_failures(client: TestClient, resolver: Resolver, engine: Engin
     assert stored(engine) == []
 
 
-# Database outage: 503 so WeCom retries; the retried delivery is stored once the database is back
-
-
-def test_unreachable_database_answers_503_then_the_retry_is_stored(
-    client: TestClient, resolver: Resolver, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    good = resolver.configs[CONN_ID]
-    unreachable = create_target_engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'target.db'}", timeout_s=0.5)
-    resolver.configs[CONN_ID] = replace(good, engine=unreachable)
-    body, params = envelope(MEMBER_EVENT)
-    response = client.post(URL, params=params, content=body)
-    assert response.status_code == 503
-    assert "database unavailable" in without_secrets(caplog)[0]
-    resolver.configs[CONN_ID] = good
-    response = client.post(URL, params=params, content=body)
-    assert (response.status_code, response.text) == (200, "success")
-    (row,) = stored(engine)
-    assert row["delivery_count"] == 1
-
-
-def test_locked_database_answers_503_and_stores_nothing_half_way(client: TestClient, engine: Engine) -> None:
-    first, first_params = envelope(EVENTS["delete_user"][0])
-    assert client.post(URL, params=first_params, content=first).status_code == 200
-    body, params = envelope(MEMBER_EVENT)
-    with engine.connect() as blocker:
-        blocker.exec_driver_sql("BEGIN EXCLUSIVE")
-        started = time.monotonic()
-        assert client.post(URL, params=params, content=body).status_code == 503
-        assert time.monotonic() - started < 3
-        blocker.exec_driver_sql("ROLLBACK")
-    assert len(stored(engine)) == 1
-    assert client.post(URL, params=params, content=body).status_code == 200
-    assert len(stored(engine)) == 2
-
-
-@pytest.mark.postgres
-def test_closed_postgres_port_answers_503(client: TestClient, resolver: Resolver, postgres_url: str) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    down = create_target_engine(f"postgresql+psycopg2://u:p@127.0.0.1:{port}/db", timeout_s=1)
-    resolver.configs[CONN_ID] = replace(resolver.configs[CONN_ID], engine=down)
-    body, params = envelope(MEMBER_EVENT)
-    assert client.post(URL, params=params, content=body).status_code == 503
-    up = create_target_engine(postgres_url, timeout_s=5)
-    with up.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS wecom_callback_events"))
-    resolver.configs[CONN_ID] = replace(resolver.configs[CONN_ID], engine=up)
-    assert client.post(URL, params=params, content=body).status_code == 200
-    with up.connect() as connection:
-        assert connection.execute(text("SELECT COUNT(*) FROM wecom_callback_events")).scalar_one() == 1
-    up.dispose()
-
-
 # Mounting in Airflow and reading Airflow connections
 
 
@@ -455,176 +409,36 @@ def test_mounted_under_the_airflow_url_prefix(resolver: Resolver, engine: Engine
     assert len(stored(engine)) == 1
 
 
-def wecom_conn_env(tmp_path: Path, **extra: object) -> dict[str, str]:
-    return {
-        "AIRFLOW_CONN_WECOM_DEFAULT": json.dumps(
-            {
-                "conn_type": "wecom",
-                "login": CORP_ID,
-                "password": "corp-secret-value",
-                "extra": {"callback_token": TOKEN, "encoding_aes_key": AES_KEY, **extra},
-            }
-        ),
-        "AIRFLOW_CONN_WECOM_TARGET_DB": json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "target.db")}),
-    }
+def test_fuzzed_fields_of_a_sealed_event_are_stored_or_refused_never_500(client: TestClient, engine: Engine) -> None:
+    """Every checked field of a signed, encrypted event, set to each value a fuzzer would try."""
+    accepted: set[str] = set()
+    for name in sorted(FIELD_FORMATS):
+        for value in NASTY_VALUES:
+            message = with_field(MEMBER_EVENT, name, value)
+            body, params = envelope(message)
+            response = client.post(URL, params=params, content=body)
+            assert response.status_code in (200, 400), (name, value, response.status_code)
+            if response.status_code == 200:
+                accepted.add(dedup_key(message))
+    assert {row["dedup_key"] for row in stored(engine)} == accepted
 
 
-def test_airflow_resolver_reads_env_connections_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in wecom_conn_env(tmp_path, callback_max_body_bytes=5000).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AIRFLOW_CONN_NOT_CALLBACK", json.dumps({"conn_type": "http", "host": "x"}))
-    resolve = airflow_resolver()
-    config = resolve(CONN_ID)
-    assert (config.corp_id, config.max_body_bytes, config.timestamp_window_s) == (CORP_ID, 5000, 300)
-    assert config.engine.url.database == str(tmp_path / "target.db")
-    assert TOKEN not in repr(config) and AES_KEY not in repr(config) and "corp-secret" not in repr(config)
-    for missing in ["nope", "not_callback"]:
-        with pytest.raises(UnknownConnectionError):
-            resolve(missing)
+def test_requests_past_the_cap_are_answered_503_at_once(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    entered, release = threading.Event(), threading.Event()
+    config = ReceiverConfig(corp_id=CORP_ID, token=TOKEN, encoding_aes_key=AES_KEY, engine=engine)
+
+    def slow(conn_id: str) -> ReceiverConfig:
+        entered.set()
+        release.wait(30)
+        return config
+
+    app = create_receiver_app(slow, cache_ttl_s=0, limits=ReceiverLimits(max_concurrent_requests=1))
     body, params = envelope(MEMBER_EVENT)
-    with TestClient(create_receiver_app(resolve)) as client:
-        assert client.post(URL, params=params, content=body).status_code == 200
-        assert client.post("/wecom/callback/not_callback", params=params, content=body).status_code == 404
-
-
-def test_airflow_resolver_rereads_the_connection_and_keeps_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in wecom_conn_env(tmp_path).items():
-        monkeypatch.setenv(key, value)
-    resolve = airflow_resolver()
-    first = resolve(CONN_ID)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WECOM_DEFAULT",
-        json.dumps(
-            {"conn_type": "wecom", "login": CORP_ID, "extra": {"callback_token": "other", "encoding_aes_key": AES_KEY}}
-        ),
-    )
-    second = resolve(CONN_ID)
-    assert (first.token, second.token) == (TOKEN, "other")
-    assert second.engine is first.engine
-
-
-@pytest.mark.parametrize(
-    ("extra", "match"),
-    [
-        ({"target_conn_id": "absent_db"}, "absent_db"),
-        ({"callback_timestamp_window_s": "soon"}, "callback_timestamp_window_s"),
-        ({"encoding_aes_key": AES_KEY[:42]}, "encoding_aes_key"),
-    ],
-)
-def test_airflow_resolver_configuration_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: dict, match: str
-) -> None:
-    for key, value in wecom_conn_env(tmp_path, **extra).items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(ValueError, match=match):
-        airflow_resolver()(CONN_ID)
-
-
-@pytest.mark.parametrize(
-    ("conn", "url"),
-    [
-        (SimpleNamespace(conn_type="sqlite", host="/data/t.db", schema=None), "sqlite:////data/t.db"),
-        (SimpleNamespace(conn_type="sqlite", host="", schema="/data/t.db"), "sqlite:////data/t.db"),
-        (
-            SimpleNamespace(
-                conn_type="postgres",
-                host="db.example",
-                schema="dir",
-                login="etl",
-                password="p@ss:/word",
-                port=6543,
-                extra_dejson={"sslmode": "require", "cursor": "realdictcursor"},
-            ),
-            "postgresql+psycopg2://etl:p%40ss%3A%2Fword@db.example:6543/dir?sslmode=require",
-        ),
-    ],
-)
-def test_target_url_from_airflow_connections(conn: SimpleNamespace, url: str) -> None:
-    conn.conn_id = "t"
-    assert target_url(conn).render_as_string(hide_password=False) == url
-
-
-def test_target_url_refuses_other_types() -> None:
-    for conn in [
-        SimpleNamespace(conn_id="t", conn_type="mysql", host="h", schema="s"),
-        SimpleNamespace(conn_id="t", conn_type="sqlite", host="", schema=""),
-    ]:
-        with pytest.raises(ValueError, match="'t'"):
-            target_url(conn)
-
-
-def test_sqlite_engine_uses_wal(engine: Engine) -> None:
-    with engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
-        assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2
-
-
-# The standalone CLI: a real uvicorn
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_standalone_cli_serves_over_http(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    env |= wecom_conn_env(tmp_path) | {"PYTHONPATH": "plugins", "AIRFLOW_HOME": str(tmp_path / "airflow")}
-    command = [
-        sys.executable,
-        "-m",
-        "wecom.receiver",
-        "--conn-id",
-        CONN_ID,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, env=env, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base, timeout=1)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
-        echostr, signature, timestamp, nonce = CRYPTO.encrypt("hello-cli")
-        query = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
-        response = httpx.get(f"{base}{URL}", params=query)
-        assert (response.status_code, response.text) == (200, "hello-cli")
-        body, params = envelope(MEMBER_EVENT)
-        assert httpx.post(f"{base}{URL}", params=params, content=body).text == "success"
-        assert httpx.post(f"{base}/wecom/callback/other", params=params, content=body).status_code == 404
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=30)
-    for secret in SECRETS:
-        assert secret not in errors
-    engine = create_target_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    with TestClient(app) as client, ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(client.post, URL, params=params, content=body)
+        assert entered.wait(30)
+        assert client.post(URL, params=params, content=body).status_code == 503
+        release.set()
+        assert first.result(30).text == "success"
+    assert "more than 1 requests in progress" in without_secrets(caplog)[0]
     assert len(stored(engine)) == 1
-    engine.dispose()
-
-
-def test_cli_fails_fast_on_a_misconfigured_connection(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    env |= wecom_conn_env(tmp_path, encoding_aes_key=AES_KEY[:42]) | {"PYTHONPATH": "plugins"}
-    env["AIRFLOW_HOME"] = str(tmp_path / "airflow")
-    result = subprocess.run(
-        [sys.executable, "-m", "wecom.receiver", "--conn-id", CONN_ID, "--port", str(free_port())],
-        env=env,
-        cwd=Path(__file__).parents[2],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "encoding_aes_key" in result.stderr and AES_KEY[:42] not in result.stderr

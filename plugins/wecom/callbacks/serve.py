@@ -1,0 +1,201 @@
+"""The standalone receiver: ``python -m wecom.callbacks.receiver --conn-id wecom_default``.
+
+uvicorn serving the callback app, hardened for the open internet: a client
+must send a request's headers within ``--header-timeout`` and its body within
+``--body-timeout``, headers are capped in size and bodies by the connection's
+``callback_max_body_bytes``; past ``--max-requests`` requests in progress (or
+``--max-connections`` connections) the answer is 503 at once, which WeCom
+retries. SIGTERM stops accepting, finishes the requests in flight (their
+database writes included) for up to ``--shutdown-timeout`` seconds, then exits.
+Every database wait is bounded so that each callback is answered within about
+``--write-deadline`` seconds whatever the database does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
+from wecom.callbacks.receiver_config import (
+    CONFIG_ERRORS,
+    ReceiverConfig,
+    ReceiverConfigError,
+    ReceiverLimits,
+    Resolver,
+    UnknownConnectionError,
+    airflow_resolver,
+)
+from wecom.callbacks.store import SchemaError, check_events_table, describe_failure
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEADER_TIMEOUT_S = 5.0
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_SHUTDOWN_TIMEOUT_S = 10
+
+
+class _BoundedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline and a size cap on each request's headers.
+
+    uvicorn bounds only the idle time between requests: a client that sends
+    half a request line would hold its connection forever. The clock starts
+    when the connection opens and again when the next request begins.
+    """
+
+    header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
+    max_header_bytes = DEFAULT_MAX_HEADER_BYTES
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def _arm_header_deadline(self) -> None:
+        self._header_bytes = 0
+        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_s, self._headers_too_slow
+        )
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_deadline is not None:
+            self._header_bytes += len(data)
+            if self._header_bytes > self.max_header_bytes:
+                self._disarm_header_deadline()
+                self.send_400_response("Request headers too large.")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_deadline is None:
+            self._arm_header_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+
+def bounded_protocol(header_timeout_s: float, max_header_bytes: int) -> type[HttpToolsProtocol]:
+    attributes = {"header_timeout_s": header_timeout_s, "max_header_bytes": max_header_bytes}
+    return type("BoundedHttpProtocol", (_BoundedHttpProtocol,), attributes)
+
+
+def _serving_only(resolve: Resolver, conn_ids: frozenset[str]) -> Resolver:
+    def restricted(conn_id: str) -> ReceiverConfig:
+        if conn_id not in conn_ids:
+            raise UnknownConnectionError(f"connection {conn_id!r} is not served by this receiver")
+        return resolve(conn_id)
+
+    return restricted
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wecom.callbacks.receiver",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--conn-id", action="append", required=True, help="wecom connection to serve (repeat for several)")
+    add("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
+    add("--port", type=int, default=8090)
+    add("--public-url", help="URL WeCom reaches this server at, for the printed callback URL (default: host:port)")
+    add("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S, help="seconds to receive a request's headers")
+    add("--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="largest request line + headers")
+    add("--body-timeout", type=float, default=ReceiverLimits.body_timeout_s, help="seconds to receive a body")
+    add("--max-requests", type=int, default=ReceiverLimits.max_concurrent_requests, help="requests in progress")
+    add("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, help="open connections (uvicorn's 503)")
+    add("--keep-alive-timeout", type=int, default=5, help="seconds an idle keep-alive connection stays open")
+    add("--write-deadline", type=float, default=ReceiverLimits.write_deadline_s, help="seconds to 503")
+    add("--statement-timeout", type=float, default=ReceiverLimits.statement_timeout_s, help="PostgreSQL, s")
+    add("--lock-timeout", type=float, default=ReceiverLimits.lock_timeout_s, help="PostgreSQL; SQLite busy, s")
+    add("--pool-timeout", type=float, default=ReceiverLimits.pool_timeout_s, help="wait for a free connection, s")
+    add("--shutdown-timeout", type=int, default=DEFAULT_SHUTDOWN_TIMEOUT_S, help="seconds to finish in-flight work")
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add("--access-log", action="store_true", help="log every request (off: WeCom is chatty)")
+    return parser
+
+
+def _limits(args: argparse.Namespace) -> ReceiverLimits:
+    return ReceiverLimits(
+        write_deadline_s=args.write_deadline,
+        statement_timeout_s=args.statement_timeout,
+        lock_timeout_s=args.lock_timeout,
+        pool_timeout_s=args.pool_timeout,
+        body_timeout_s=args.body_timeout,
+        max_concurrent_requests=args.max_requests,
+    )
+
+
+def _check_endpoint(resolve: Resolver, conn_id: str) -> str | None:
+    """Why ``conn_id`` cannot be served (a one-line reason), or None; a database that is down only warns."""
+    try:
+        check_events_table(resolve(conn_id).engine)
+    except (*CONFIG_ERRORS, SchemaError) as exc:
+        return f"{conn_id}: {exc}"
+    except SQLAlchemyError as exc:
+        log.warning(
+            "%s: target database unreachable at startup (%s); answering 503 until it is back",
+            conn_id,
+            describe_failure(exc),
+        )
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        limits = _limits(args)
+    except ReceiverConfigError as exc:
+        parser.error(str(exc))
+    # Like `airflow connections get`: env vars, secrets backends, then the metastore.
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
+    resolve = airflow_resolver(limits)
+    public_url = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
+    for conn_id in args.conn_id:
+        problem = _check_endpoint(resolve, conn_id)
+        if problem:
+            parser.exit(2, f"wecom receiver: {problem}\n")
+        log.info(
+            "serving %s: paste %s%s/callback/%s into the admin console",
+            conn_id,
+            public_url,
+            AIRFLOW_URL_PREFIX,
+            conn_id,
+        )
+    app = create_receiver_app(_serving_only(resolve, frozenset(args.conn_id)), limits=limits)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        http=bounded_protocol(args.header_timeout, args.max_header_bytes),
+        limit_concurrency=args.max_connections,
+        timeout_keep_alive=args.keep_alive_timeout,
+        timeout_graceful_shutdown=args.shutdown_timeout,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
