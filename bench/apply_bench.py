@@ -2,7 +2,8 @@
 
 The simulator runs as its own process (``python -m wecom.simulator``) so that it does not share
 the applier's interpreter. The events are stored first (not timed): ``--events`` / 2 full-form
-member events (a create and an update for each of ``--events`` / 4 new members) and
+member events (a create and an update for each of ``--events`` / 4 new members, after the
+create_party of the root department they join) and
 ``--events`` / 2 ids-only update_user events for distinct existing members, each needing a
 user/get. Then one ``DeltaApplier.apply`` is timed, as the DAG's apply task runs it.
 
@@ -77,7 +78,9 @@ def main() -> None:
                 userids = sorted({row["userid"] for row in client.user_list_id()})[:ids_only]
                 now, start = datetime.now(UTC), int(time.time()) - 3600
                 with engine.begin() as conn:
-                    xmls = [
+                    # The root department the members join: an event naming an unknown one would wait.
+                    xmls = [event_xml("create_party", start - 1, Id=1, Name="Root", ParentId=0, Order=1)]
+                    xmls += [
                         event_xml(change, start + i, UserID=f"bench{i:06d}", Name=f"Bench {i}", Department="1",
                                   Position=f"P{change}")
                         for i in range(new_members)

@@ -20,7 +20,6 @@ A failure fails only its entity's events, never the batch, and no path deletes a
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -158,28 +157,29 @@ class DeltaApplier:
     ) -> dict[tuple[str, str], Fetched]:
         """Complete ids-only events: one fetch per entity, concurrently (the client limits the rate).
 
-        Once the secret is refused an endpoint, the batch's other fetches of it are not made: the
-        answer would be the same."""
+        Once the secret is refused an endpoint (48002, 48009), the batch's other fetches of it are
+        not made: the answer would be the same. 60011 refuses one entity (outside the visible scope)."""
         wanted = [("user", g.key) for g in user_groups if any(e.needs_fetch() for e in g.events)]
         wanted += [("department", g.key) for g in department_groups if any(e.needs_fetch() for e in g.events)]
         if not wanted or self.client is None:
             if wanted:
                 log.info("%d ids-only entities applied from what their events carry (no fetch client)", len(wanted))
             return {}
-        client, refused, lock = self.client, {}, threading.Lock()
+        client, refused, blocked = self.client, {}, set()
 
         def fetch(item: tuple[str, str]) -> Fetched | None:
             kind, key = item
             endpoint = _endpoint(kind)
-            if endpoint in refused:
+            if endpoint in blocked:
                 return None
             try:
                 return client.user_get(key) if kind == "user" else client.department_get(int(key))
             except WeComNotFoundError:
                 return Gone()
             except (WeComPermissionError, WeComNoPrivilegeError) as error:
-                with lock:
-                    refused.setdefault(endpoint, error.errcode)
+                refused.setdefault(endpoint, error.errcode)  # dict and set operations are atomic
+                if isinstance(error, WeComPermissionError):
+                    blocked.add(endpoint)
                 return None
             except WeComError as error:
                 reason = f"{error.endpoint or endpoint} failed: {type(error).__name__} (errcode {error.errcode})"
@@ -193,8 +193,8 @@ class DeltaApplier:
             log.warning(
                 "%s answers errcode %s for this secret: %d ids-only entities applied from what their events "
                 "carry, their other fields kept as stored. To complete them, set fetch_conn_id in the wecom "
-                "connection to a connection whose secret may read members and departments (the contact-sync "
-                "secret, from a trusted IP added before 2022-08-15, or an app with contacts access)",
+                "connection to a connection whose secret may read them (the contact-sync secret from a trusted "
+                "IP added before 2022-08-15, or an app with contacts access and the entities in its visible scope)",
                 endpoint,
                 errcode,
                 result.refused[endpoint],

@@ -89,14 +89,19 @@ def test_a_fetch_that_withholds_contact_fields_keeps_them_and_writes_no_version(
     assert rows(engine, "SELECT COUNT(*) FROM wecom_users_history") == history_before
 
 
-def test_a_member_withheld_from_the_secret_60011_is_applied_from_its_event(
+def test_a_member_outside_the_visible_scope_60011_is_applied_from_its_event_and_others_are_fetched(
     engine: Engine, sim: RunningSimulator, client: WeComClient
 ) -> None:
     full_sync(engine, client, seconds=0)
-    userid = sorted(sim.state.org.users)[0]
-    before = members(engine)[userid]
-    sim.add_fault("user/get", errcode=60011, times=None, match={"userid": userid})
-    store(engine, "update_user", 10, UserID=userid, Department="1")
+    hidden, visible = sorted(sim.state.org.users)[:2]
+    before = members(engine)[hidden]
+    sim.add_fault("user/get", errcode=60011, times=None, match={"userid": hidden})
+    sim.state.update_user(visible, {"position": "Fetched"})
+    store(engine, "update_user", 10, UserID=hidden, Department="1")
+    store(engine, "update_user", 10, UserID=visible, Department="1")
+    calls = client.api_calls.get("user/get", 0)
     result = apply(engine, client=client)
-    assert result.events["applied"] == 1 and result.refused == {"user/get": 1}
-    assert members(engine)[userid] == before and memberships(engine, userid) == [1]
+    assert result.events["applied"] == 2 and result.refused == {"user/get": 1}
+    assert result.api_calls["user/get"] - calls == 2
+    assert members(engine)[hidden] == before and memberships(engine, hidden) == [1]
+    assert members(engine)[visible][5] == "Fetched"
