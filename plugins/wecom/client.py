@@ -16,11 +16,11 @@ from typing import Any
 from wecom.api.budget import RateLimits
 from wecom.api.rules import INVALID_CURSOR, Malformed
 from wecom.api.tokens import Secret
-from wecom.api.transport import DEFAULT_BASE_URL, Transport
+from wecom.api.transport import Transport
 from wecom.crypto import WeComAesCipher
 from wecom.errors import WeComConfigError, WeComError
 
-__all__ = ["DEFAULT_BASE_URL", "EXPORT_KINDS", "RateLimits", "WeComClient"]
+__all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]
 
 EXPORT_KINDS = ("user", "simple_user", "department", "taguser")
 EXPORT_STATUSES = (0, 1, 2, 3)  # waiting, running, done, failed

@@ -3,9 +3,10 @@
 Each reservation is one short transaction of three statements on one row (see
 ``include/sql/rate_budget/``); the counts are the only state, so a process that
 dies mid-block leaves nothing to clean up. When the database cannot be reached
-the budget falls back to counting in this process and says so, because a sync
-that could run before the budget existed should not fail because of it: WeCom's
-own 45009 handling in the transport still backs it up.
+the budget counts in this process for a minute and says so, because a sync that
+could run before the budget existed should not fail because of it (WeCom's own
+45009 handling in the transport still backs it up), nor wait for a connect
+timeout on every block while the database is away.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom.api.budget import BudgetKey, MemoryBudgetStore
@@ -22,6 +23,7 @@ from wecom.sql import check_dialect, read_statement
 
 _log = logging.getLogger("wecom.client")
 PRUNE_EVERY_S = 600.0
+RETRY_STORE_AFTER_S = 60.0
 
 
 class SqlBudgetStore:
@@ -33,12 +35,14 @@ class SqlBudgetStore:
         self._clock = clock
         self._fallback = MemoryBudgetStore()
         self._pruned_at = float("-inf")
-        self._warned_at = float("-inf")
+        self._failed_at = float("-inf")
 
     def __repr__(self) -> str:
         return f"SqlBudgetStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def reserve(self, key: BudgetKey, bucket: int, span: int, want: int, limit: int) -> int:
+        if self._away():
+            return self._fallback.reserve(key, bucket, span, want, limit)
         params = _row(key, bucket) | {"span": span, "want": want, "limit": limit}
         try:
             with self.engine.begin() as conn:
@@ -47,35 +51,41 @@ class SqlBudgetStore:
                 conn.execute(self._sql("grant"), params)
                 return int(conn.execute(self._sql("take_grant"), params).scalar_one())
         except SQLAlchemyError as error:
-            self._warn(error)
+            self._failed(error)
             return self._fallback.reserve(key, bucket, span, want, limit)
 
     def give_back(self, key: BudgetKey, bucket: int, calls: int) -> None:
+        if self._away():
+            self._fallback.give_back(key, bucket, calls)
+            return
         try:
             with self.engine.begin() as conn:
                 conn.execute(self._sql("give_back"), _row(key, bucket) | {"calls": calls})
         except SQLAlchemyError as error:
-            self._warn(error)
+            self._failed(error)
 
-    def _sql(self, name: str) -> text:
+    def _away(self) -> bool:
+        """Whether the database failed less than a minute ago (then the fallback counts)."""
+        return self._clock() - self._failed_at < RETRY_STORE_AFTER_S
+
+    def _sql(self, name: str) -> TextClause:
         return text(read_statement(f"rate_budget/{name}.sql", self._dialect))
 
-    def _prune_now_and_then(self, conn: object) -> None:
+    def _prune_now_and_then(self, conn: Connection) -> None:
         now = self._clock()
         if now - self._pruned_at >= PRUNE_EVERY_S:
             conn.execute(self._sql("prune"), {"now": int(now)})
             self._pruned_at = now
 
-    def _warn(self, error: SQLAlchemyError) -> None:
-        """One line a minute at most: the cause's class and the table, never bound values or the URL."""
-        now = self._clock()
-        if now - self._warned_at >= 60.0:
-            self._warned_at = now
-            _log.warning(
-                "the shared rate budget (table wecom_rate_budget) is unavailable (%s); counting calls in this "
-                "process only until it is back: run the DAG's ensure_schema task if the table is missing",
-                type(getattr(error, "orig", None) or error).__name__,
-            )
+    def _failed(self, error: SQLAlchemyError) -> None:
+        """One line per outage minute: the cause's class and the table, never bound values or the URL."""
+        self._failed_at = self._clock()
+        _log.warning(
+            "the shared rate budget (table wecom_rate_budget) is unavailable (%s); counting calls in this process "
+            "for the next %.0f s: run the DAG's ensure_schema task if the table is missing",
+            type(getattr(error, "orig", None) or error).__name__,
+            RETRY_STORE_AFTER_S,
+        )
 
 
 def _row(key: BudgetKey, bucket: int) -> dict[str, object]:

@@ -133,16 +133,26 @@ def test_buckets_that_left_every_window_are_pruned(target_engine: Engine) -> Non
     assert buckets == [int(T0 + 86_400)]
 
 
-def test_a_missing_table_falls_back_to_this_process_and_says_so(
+def test_a_missing_table_falls_back_to_this_process_for_a_minute_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     caplog.set_level(logging.WARNING, logger="wecom.client")
-    assert take_until_spent(frozen_budget(engine)) == LIMIT
+    engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    now = T0
+    store = SqlBudgetStore(engine, clock=lambda: now)
+    key = BudgetKey("corp:wwshared", "user/get", 60_000)
+    assert [store.reserve(key, int(now), 62, 80, LIMIT) for _ in range(3)] == [80, 80, 40]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, "one line a minute, not one per reservation"
+    assert len(warnings) == 1, "one line per outage, not one per reservation"
     assert "wecom_rate_budget" in warnings[0] and "ensure_schema" in warnings[0]
     assert str(tmp_path) not in warnings[0]
+    create_budget_table(engine)
+    now = T0 + 30
+    store.reserve(key, int(now), 62, 10, LIMIT)
+    assert used_in_window(engine) == 0, "no round trip to a database that failed a moment ago"
+    now = T0 + 61
+    store.reserve(key, int(now), 62, 10, LIMIT)
+    assert used_in_window(engine) == 10, "back to the shared table after a minute"
 
 
 def test_the_store_reports_grants_exactly_at_the_edge(tmp_path: Path) -> None:
