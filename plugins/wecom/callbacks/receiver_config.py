@@ -113,18 +113,19 @@ def config_from_connection(
     Raises ``UnknownConnectionError`` (404) when the connection is not set up
     for callbacks and ``ReceiverConfigError`` when a field is out of bounds.
     """
+    extra = conn.extra_dejson
+    if conn.conn_type != "wecom" or not extra.get("callback_token") or not extra.get("encoding_aes_key"):
+        raise UnknownConnectionError(f"connection {conn_id!r} is not a wecom connection set up for callbacks")
     try:
         settings = WeComSettings.from_fields(
-            conn_id, host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson
+            conn_id, host=conn.host, login=conn.login, password=conn.password, extra=extra
         )
     except SettingsError as exc:
         raise ReceiverConfigError(str(exc)) from None
-    if not settings.callback_token or not settings.encoding_aes_key:
-        raise UnknownConnectionError(f"connection {conn_id!r} has no callback_token/encoding_aes_key")
-    return ReceiverConfig(
+    return ReceiverConfig(  # token and key as from_fields validated them
         corp_id=settings.corp_id,
-        token=settings.callback_token,
-        encoding_aes_key=settings.encoding_aes_key,
+        token=extra["callback_token"],
+        encoding_aes_key=extra["encoding_aes_key"],
         engine=engine_for(settings.target_conn_id),
         max_body_bytes=settings.options.get("callback_max_body_bytes", DEFAULT_MAX_BODY_BYTES),
         timestamp_window_s=settings.options.get("callback_timestamp_window_s", DEFAULT_TIMESTAMP_WINDOW_S),

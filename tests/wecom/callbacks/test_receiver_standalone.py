@@ -1,0 +1,237 @@
+"""The standalone receiver (a real uvicorn over loopback): serving, slow and oversized clients, shutdown.
+
+Bounds are asserted by what the server does (closes, answers 408/400, finishes
+in-flight work), with generous waits that hold on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.wecom.callbacks.test_parse import event_xml
+from tests.wecom.callbacks.test_receiver import CRYPTO, MEMBER_EVENT, SECRETS, URL, envelope, stored
+from tests.wecom.callbacks.test_receiver_config import wecom_conn_env
+from tests.wecom.callbacks.test_store import as_role, run_file
+from tests.wecom.test_crypto import CORP_ID
+from wecom.callbacks.serve import main
+from wecom.callbacks.store import ensure_callback_events_table
+from wecom.hooks.target_db import create_target_engine
+
+ROOT = Path(__file__).parents[3]
+COMMAND = [sys.executable, "-m", "wecom.callbacks.receiver", "--conn-id", "wecom_default"]
+WAIT_S = 30  # generous: the machine may be loaded; the bounds under test are 1-2 s
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def receiver_env(tmp_path: Path, **connections: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    return (
+        env
+        | wecom_conn_env(tmp_path)
+        | connections
+        | {
+            "PYTHONPATH": "plugins",
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        }
+    )
+
+
+def start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    server = subprocess.Popen(
+        [*COMMAND, "--port", str(port), *options],
+        env=receiver_env(tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "the receiver did not start"
+            time.sleep(0.2)
+
+
+def stop(server: subprocess.Popen[str]) -> str:
+    """SIGTERM (unless sent already), wait for the exit; the server's output, checked for secrets."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    output, _ = server.communicate(timeout=WAIT_S)
+    # uvicorn re-raises the signal it shut down on, so a clean stop may end as -SIGTERM.
+    assert server.returncode in (0, -signal.SIGTERM), output
+    for secret in SECRETS:
+        assert secret not in output
+    return output
+
+
+def sealed_request(port: int, message: str) -> tuple[bytes, bytes]:
+    """(head, body) of a signed POST for ``message``."""
+    body, params = envelope(message)
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    head = (
+        f"POST {URL}?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
+        f"Content-Length: {len(body.encode())}\r\n\r\n"
+    ).encode()
+    return head, body.encode()
+
+
+def answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (or WAIT_S passes)."""
+    sock.settimeout(WAIT_S)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+        if b"\r\n\r\n" in received and received.split(b"\r\n\r\n", 1)[1]:
+            break
+    return received
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    tmp_path = tmp_path_factory.mktemp("standalone")
+    process, port = start(tmp_path, "--header-timeout", "1", "--body-timeout", "1", "--max-header-bytes", "4096")
+    yield port, tmp_path
+    output = stop(process)
+    assert f"paste http://127.0.0.1:{port}/wecom/callback/wecom_default into the admin console" in output
+
+
+def test_serves_verification_and_events_over_http(server: tuple[int, Path]) -> None:
+    port, tmp_path = server
+    base = f"http://127.0.0.1:{port}"
+    echostr, signature, timestamp, nonce = CRYPTO.encrypt("hello-cli")
+    query = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+    response = httpx.get(f"{base}{URL}", params=query)
+    assert (response.status_code, response.text) == (200, "hello-cli")
+    body, params = envelope(MEMBER_EVENT)
+    assert httpx.post(f"{base}{URL}", params=params, content=body).text == "success"
+    assert httpx.post(f"{base}/wecom/callback/other", params=params, content=body).status_code == 404
+    engine = create_target_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    assert len(stored(engine)) == 1
+    engine.dispose()
+
+
+def test_half_sent_requests_are_closed_and_others_still_served(server: tuple[int, Path]) -> None:
+    port, _ = server
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+    for sock in slow:
+        sock.sendall(b"POST /wecom/callback/wecom_default?msg_signa")
+    head, body = sealed_request(port, event_xml("update_user", "<UserID>during_slowloris</UserID>"))
+    with socket.create_connection(("127.0.0.1", port)) as good:
+        good.sendall(head + body)
+        assert answer(good).startswith(b"HTTP/1.1 200")
+    for sock in slow:
+        assert answer(sock) == b""  # closed by the server: no request line ever completed
+        sock.close()
+
+
+def test_a_body_that_stalls_is_answered_408(server: tuple[int, Path]) -> None:
+    port, _ = server
+    head, body = sealed_request(port, event_xml("update_user", "<UserID>slow_body</UserID>"))
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + body[:20])
+        assert answer(sock).startswith(b"HTTP/1.1 408")
+
+
+def test_oversized_headers_are_refused(server: tuple[int, Path]) -> None:
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"POST /wecom/callback/wecom_default HTTP/1.1\r\nX-Padding: " + b"x" * 8192)
+        assert answer(sock).startswith(b"HTTP/1.1 400")
+
+
+def test_shutdown_finishes_the_request_in_flight(tmp_path: Path) -> None:
+    process, port = start(tmp_path, "--body-timeout", "20")
+    head, body = sealed_request(port, event_xml("update_user", "<UserID>in_flight</UserID>"))
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + body[:20])
+        time.sleep(0.5)  # the request is in the app, reading its body
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        sock.sendall(body[20:])
+        assert answer(sock).startswith(b"HTTP/1.1 200")
+    stop(process)
+    engine = create_target_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    assert [row["entity_id"] for row in stored(engine)] == ["in_flight"]
+    engine.dispose()
+
+
+def test_help_documents_every_setting_and_its_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text_ = " ".join(capsys.readouterr().out.split())
+    for setting in [
+        "--header-timeout HEADER_TIMEOUT seconds to receive a request's headers (default: 5.0)",
+        "--max-header-bytes MAX_HEADER_BYTES largest request line + headers (default: 16384)",
+        "--body-timeout BODY_TIMEOUT seconds to receive a body (default: 5.0)",
+        "(default: 256)",
+        "(default: 1024)",
+        "--write-deadline WRITE_DEADLINE",
+        "--shutdown-timeout SHUTDOWN_TIMEOUT seconds to finish in-flight work (default: 10)",
+    ]:
+        assert setting in text_
+
+
+def test_fails_fast_on_a_misconfigured_connection(tmp_path: Path) -> None:
+    env = receiver_env(tmp_path) | wecom_conn_env(tmp_path, callback_max_body_bytes=10)
+    result = subprocess.run(
+        [*COMMAND, "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "callback_max_body_bytes" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("target_engine", ["postgresql"], indirect=True)
+def test_fails_at_startup_naming_the_grant_a_role_lacks(tmp_path: Path, target_engine: Engine) -> None:
+    receiver = as_role(target_engine, "wecom_receiver")
+    ensure_callback_events_table(target_engine)
+    run_file(target_engine, "grants/receiver.sql")
+    with target_engine.begin() as connection:
+        connection.execute(text("REVOKE UPDATE (delivery_count) ON wecom_callback_events FROM wecom_receiver"))
+    url = receiver.url
+    target = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": "wecom_receiver"}
+    env = receiver_env(tmp_path, AIRFLOW_CONN_WECOM_TARGET_DB=json.dumps(target | {"schema": url.database}))
+    result = subprocess.run(
+        [*COMMAND, "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = [line for line in result.stderr.splitlines() if "wecom receiver" in line]
+    assert line == (
+        "wecom receiver: wecom_default: role wecom_receiver lacks GRANT UPDATE (delivery_count) ON "
+        "wecom_callback_events (see include/sql/grants/receiver.sql)"
+    )
+    assert CORP_ID not in result.stderr
+    receiver.dispose()
