@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from wecom.api.budget import MemoryBudgetStore, RateBudget
+from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
 from wecom.client import MAX_CURSOR_RESTARTS, RateLimits, WeComClient
 from wecom.errors import (
@@ -31,6 +33,7 @@ from wecom.errors import (
 from wecom.extract import extract_directory
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom.sql import read_statements
 
 CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"
@@ -516,9 +519,9 @@ def test_secrets_never_reach_exceptions_logs_or_reprs(
         assert error.__cause__ is None
         assert error.__context__ is None or error.__suppress_context__
         texts += [str(error), repr(error), "".join(traceback.format_exception(error))]
-    for text in texts:
-        assert token not in text
-        assert SECRET not in text
+    for shown in texts:
+        assert token not in shown
+        assert SECRET not in shown
     assert "access_token=<redacted>" in caplog.text, "urllib3's request lines were not captured"
 
 
@@ -560,3 +563,31 @@ def test_an_extract_run_fails_naming_the_endpoint_when_answers_stay_truncated(
     message = str(caught.value)
     assert message.startswith("connection 'wecom_test': user/list answered something that is not a JSON object")
     assert sim.base_url not in message and SECRET not in message and token not in message
+
+
+# --- one budget for two processes -------------------------------------------------------------------
+
+
+def test_two_clients_with_budgets_in_one_database_together_stay_under_the_limit(tmp_path: Path) -> None:
+    """A full sync and a callback burst, each with its own budget object on the shared table: no 45009."""
+    window, per_window, calls = 0.4, 12, 30
+    engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}", connect_args={"timeout": 30})
+    with engine.begin() as conn:
+        for statement in read_statements("schema/50_rate_budget.sql", "sqlite"):
+            conn.execute(text(statement))
+    limits = RateLimits(per_minute=per_window, per_hour=None, ip_per_minute=None, ip_per_hour=None, minute_s=window)
+
+    def own_budget() -> RateBudget:
+        return RateBudget(limits, SqlBudgetStore(engine), CORP_ID, min_block=2, max_block=4, margin_s=0.1)
+
+    with start_simulator(rate_limit_per_minute=per_window, rate_limit_window_s=window) as sim:
+        with (
+            make_client(sim.base_url, budget=own_budget(), max_rate_limit_waits=0) as full_sync,
+            make_client(sim.base_url, budget=own_budget(), max_rate_limit_waits=0) as callbacks,
+            ThreadPoolExecutor(max_workers=4) as pool,
+        ):
+            jobs = [pool.submit(client.user_get, A_MEMBER) for _ in range(calls) for client in (full_sync, callbacks)]
+            assert all(job.result()["userid"] == A_MEMBER for job in jobs)
+        assert sim.throttled == 0
+        assert sim.calls["user/get"] == 2 * calls
+    engine.dispose()
