@@ -11,8 +11,11 @@ One ``apply`` reads top to bottom:
    secret may not read them) is no failure: the events are applied with what they carry and
    every other field keeps its stored value;
 5. in one transaction: write the departments, then the members (renames included), mark every
-   event (applied, superseded, failed with a reason, dead after ``max_attempts``) and record the
-   run (kind ``delta``) in ``wecom_sync_runs``.
+   event and record the run (kind ``delta``) in ``wecom_sync_runs``. An event is applied,
+   superseded, or failed with a one-line reason and retried by the next runs, ``dead`` after
+   ``max_attempts``. Bad input is held that way too (a department not known here, a NewUserID
+   another live member holds, a move making a department cycle): what resolves it may still
+   arrive, out of order, within those attempts.
 
 A failure fails only its entity's events, never the batch, and no path deletes a member's row.
 """
