@@ -19,12 +19,15 @@ import os
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk.plugins_manager import AirflowPlugin
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from wecom.companies import Company
 
 STATUS_PREFIX = "/wecom/status"
 RECEIVER_PREFIX = "/wecom"
@@ -51,17 +54,24 @@ class BuiltOnFirstRequest:
         await self.app(scope, receive, send)
 
 
-def status_conn_ids() -> list[str]:
-    """``$WECOM_STATUS_TARGET_CONN_IDS`` if set, else the target databases of the ``wecom_companies`` Variable."""
-    configured = os.environ.get(STATUS_CONN_IDS_ENV)
-    if configured:
-        return [c.strip() for c in configured.split(",") if c.strip()]
+def status_targets() -> tuple[dict[str, list[Company]], str | None]:
+    """Each target database the page reads, with the companies configured to sync into it, and what is
+    wrong with the ``wecom_companies`` Variable (``None`` when it parses).
+
+    The databases are ``$WECOM_STATUS_TARGET_CONN_IDS`` if set, else the companies' target databases.
+    """
     from airflow.sdk import Variable  # noqa: PLC0415
 
-    from wecom.companies import parse_companies  # noqa: PLC0415
+    from wecom.companies import CompanyConfigError, parse_companies  # noqa: PLC0415
 
-    companies = parse_companies(Variable.get("wecom_companies", default=None))
-    return list(dict.fromkeys(c.target_conn_id for c in companies))
+    try:
+        companies, error = parse_companies(Variable.get("wecom_companies", default=None)), None
+    except CompanyConfigError as problem:
+        companies, error = [], str(problem)
+    configured = os.environ.get(STATUS_CONN_IDS_ENV)
+    conn_ids = [c.strip() for c in configured.split(",")] if configured else [c.target_conn_id for c in companies]
+    targets = {conn_id: [c for c in companies if c.target_conn_id == conn_id] for conn_id in conn_ids if conn_id}
+    return targets, error
 
 
 def ui_run_link() -> Callable[[str, str], str]:
@@ -87,16 +97,17 @@ def create_status_app() -> FastAPI:
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
     from wecom.hooks.target_db import engine_from_airflow_connection  # noqa: PLC0415
-    from wecom.status import DatabaseStatus, read_status, render_page  # noqa: PLC0415
+    from wecom.status import DatabaseStatus, read_database  # noqa: PLC0415
+    from wecom.status.page import render_page  # noqa: PLC0415
 
     engines: dict[str, Engine] = {}
     run_link = ui_run_link()
 
-    def database_status(conn_id: str) -> DatabaseStatus:
+    def database_status(conn_id: str, companies: list[Company]) -> DatabaseStatus:
         try:
             engine = engine_from_airflow_connection(BaseHook.get_connection(conn_id), timeout_s=5)
             engine = engines.setdefault(engine.url.render_as_string(hide_password=False), engine)
-            return DatabaseStatus(conn_id, read_status(engine))
+            return read_database(conn_id, engine, companies)
         except (SQLAlchemyError, ValueError, AirflowNotFoundException) as error:
             # The class only: driver messages can carry host names and user names.
             return DatabaseStatus(conn_id, error=f"{type(error).__name__} (see the API server log)")
@@ -111,7 +122,9 @@ def create_status_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> str:
-        return render_page([database_status(c) for c in status_conn_ids()], run_link=run_link)
+        targets, config_error = status_targets()
+        databases = [database_status(conn_id, companies) for conn_id, companies in targets.items()]
+        return render_page(databases, run_link=run_link, config_error=config_error)
 
     return app
 
@@ -131,7 +144,8 @@ class WeComPlugin(AirflowPlugin):
     ]
     external_views: list[dict[str, Any]] = [  # noqa: RUF012
         {
-            "name": "WeCom Sync",
+            # The 3.3 nav prints this under the icon in a narrow button, where "WeCom Sync" was cut off.
+            "name": "WeCom",
             "href": f"{STATUS_PREFIX.lstrip('/')}/",
             "url_route": "wecom-sync",
             "destination": "nav",

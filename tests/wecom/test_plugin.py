@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,16 +99,18 @@ def test_status_page_shows_runs_guard_events_and_charts(api: AirflowApi, target_
     api.client.cookies.clear()
     assert page.status_code == 200, page.text
     html = page.text
-    assert "<h2>wwcorp</h2>" in html
-    assert 'Last full sync: <span class="bad">guard_tripped</span> 2 h 0 min ago' in html
+    assert '<h2>default <span class="corp-id">corp wwcorp</span> <span class="badge bad">FAILING</span></h2>' in html
+    assert "<b>1 d 0 h ago</b>" in html  # the last good sync and its age
+    assert "<dt>Last full run</dt>" in html and '<span class="bad">guard_tripped</span> 2 h 0 min ago' in html
     assert "TRIPPED" in html and "700 of 1000 members" in html
     assert "delta lag (oldest pending) <b>7 min" in html
-    assert "user/get answered 60111 five times" in html
+    assert "Dead-letter events" in html and "user/get answered 60111 five times" in html
     # Links into the Airflow UI, leaving the iframe.
     assert 'href="/dags/wecom_directory_sync/runs/manual__2" target="_top"' in html
-    # Charts: members/departments over merged snapshots only, one duration bar per full run.
-    assert len(re.findall(r"<svg class=\"chart\"", html)) == 3
+    # Charts: members/departments over merged snapshots with the tripped run marked, one duration bar per run.
+    assert html.count('<figure class="chart">') == 3 and html.count("<svg ") == 3
     assert "no data yet" not in html
+    assert html.count('<g class="failure">') == 2
     assert html.count('<rect class="bar') == 2
     assert "cdn" not in html.lower() and "<script" not in html
 
@@ -118,5 +119,5 @@ def test_navigation_entry_is_served_by_the_plugins_api(api: AirflowApi) -> None:
     plugins = api.client.get("/api/v2/plugins", headers=api.auth).json()["plugins"]
     wecom = next(p for p in plugins if p["name"] == "wecom")
     (view,) = wecom["external_views"]
-    assert (view["name"], view["href"], view["destination"]) == ("WeCom Sync", "wecom/status/", "nav")
+    assert (view["name"], view["href"], view["destination"]) == ("WeCom", "wecom/status/", "nav")
     assert [a["url_prefix"] for a in wecom["fastapi_apps"]] == ["/wecom/status", "/wecom"]

@@ -1,11 +1,15 @@
 -- What the status page reads. SELECT * on wecom_sync_runs on purpose: the page
 -- shows optional columns (drift_total, drift, plan) only where the schema has them.
 
--- name: corps_with_runs
-SELECT DISTINCT corp_id FROM wecom_sync_runs;
+-- name: run_sources
+-- Which DAGs wrote runs of which corp: a DAG id carries its company's name.
+SELECT corp_id, dag_id, MAX(COALESCE(finished_at, started_at)) AS last_at
+FROM wecom_sync_runs
+GROUP BY corp_id, dag_id;
 
--- name: corps_with_events
-SELECT DISTINCT corp_id FROM wecom_callback_events;
+-- name: event_sources
+-- Which wecom connections received callbacks of which corp (events can come before any run).
+SELECT DISTINCT corp_id, conn_id FROM wecom_callback_events;
 
 -- name: last_run
 SELECT * FROM wecom_sync_runs
@@ -22,14 +26,15 @@ ORDER BY COALESCE(finished_at, started_at) DESC
 LIMIT 1;
 
 -- name: last_snapshot_run
--- The newest run that recorded a snapshot: what the directory tables reflect, with its rights.
+-- The newest run that recorded a snapshot: the last good sync, what the directory
+-- tables reflect, with its rights.
 SELECT * FROM wecom_sync_runs
 WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'partial', 'unchanged')
 ORDER BY COALESCE(finished_at, started_at) DESC
 LIMIT 1;
 
 -- name: full_run_history
-SELECT dag_id, run_id, status, started_at, finished_at, observed_at, departments_seen, users_seen
+SELECT dag_id, run_id, status, started_at, finished_at, observed_at, departments_seen, users_seen, message
 FROM wecom_sync_runs
 WHERE corp_id = :corp_id AND kind = 'full'
 ORDER BY COALESCE(finished_at, started_at) DESC
@@ -41,9 +46,10 @@ FROM wecom_callback_events
 WHERE corp_id = :corp_id
 GROUP BY status;
 
--- name: event_errors
-SELECT event_id, change_type, entity_type, status, attempts, last_error, last_received_at, run_id
+-- name: events_in_status
+-- The newest failed (to be retried) or dead (given up: the dead letters) events, with why.
+SELECT event_id, change_type, entity_type, entity_id, status, attempts, last_error, last_received_at, run_id
 FROM wecom_callback_events
-WHERE corp_id = :corp_id AND status IN ('failed', 'dead')
+WHERE corp_id = :corp_id AND status = :status
 ORDER BY last_received_at DESC, event_id DESC
 LIMIT :limit;
