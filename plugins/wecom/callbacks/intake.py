@@ -88,7 +88,7 @@ class _Lane:
 
 
 class Intake:
-    """Up to ``threads`` writer threads per engine, each committing whatever waits, ``max_batch`` at a time.
+    """Up to ``threads`` writer threads per engine (one for SQLite), each committing up to ``max_batch``.
 
     The table is checked (``prepare``) before an engine's first batch, and
     again after a check failed, never per request. A thread ends after
@@ -116,7 +116,9 @@ class Intake:
         with self._lock:
             lane = self._lanes.setdefault(engine, _Lane())
             lane.waiting.put(pending)
-            if lane.idle == 0 and lane.alive < self._threads:
+            # SQLite has one writer at a time: a second thread would only wait for its lock.
+            threads = 1 if engine.dialect.name == "sqlite" else self._threads
+            if lane.idle == 0 and lane.alive < threads:
                 lane.alive += 1
                 worker = threading.Thread(
                     target=self._run, args=(engine, lane), name="wecom-callback-intake", daemon=True

@@ -264,7 +264,8 @@ def create_receiver_app(
             raise _Rejected(400, f"decrypted event rejected: {exc}") from None
         future = intake.submit(config.engine, NewEvent(config.corp_id, conn_id, event, message, received_at))
         try:
-            is_new = await asyncio.wait_for(asyncio.wrap_future(future), max(deadline - clock(), 0.001))
+            async with asyncio.timeout(max(deadline - clock(), 0.001)):
+                is_new = await asyncio.wrap_future(future)
         except TimeoutError:
             reason = f"database write did not finish within the {limits.write_deadline_s:g} s deadline"
             raise _Rejected(503, reason) from None
