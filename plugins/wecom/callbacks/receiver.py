@@ -135,7 +135,7 @@ def _verify(config: ReceiverConfig, signed: tuple[str, str, str], encrypted: str
     except SignatureError as exc:
         raise _Rejected(403, f"bad signature: {exc} (is the Token the connection's callback_token?)") from None
     if config.timestamp_window_s:
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):
             raise _Rejected(403, "timestamp is not a number")
         skew = abs(time.time() - int(timestamp))
         if skew > config.timestamp_window_s:
@@ -154,7 +154,7 @@ def _decrypt(config: ReceiverConfig, encrypted: str) -> str:
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     """The body, refused as soon as it is known to exceed ``limit`` or to take over ``timeout_s``."""
     declared = request.headers.get("content-length")
-    if declared is not None and not declared.isdigit():
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
         raise _Rejected(400, "Content-Length is not a number")
     if declared is not None and int(declared) > limit:
         raise _Rejected(413, f"Content-Length {declared} exceeds {limit} bytes")

@@ -34,6 +34,7 @@ from tests.wecom.test_crypto import (
     VERIFY_TIMESTAMP,
     raw_aes,
 )
+from wecom.callbacks.intake import Intake
 from wecom.callbacks.parse import FIELD_FORMATS, dedup_key
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
 from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits, UnknownConnectionError
@@ -273,6 +274,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[], tuple[str, dict[str, str]]], int, str]]
     "stale timestamp": (lambda: envelope(MEMBER_EVENT, timestamp=str(int(time.time()) - 400)), 403, "window"),
     "future timestamp": (lambda: envelope(MEMBER_EVENT, timestamp=str(int(time.time()) + 3600)), 403, "window"),
     "non-numeric timestamp": (lambda: envelope(MEMBER_EVENT, timestamp="soon"), 403, "not a number"),
+    "signed superscript timestamp": (lambda: envelope(MEMBER_EVENT, timestamp="²"), 403, "not a number"),
     "body not XML": (lambda: ("hello=world", valid_query()), 400, "not XML"),
     "empty body": (lambda: ("", valid_query()), 400, "not XML"),
     "XML with entity declarations": (
@@ -442,3 +444,20 @@ def test_requests_past_the_cap_are_answered_503_at_once(engine: Engine, caplog: 
         assert first.result(30).text == "success"
     assert "more than 1 requests in progress" in without_secrets(caplog)[0]
     assert len(stored(engine)) == 1
+
+
+def test_a_content_length_that_is_not_ascii_digits_is_400(client: TestClient, engine: Engine) -> None:
+    body, params = envelope(MEMBER_EVENT)
+    response = client.post(URL, params=params, content=body, headers={"Content-Length": "²".encode("latin-1")})
+    assert response.status_code == 400
+    assert stored(engine) == []
+
+
+def test_the_table_is_checked_once_not_per_request(resolver: Resolver, engine: Engine) -> None:
+    checked: list[Engine] = []
+    app = create_receiver_app(resolver, intake=Intake(prepare=checked.append))
+    with TestClient(app) as client:
+        for i in range(10):
+            body, params = envelope(event_xml("update_user", f"<UserID>u{i}</UserID>"))
+            client.post(URL, params=params, content=body)
+    assert checked == [engine]
