@@ -20,6 +20,11 @@ A job is queued (status 0) for ``export_queue_s``, runs (status 1) for at least
 done (2) or failed (3). Injected export faults apply to the next jobs started:
 ``wrong_md5`` (data_list carries a wrong md5), ``truncated`` (downloads stop
 halfway) and ``failed`` (the job ends in status 3).
+
+Files live in one ``wecom-sim-export-*`` directory, made on the first export:
+a file is deleted when its URL expires (noticed on the next export call or
+download) and the directory when the simulator closes, so a long-running
+simulator does not fill the disk and a stopped one leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -86,7 +91,24 @@ class ExportJobs:
         self._jobs: dict[str, ExportJob] = {}
         self._files: dict[str, ExportFile] = {}
         self._faults: deque[str] = deque()
-        self._dir = Path(tempfile.mkdtemp(prefix="wecom-sim-export-"))
+        self._dir: Path | None = None
+        self._closed = False
+
+    def _directory(self) -> Path:
+        """The files' directory, made on first use; OSError once closed, so a late job writes nothing."""
+        with self._lock:
+            if self._closed:
+                raise OSError("the simulator is shutting down")
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="wecom-sim-export-"))
+            return self._dir
+
+    def _sweep(self, now: float) -> None:
+        """Delete the files whose URL expired; the caller holds the lock."""
+        for file_id, export_file in list(self._files.items()):
+            if export_file.expires_at <= now:
+                export_file.path.unlink(missing_ok=True)
+                del self._files[file_id]
 
     def add_fault(self, kind: str, times: int = 1) -> None:
         if kind not in EXPORT_FAULTS:
@@ -121,11 +143,12 @@ class ExportJobs:
         key = EXPORT_KINDS[job.kind]
         files: list[ExportFile] = []
         try:
+            directory = self._directory()
             for number, block in enumerate(source(block_size)):
                 # orjson: the stdlib needs 2-3 s for a 100,000-member file, CPU a real WeCom
                 # spends on its own servers but the simulator takes from the sync it serves.
                 data = cipher.encrypt_bytes(orjson.dumps({key: block}))
-                path = self._dir / f"{job.jobid}-{number}.bin"
+                path = directory / f"{job.jobid}-{number}.bin"
                 path.write_bytes(data)
                 md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (WeCom's export checksum is MD5)
                 if job.fault == "wrong_md5":
@@ -145,6 +168,7 @@ class ExportJobs:
         URLs are published, and start their ``url_ttl_s`` lifetime, when a result first reports them.
         """
         with self._lock:
+            self._sweep(now)
             job = self._jobs.get(jobid)
             if job is None:
                 return None
@@ -163,10 +187,13 @@ class ExportJobs:
     def file(self, file_id: str, now: float) -> ExportFile | None:
         """A downloadable file, or None when unknown or its URL expired."""
         with self._lock:
-            export_file = self._files.get(file_id)
-        if export_file is None or export_file.expires_at <= now:
-            return None
-        return export_file
+            self._sweep(now)
+            return self._files.get(file_id)
 
     def close(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        """Delete every file; jobs still building stop writing."""
+        with self._lock:
+            self._closed = True
+            directory, self._dir = self._dir, None
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)

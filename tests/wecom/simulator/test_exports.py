@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,6 +175,27 @@ def test_unknown_job_and_expired_urls(sim: RunningSimulator) -> None:
     result, _ = export(api, "department")
     time.sleep(0.3)
     assert api.session.get(result["data_list"][0]["url"], timeout=10).status_code == 404
+
+
+def test_files_live_until_their_url_expires_or_the_simulator_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    org = generate_org(seed=8, members=30, departments=5)
+    with running_simulator(org, export_queue_s=0, export_run_s=0, export_url_ttl_s=60) as sim:
+        assert not list(tmp_path.iterdir()), "no export, no directory"
+        now = [time.monotonic()]
+        sim.state.clock = lambda: now[0]
+        api = Api(sim.base_url)
+        [first] = export(api, "department")[0]["data_list"]
+        now[0] += 30
+        [second] = export(api, "user")[0]["data_list"]
+        assert len(list(tmp_path.glob("wecom-sim-export-*/*"))) == 2
+        now[0] += 31
+        assert api.session.get(first["url"], timeout=10).status_code == 404
+        assert len(list(tmp_path.glob("wecom-sim-export-*/*"))) == 1, "the expired URL's file is deleted"
+        assert decrypt(download(api, second))["userlist"]
+    assert not list(tmp_path.iterdir()), "stopping removes the rest"
 
 
 def test_export_faults(sim: RunningSimulator) -> None:
