@@ -20,6 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from wecom.simulator.callbacks import CallbackVerificationError
+from wecom.simulator.downloads import FAULT_ENDPOINTS
+from wecom.simulator.faults import check_endpoint, parse_fault
 from wecom.simulator.model import Change, Department, DirectoryError, EntityNotFound
 from wecom.simulator.payloads import department_full, user_full
 from wecom.simulator.state import SimulatorState
@@ -181,11 +183,18 @@ async def list_faults(request: Request) -> dict[str, Any]:
 
 @router.post("/faults", status_code=201)
 async def add_fault(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    """``{"spec": "user/get:errcode=48009:times=3"}`` (``--fault``'s syntax) or the fields: ``{"endpoint", ...}``."""
+    state, body = _state(request), await _json(request)
+    spec = body.pop("spec", None)
+    if spec is not None:
+        if body or not isinstance(spec, str):
+            raise BadRequest("spec must be a string and come alone, e.g. 'user/get:errcode=48009:times=3'")
+        return state.inject(_checked(parse_fault, spec, FAULT_ENDPOINTS)).as_dict()
     endpoint = body.pop("endpoint", None)
     if not isinstance(endpoint, str):
-        raise BadRequest("endpoint is required, e.g. 'user/get'")
-    return _checked(_state(request).add_fault, endpoint, **body).as_dict()
+        raise BadRequest("endpoint (or spec) is required, e.g. 'user/get'")
+    _checked(check_endpoint, endpoint, FAULT_ENDPOINTS)
+    return _checked(state.add_fault, endpoint, **body).as_dict()
 
 
 @router.delete("/faults")
@@ -239,8 +248,8 @@ async def disable_callbacks(request: Request) -> dict[str, Any]:
 
 @router.post("/callbacks/flush")
 async def flush_callbacks(request: Request) -> JSONResponse:
-    """``{"timeout": 10}``: answers once every queued callback was delivered, 504 if that takes longer."""
-    body = await _json(request)
+    """``{"timeout": 10}`` or no body: answers once every queued callback was delivered, 504 if that takes longer."""
+    body = await _json(request) if await request.body() else {}
     try:
         await run_in_threadpool(_state(request).flush_callbacks, float(body.get("timeout", 10.0)))
     except TimeoutError as error:

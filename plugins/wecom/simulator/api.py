@@ -265,7 +265,10 @@ ENDPOINTS: dict[str, Endpoint] = {
 # -- the gauntlet ------------------------------------------------------------------------------------
 
 
-def _fault_response(fault: Fault, client_ip: str, empty: dict[str, Any]) -> Response:
+def fault_answer(fault: Fault | None, client_ip: str, empty: dict[str, Any]) -> Response | None:
+    """What a fault answers instead of the endpoint; None lets the call proceed (no fault, delay or truncation only)."""
+    if fault is None or not fault.replaces_answer:
+        return None
     status = fault.http_status or 200
     if fault.body is not None:
         return Response(fault.body, status_code=status, media_type="text/plain")
@@ -274,19 +277,23 @@ def _fault_response(fault: Fault, client_ip: str, empty: dict[str, Any]) -> Resp
     return Response(f"<html><body>{status}</body></html>", status_code=status, media_type="text/html")
 
 
-async def delay_and_faults(
-    state: SimulatorState, name: str, params: dict[str, Any], client_ip: str, empty: dict[str, Any] | None = None
-) -> Response | None:
-    """Apply the configured latency and the first matching fault; a response means the fault answers."""
+def cut_short(fault: Fault | None, response: Response) -> Response:
+    """The response cut off halfway when the fault says ``truncated``, else unchanged."""
+    if fault is None or not fault.truncated:
+        return response
+    body = bytes(response.body)
+    return Response(body[: len(body) // 2], status_code=response.status_code, media_type=response.media_type)
+
+
+async def delay_and_faults(state: SimulatorState, name: str, params: dict[str, Any]) -> Fault | None:
+    """Wait the configured latency, take the first matching fault and wait its delay; the fault shapes the answer."""
     latency_ms = state.config.latency_ms
     if latency_ms:
         await asyncio.sleep(latency_ms / 1000)
     fault = state.take_fault(name, params)
-    if fault is None:
-        return None
-    if fault.delay_s:
+    if fault is not None and fault.delay_s:
         await asyncio.sleep(fault.delay_s)
-    return _fault_response(fault, client_ip, empty or {}) if fault.replaces_answer else None
+    return fault
 
 
 async def _read_body(request: Request) -> tuple[dict[str, Any], bool]:
@@ -351,9 +358,10 @@ async def serve_api(request: Request, name: str) -> Response:
     try:
         body, body_ok = await _read_body(request)
         call = Call(dict(request.query_params), body, client_ip, str(request.base_url).rstrip("/"))
-        injected = await delay_and_faults(state, name, {**call.params, **body}, client_ip, endpoint.empty)
+        fault = await delay_and_faults(state, name, {**call.params, **body})
+        injected = fault_answer(fault, client_ip, endpoint.empty)
         if injected is not None:
-            return injected
+            return cut_short(fault, injected)
         try:
             if request.method != endpoint.method:
                 raise ApiError(ec.REQUIRE_POST if endpoint.method == "POST" else ec.REQUIRE_GET)
@@ -361,6 +369,6 @@ async def serve_api(request: Request, name: str) -> Response:
                 payload = endpoint.handler(state, _check_access(state, name, endpoint, call, body_ok))
         except ApiError as error:
             payload = error_body(error.errcode, client_ip, error.detail, endpoint.empty)
-        return JSONResponse(payload)
+        return cut_short(fault, JSONResponse(payload))
     finally:
         state.leave()

@@ -11,10 +11,12 @@ import re
 
 from fastapi import Request, Response
 
-from wecom.simulator.api import delay_and_faults
+from wecom.simulator.api import ENDPOINTS, cut_short, delay_and_faults, fault_answer
 from wecom.simulator.state import SimulatorState
 
 DOWNLOAD_ENDPOINT = "export_file"
+# Every name a fault can be injected for: the /cgi-bin/ endpoints and the export downloads.
+FAULT_ENDPOINTS = frozenset(ENDPOINTS) | {DOWNLOAD_ENDPOINT}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -44,14 +46,15 @@ async def serve_export_file(request: Request, file_id: str) -> Response:
     state: SimulatorState = request.app.state.simulator
     client_ip = request.client.host if request.client else "127.0.0.1"
     state.record_call(DOWNLOAD_ENDPOINT)
-    injected = await delay_and_faults(state, DOWNLOAD_ENDPOINT, {"file_id": file_id}, client_ip)
+    fault = await delay_and_faults(state, DOWNLOAD_ENDPOINT, {"file_id": file_id})
+    injected = fault_answer(fault, client_ip, {})
     if injected is not None:
-        return injected
+        return cut_short(fault, injected)
     export_file = state.exports.file(file_id, state.clock())
     if export_file is None:
         return Response("file not found or link expired", status_code=404, media_type="text/plain")
     data = export_file.path.read_bytes()
-    if export_file.truncated:
+    if export_file.truncated or (fault is not None and fault.truncated):
         data = data[: len(data) // 2]
     headers = {"Accept-Ranges": "bytes"}
     try:

@@ -73,8 +73,12 @@ class SimulatorState:
         body: str | None = None,
         times: int | None = 1,
         match: dict[str, Any] | None = None,
+        truncated: bool = False,
     ) -> Fault:
-        fault = Fault(endpoint, errcode, http_status, delay_s, body, times, dict(match or {}))
+        return self.inject(Fault(endpoint, errcode, http_status, delay_s, body, times, dict(match or {}), truncated))
+
+    def inject(self, fault: Fault) -> Fault:
+        """Add a fault built elsewhere (``faults.parse_fault``); it applies after those added before."""
         with self.lock:
             return self.faults.add(fault)
 

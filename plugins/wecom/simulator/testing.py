@@ -36,9 +36,17 @@ class RunningSimulator:
         body: str | None = None,
         times: int | None = 1,
         match: dict[str, Any] | None = None,
+        truncated: bool = False,
     ) -> Fault:
         return self.state.add_fault(
-            endpoint, errcode=errcode, http_status=http_status, delay_s=delay_s, body=body, times=times, match=match
+            endpoint,
+            errcode=errcode,
+            http_status=http_status,
+            delay_s=delay_s,
+            body=body,
+            times=times,
+            match=match,
+            truncated=truncated,
         )
 
     @property

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from tests.wecom.simulator.helpers import Api
 from tests.wecom.simulator.test_api import assert_error
-from wecom.simulator.faults import Fault
+from wecom.simulator.downloads import FAULT_ENDPOINTS
+from wecom.simulator.faults import Fault, parse_fault
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 
@@ -123,3 +126,74 @@ def test_invalid_settings_are_refused() -> None:
         pass
     with pytest.raises(TypeError), running_simulator(ORG, no_such_setting=1):
         pass
+
+
+# -- the one-line fault syntax of --fault and POST /_sim/faults {"spec": ...} -----------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("user/get:errcode=48009:times=3", Fault("user/get", errcode=48009, times=3)),
+        ("department/list:http_status=502:times=forever", Fault("department/list", http_status=502, times=None)),
+        ("user/get:delay_s=1.5", Fault("user/get", delay_s=1.5)),
+        ("export_file:truncated", Fault("export_file", truncated=True)),
+        (
+            "user/list:match=department_id=7:match=fetch_child=1:errcode=-1",
+            Fault("user/list", errcode=-1, match={"department_id": "7", "fetch_child": "1"}),
+        ),
+        ('user/list:times=2:body={"a": "b:c"}', Fault("user/list", body='{"a": "b:c"}', times=2)),
+        ("user/get:errcode=0:truncated:http_status=200", Fault("user/get", errcode=0, http_status=200, truncated=True)),
+    ],
+)
+def test_fault_specs_read_as_documented(spec: str, expected: Fault) -> None:
+    assert parse_fault(spec, FAULT_ENDPOINTS) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ("user/gett:errcode=1", "unknown endpoint 'user/gett'"),
+        ("user/get", "needs an errcode"),
+        ("user/get:errcode=abc", "errcode must be a number, got 'abc'"),
+        ("user/get:times=0:errcode=1", "times must be a positive"),
+        ("user/get:retries=3", "cannot read 'retries=3'"),
+        ("user/get:match=7:errcode=1", "cannot read 'match=7'"),
+        ("user/get:truncated=yes", "cannot read 'truncated=yes'"),
+    ],
+)
+def test_bad_fault_specs_name_what_is_wrong(spec: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        parse_fault(spec, FAULT_ENDPOINTS)
+
+
+def test_truncated_answers_are_the_real_answer_cut_in_half(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    api.token()
+    whole = api.raw("user/list", department_id=1).content
+    sim.state.inject(parse_fault("user/list:truncated:match=department_id=1", FAULT_ENDPOINTS))
+    response = api.raw("user/list", department_id=1)
+    assert response.status_code == 200 and response.content == whole[: len(whole) // 2]
+    assert api.raw("user/list", department_id=1).content == whole, "used up"
+    sim.add_fault("department/get", errcode=-1)
+    sim.add_fault("department/get", errcode=-1, truncated=True)
+    error = api.raw("department/get", id=1).content
+    cut = api.raw("department/get", id=1).content
+    assert len(cut) == len(error) // 2 and cut[:12] == error[:12] == b'{"errcode":-', "an injected answer is cut too"
+
+
+def test_fault_specs_over_http(sim: RunningSimulator) -> None:
+    api = Api(sim.base_url)
+    admin = sim.base_url + "/_sim/faults"
+    created = requests.post(admin, json={"spec": "user/get:errcode=48009:times=2"}, timeout=5)
+    assert created.status_code == 201 and created.json()["times"] == 2
+    for _ in range(2):
+        assert_error(api.get("user/get", userid="x"), 48009)
+    assert api.get("user/get", userid="x")["errcode"] == 60111
+    for body in (
+        {"spec": "user/gett:errcode=1"},
+        {"spec": "user/get:errcode=1", "times": 2},
+        {"endpoint": "nope", "errcode": 1},
+    ):
+        refused = requests.post(admin, json=body, timeout=5)
+        assert refused.status_code == 400 and refused.json()["detail"], body
