@@ -1,19 +1,29 @@
-"""``python -m wecom.simulator``: serve a generated directory until interrupted.
+"""A WeCom directory API on your machine: a generated company, served until Ctrl-C.
 
-Prints the base URL as its first stdout line (flushed), so a benchmark can
-start it as a subprocess with ``--port 0`` and read where it listens. Rights
-can be changed while it runs with ``POST /_sim/regime``.
+Point a wecom connection at the printed base URL (the startup text gives it
+ready to paste), inject faults with --fault, choose WeCom's permission regime
+with --regime, and have directory edits pushed as sealed change_contact
+callbacks to a receiver with --callback-url. The first stdout line is the bare
+base URL, for scripts (--port 0 picks a free port). Ctrl-C or SIGTERM stops
+it, exit code 0, with its temporary export files removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
+import signal
+import string
 import sys
 import textwrap
 import time
 from typing import Any
 
+from wecom.simulator.callbacks import CallbackVerificationError
+from wecom.simulator.cli_text import ADMIN_ROUTES, EXAMPLES, startup_lines
 from wecom.simulator.config import LAST_CURSOR_STYLES, SimulatorConfig
+from wecom.simulator.downloads import FAULT_ENDPOINTS
+from wecom.simulator.faults import FAULT_SYNTAX, Fault, parse_fault
 from wecom.simulator.org import generate_org
 from wecom.simulator.rights import (
     APP_KINDS,
@@ -29,6 +39,19 @@ from wecom.simulator.server import SimulatorServer
 from wecom.simulator.state import SimulatorState
 
 DEFAULTS = SimulatorConfig()
+ALPHANUMERIC = string.ascii_letters + string.digits
+# Numeric SimulatorConfig settings: flag, metavar, type, help; the default is the setting's.
+BEHAVIOUR_FLAGS: list[tuple[str, str, type[int] | type[float], str]] = [
+    ("--latency-ms", "MS", float, "added to every call"),
+    ("--rate-limit-per-minute", "N", int, "calls per API and window before 45009"),
+    ("--rate-limit-window-s", "S", float, "the per-minute window"),
+    ("--rate-limit-per-hour", "N", int, "calls per API and hour window before 45009"),
+    ("--rate-limit-hour-window-s", "S", float, "the hour window"),
+    ("--max-concurrency", "N", int, "calls in flight before 45033"),
+    ("--cursor-ttl-s", "S", float, "life of a user/list_id cursor"),
+    ("--export-queue-s", "S", float, "time an export job waits in status 0"),
+    ("--export-run-s", "S", float, "least time an export job runs in status 1"),
+]
 
 
 def _id_set(text: str) -> frozenset[int]:
@@ -45,6 +68,13 @@ def _app_secret(text: str) -> tuple[str, str]:
     return (secret, kind) if secret and kind in APP_KINDS else (text, NEW_APP)
 
 
+def _fault(text: str) -> Fault:
+    try:
+        return parse_fault(text, FAULT_ENDPOINTS)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _described(title: str, entries: dict[str, str]) -> list[str]:
     return [title] + [
         textwrap.fill(text, width=96, initial_indent=f"  {name:10}", subsequent_indent=" " * 12)
@@ -52,56 +82,60 @@ def _described(title: str, entries: dict[str, str]) -> list[str]:
     ]
 
 
-def _rights_epilog() -> str:
+def _epilog() -> str:
     lines = _described("permission regimes (--regime: the secret clients use, every caller IP):", REGIME_HELP)
     lines += _described("callback forms (--callback-form):", CALLBACK_FORM_HELP)
-    lines += ["finer settings (--secret-kind, --app-secret, --app-forbidden-apis, --new-ip) win over --regime."]
-    return "\n".join(lines)
+    lines += ["finer settings (--secret-kind, --app-secret, --app-forbidden-apis, --new-ip) win over --regime.", ""]
+    return "\n".join([*lines, f"--fault syntax: {FAULT_SYNTAX}", "", ADMIN_ROUTES, "", EXAMPLES])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wecom.simulator",
+        usage="%(prog)s [options]   (all optional; --help lists them with their defaults)",
         description=__doc__,
-        epilog=_rights_epilog(),
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add = parser.add_argument
-    add("--host", default="127.0.0.1")
-    add("--port", type=int, default=8081, help="0 picks a free port")
-    add("--members", type=int, default=1000)
-    add("--departments", type=int, default=100)
-    add("--seed", type=int, default=1)
-    add("--max-depth", type=int, default=15)
-    add("--corp-id", default=DEFAULTS.corp_id)
-    add("--secret", default=DEFAULTS.secret, help="the secret clients use; its kind is --secret-kind")
-    add("--token-ttl", type=float, default=DEFAULTS.token_ttl, help="seconds a token lives")
-    add("--latency-ms", type=float, default=DEFAULTS.latency_ms)
-    add("--rate-limit-per-minute", type=int, default=None, help="per API; default unlimited")
-    add("--rate-limit-window-s", type=float, default=DEFAULTS.rate_limit_window_s)
-    add("--rate-limit-per-hour", type=int, default=None, help="per API; default unlimited")
-    add("--rate-limit-hour-window-s", type=float, default=DEFAULTS.rate_limit_hour_window_s)
-    add("--max-concurrency", type=int, default=None, help="answer 45033 above this many calls in flight")
-    add("--regime", choices=tuple(REGIMES), default=None, help="see the regimes below; default full")
-    add("--callback-form", choices=CALLBACK_FORMS, default=None, help="see the forms below; default full")
-    add("--secret-kind", choices=SECRET_KINDS, default=None, help="what --secret belongs to; default contact_sync")
-    add(
+    group = parser.add_argument_group("company (generated, the same for the same --seed)").add_argument
+    group("--members", metavar="N", type=int, default=1000, help="members (default %(default)s)")
+    group("--departments", metavar="N", type=int, default=100, help="departments (default %(default)s)")
+    group("--seed", metavar="N", type=int, default=1, help="random seed of the company (default %(default)s)")
+    group("--max-depth", metavar="N", type=int, default=15, help="deepest department level (default %(default)s)")
+    group(
+        "--out-of-scope-departments",
+        type=_id_set,
+        default=None,
+        metavar="ID,...",
+        help="departments outside the app's visible scope: reading them answers 60011 (default none)",
+    )
+
+    group = parser.add_argument_group("credentials").add_argument
+    group("--corp-id", metavar="ID", default=DEFAULTS.corp_id, help="the corp id clients send (default %(default)s)")
+    group("--secret", metavar="SECRET", default=DEFAULTS.secret, help="the secret clients send (default %(default)s)")
+    group("--secret-kind", choices=SECRET_KINDS, default=None, help="what --secret belongs to (default contact_sync)")
+    group(
         "--app-secret",
         dest="app_secrets",
         type=_app_secret,
         action="append",
-        metavar="SECRET[=KIND]",
         default=None,
-        help="SECRET or SECRET=old_app: another secret gettoken accepts, an app's (default new_app); repeatable",
+        metavar="SECRET[=KIND]",
+        help="another secret gettoken accepts, an app's: SECRET (new_app) or SECRET=old_app; repeatable",
     )
-    add(
+    group("--token-ttl", metavar="S", type=float, default=DEFAULTS.token_ttl, help="token life (default %(default)s)")
+
+    group = parser.add_argument_group("permissions").add_argument
+    group("--regime", choices=tuple(REGIMES), default=None, help="WeCom's rights, see below (default full)")
+    group("--callback-form", choices=CALLBACK_FORMS, default=None, help="event form, see below (default full)")
+    group(
         "--app-forbidden-apis",
         type=_names,
         default=None,
         metavar="API,...",
-        help=f"APIs app secrets get 48002 for, from {','.join(sorted(APP_REFUSABLE_APIS))}; default user/list_id",
+        help=f"APIs app secrets get 48002 for, from {','.join(sorted(APP_REFUSABLE_APIS))} (default user/list_id)",
     )
-    add(
+    group(
         "--new-ip",
         dest="new_ips",
         action="append",
@@ -109,44 +143,112 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="a caller IP added to the contact-sync assistant after 2022-08-15 ('*': every caller); repeatable",
     )
-    add("--out-of-scope-departments", type=_id_set, default=frozenset(), help="e.g. 7,9")
-    add("--list-id-last-cursor", choices=LAST_CURSOR_STYLES, default=DEFAULTS.list_id_last_cursor)
-    add("--cursor-ttl-s", type=float, default=DEFAULTS.cursor_ttl_s)
-    add("--export-queue-s", type=float, default=DEFAULTS.export_queue_s)
-    add("--export-run-s", type=float, default=DEFAULTS.export_run_s)
+
+    group = parser.add_argument_group("behaviour").add_argument
+    for flag, metavar, kind, text in BEHAVIOUR_FLAGS:
+        default = getattr(DEFAULTS, flag[2:].replace("-", "_"))
+        shown = "unlimited" if default is None else default
+        group(flag, metavar=metavar, type=kind, default=default, help=f"{text} (default {shown})")
+    group(
+        "--list-id-last-cursor",
+        choices=LAST_CURSOR_STYLES,
+        default=DEFAULTS.list_id_last_cursor,
+        help="how user/list_id's last page ends (default %(default)s)",
+    )
+
+    group = parser.add_argument_group("faults").add_argument
+    group(
+        "--fault",
+        dest="faults",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="e.g. user/get:errcode=48009:times=3; repeatable, applied in order (syntax below)",
+    )
+
+    group = parser.add_argument_group("callbacks (off unless --callback-url)").add_argument
+    group("--callback-url", metavar="URL", help="where to POST change_contact events for every /_sim/ edit")
+    group(
+        "--callback-token",
+        metavar="TOKEN",
+        help="the callback Token, 1-32 letters and digits (default: generated, printed)",
+    )
+    group(
+        "--callback-aes-key",
+        metavar="KEY",
+        help="the EncodingAESKey, 43 letters and digits (default: generated, printed)",
+    )
+    group(
+        "--callback-verify",
+        action="store_true",
+        help="run WeCom's URL check (GET with echostr) at start and stop if it fails; the receiver must be up",
+    )
+
+    group = parser.add_argument_group("server").add_argument
+    group("--host", metavar="HOST", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    group("--port", metavar="N", type=int, default=8081, help="port; 0 picks a free one (default %(default)s)")
     return parser
 
 
-def parse_settings(argv: list[str] | None = None) -> dict[str, Any]:
-    """Every flag given or defaulted, as ``running_simulator``-style settings; flags left unset are left out.
+def config_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that are ``SimulatorConfig`` settings; those left unset are left out, so ``--regime`` fills them."""
+    names = [*SimulatorConfig.setting_names(), "regime"]
+    settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if "app_secrets" in settings:
+        settings["app_secrets"] = dict(settings["app_secrets"])
+    return settings
 
-    Leaving them out lets ``--regime`` fill ``secret_kind`` and ``new_ips`` unless those flags name them.
-    """
-    args = vars(build_parser().parse_args(argv))
-    if args["app_secrets"] is not None:
-        args["app_secrets"] = dict(args["app_secrets"])
-    return {name: value for name, value in args.items() if value is not None}
+
+def _callback_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
+    """``configure_callbacks`` arguments, the token and key generated when not given; None without a URL."""
+    if args.callback_url is None:
+        if args.callback_token or args.callback_aes_key or args.callback_verify:
+            parser.error("--callback-token, --callback-aes-key and --callback-verify need --callback-url")
+        return None
+    token = args.callback_token or "".join(secrets.choice(ALPHANUMERIC) for _ in range(32))
+    aes_key = args.callback_aes_key or "".join(secrets.choice(ALPHANUMERIC) for _ in range(43))
+    return {"url": args.callback_url, "token": token, "encoding_aes_key": aes_key, "verify": args.callback_verify}
+
+
+def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Build the company and serve it until interrupted; refusals end with one line and exit code 2."""
+    settings = config_settings(args)
+    try:
+        SimulatorConfig.create(**settings)
+    except ValueError as error:
+        parser.error(str(error))
+    callback = _callback_target(parser, args)
+    started = time.perf_counter()
+    org = generate_org(seed=args.seed, members=args.members, departments=args.departments, max_depth=args.max_depth)
+    state = SimulatorState(org, **settings)
+    try:
+        for fault in args.faults:
+            state.inject(fault)
+        if callback is not None:
+            try:
+                state.configure_callbacks(**callback)
+            except (ValueError, CallbackVerificationError) as error:
+                parser.exit(2, f"wecom simulator: callbacks to {args.callback_url}: {error}\n")
+        try:
+            server = SimulatorServer(state, args.host, args.port)
+        except OSError as error:
+            parser.exit(2, f"wecom simulator: cannot listen on {args.host}:{args.port}: {error.strerror}\n")
+        print("\n".join(startup_lines(server.base_url, state, time.perf_counter() - started)), flush=True)
+        server.serve_forever()
+    finally:
+        state.close()
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = parse_settings(argv)
-    host, port = settings.pop("host"), settings.pop("port")
-    started = time.perf_counter()
-    org = generate_org(
-        seed=settings.pop("seed"),
-        members=settings.pop("members"),
-        departments=settings.pop("departments"),
-        max_depth=settings.pop("max_depth"),
-    )
-    server = SimulatorServer(SimulatorState(org, **settings), host, port)
-    print(server.base_url, flush=True)
-    print(
-        f"serving {len(org.users)} members in {len(org.departments)} departments "
-        f"(generated in {time.perf_counter() - started:.1f}s)",
-        file=sys.stderr,
-        flush=True,
-    )
-    server.serve_forever()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # SIGTERM stops the simulator exactly as Ctrl-C does (uvicorn re-raises either once it has shut down).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        serve(parser, args)
+    except KeyboardInterrupt:
+        print("wecom simulator: stopped", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
