@@ -60,20 +60,20 @@ log = logging.getLogger(__name__)
 
 
 @task
-def ensure_schema(target_conn_id: str) -> None:
+def ensure_schema(wecom_conn_id: str) -> None:
     """Create missing tables, so the sensor can poll a fresh database."""
-    target_loader(target_conn_id).ensure_schema()
+    target_loader(wecom_conn_id).ensure_schema()
 
 
 @task
 def apply_callbacks(
-    wecom_conn_id: str, target_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
+    wecom_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
 ) -> dict[str, Any]:
     hook = WeComHook(wecom_conn_id)
     run = context_run(context, hook.settings.corp_id, kind="delta")
     with callback_fetch_hook(wecom_conn_id).get_conn() as client:
         applier = DeltaApplier(
-            target_loader(target_conn_id).engine,
+            target_loader(wecom_conn_id).engine,
             client,
             max_attempts=MAX_ATTEMPTS,
             max_workers=hook.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
@@ -85,10 +85,10 @@ def apply_callbacks(
 
 
 @task
-def summarize(result: dict[str, Any], wecom_conn_id: str, target_conn_id: str, **context: Context) -> dict[str, int]:
+def summarize(result: dict[str, Any], wecom_conn_id: str, **context: Context) -> dict[str, int]:
     """Log the run row as the database holds it, update the queue gauges, alert on dead events."""
-    logged_run_row(target_conn_id, context)
-    report_callback_queue(wecom_conn_id, target_conn_id, context, newly_dead=result["newly_dead"])
+    logged_run_row(wecom_conn_id, context)
+    report_callback_queue(wecom_conn_id, context, newly_dead=result["newly_dead"])
     return result["events"]
 
 
@@ -106,23 +106,20 @@ def callback_deltas_dag(company: Company) -> None:
             "retry_delay": timedelta(seconds=30),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=10),
-            "on_failure_callback": record_failure(company.wecom_conn_id, company.target_conn_id, kind="delta"),
+            "on_failure_callback": record_failure(company.wecom_conn_id, kind="delta"),
         },
     )
     def wecom_callback_deltas() -> None:
         waiting = CallbackEventsSensor(
             task_id="wait_for_callbacks",
             wecom_conn_id=company.wecom_conn_id,
-            target_conn_id=company.target_conn_id,
             max_attempts=MAX_ATTEMPTS,
             poke_interval=POLL_S,
             soft_fail=True,
         )
-        result = apply_callbacks(
-            company.wecom_conn_id, company.target_conn_id, dict(company.pii), company.pii_salt_variable
-        )
-        ensure_schema(company.target_conn_id) >> waiting >> result
-        summarize(result, company.wecom_conn_id, company.target_conn_id)
+        result = apply_callbacks(company.wecom_conn_id, dict(company.pii), company.pii_salt_variable)
+        ensure_schema(company.wecom_conn_id) >> waiting >> result
+        summarize(result, company.wecom_conn_id)
 
     wecom_callback_deltas()
 

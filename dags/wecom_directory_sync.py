@@ -62,27 +62,27 @@ log = logging.getLogger(__name__)
 
 
 @task
-def ensure_schema(wecom_conn_id: str, target_conn_id: str) -> None:
+def ensure_schema(wecom_conn_id: str) -> None:
     """Create missing tables first, so an unreachable database fails before any WeCom call; then record
     the failed runs that waited for the database."""
-    ensure_schema_and_replay(wecom_conn_id, target_conn_id)
+    ensure_schema_and_replay(wecom_conn_id)
 
 
 @task
-def check_freshness(wecom_conn_id: str, target_conn_id: str, freshness_minutes: float, **context: Context) -> None:
-    skip_if_covered(wecom_conn_id, target_conn_id, timedelta(minutes=freshness_minutes), context)
+def check_freshness(wecom_conn_id: str, freshness_minutes: float, **context: Context) -> None:
+    skip_if_covered(wecom_conn_id, timedelta(minutes=freshness_minutes), context)
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
 def skip_if_unchanged(
-    manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str, target_conn_id: str, **context: Context
+    manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str, wecom_conn_id: str, **context: Context
 ) -> dict[str, str | None] | bool:
     """False (skip the rest) once the run is recorded as unchanged; else the digest for the load."""
     digest = snapshot_digest(manifest, pii_policy(pii, pii_salt_variable))
     conf = run_conf(context)
     if conf.force or conf.dry_run:
         log.info("transforming and loading: the run conf asks for %s", "force" if conf.force else "a dry run")
-    elif target_loader(target_conn_id).record_if_unchanged(context_run_record(manifest, context, digest)):
+    elif target_loader(wecom_conn_id).record_if_unchanged(context_run_record(manifest, context, digest)):
         return False
     return {"snapshot_digest": digest}
 
@@ -108,7 +108,6 @@ def load(
     compared: dict[str, str | None],
     *,
     wecom_conn_id: str,
-    target_conn_id: str,
     max_delete_share: float,
     max_delete_count: int | None,
     **context: Context,
@@ -120,7 +119,7 @@ def load(
         max_delete_share=max_delete_share,
         max_delete_count=max_delete_count,
     )
-    loader = target_loader(target_conn_id)
+    loader = target_loader(wecom_conn_id)
     try:
         run = context_run_record(manifest, context, compared["snapshot_digest"])
         result = load_staged(loader, staged(manifest, "normalized"), manifest, run, options)
@@ -131,10 +130,10 @@ def load(
 
 
 @task(trigger_rule="none_failed")
-def summarize(target_conn_id: str, **context: Context) -> dict[str, Any]:
+def summarize(wecom_conn_id: str, **context: Context) -> dict[str, Any]:
     """Log the run row as the database holds it (after a load, or a run skipped as covered or
     unchanged): what the next engineer will query."""
-    row = logged_run_row(target_conn_id, context)
+    row = logged_run_row(wecom_conn_id, context)
     if row:
         emit_run_metrics(row)
     return {"status": row.get("status"), "drift_total": row.get("drift_total")}
@@ -159,27 +158,26 @@ def directory_sync_dag(company: Company) -> None:
             "retry_delay": timedelta(minutes=1),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
-            "on_failure_callback": record_failure(company.wecom_conn_id, company.target_conn_id),
+            "on_failure_callback": record_failure(company.wecom_conn_id),
         },
     )
     def wecom_directory_sync() -> None:
-        schema = ensure_schema(company.wecom_conn_id, company.target_conn_id)
-        fresh = check_freshness(company.wecom_conn_id, company.target_conn_id, company.freshness_minutes)
+        schema = ensure_schema(company.wecom_conn_id)
+        fresh = check_freshness(company.wecom_conn_id, company.freshness_minutes)
         manifest = WeComExtractOperator(task_id="extract", wecom_conn_id=company.wecom_conn_id).output
-        compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.target_conn_id)
+        compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.wecom_conn_id)
         counts = transform(manifest, dict(company.pii), company.pii_salt_variable)
         checked = quality_checks(manifest, counts)
         result = load(
             manifest,
             compared,
             wecom_conn_id=company.wecom_conn_id,
-            target_conn_id=company.target_conn_id,
             max_delete_share=company.max_delete_share,
             max_delete_count=company.max_delete_count,
         )
         schema >> fresh >> manifest
         compared >> counts
-        checked >> result >> summarize(company.target_conn_id)
+        checked >> result >> summarize(company.wecom_conn_id)
 
     wecom_directory_sync()
 

@@ -29,8 +29,14 @@ from wecom.store.run_spool import RunSpool
 log = logging.getLogger("wecom.airflow_tasks")
 
 
-def target_loader(target_conn_id: str) -> DirectoryLoader:
-    """A loader on the target database named by an Airflow connection (sqlite or postgres)."""
+def target_loader(wecom_conn_id: str) -> DirectoryLoader:
+    """A loader on the company's target database (sqlite or postgres).
+
+    One rule for where a company's tables live: the ``target_conn_id`` of its ``wecom`` connection
+    (default ``wecom_target_db``), as ``WeComSettings`` parses it; the receiver and the rate budget
+    read the same setting, so events, snapshots and budgets cannot end up in different databases.
+    """
+    target_conn_id = WeComHook(wecom_conn_id).settings.target_conn_id
     return DirectoryLoader(engine_from_airflow_connection(BaseHook.get_connection(target_conn_id)))
 
 
@@ -55,11 +61,11 @@ def context_run(context: Context, corp_id: str, kind: str = "full") -> RunRecord
     return RunRecord(corp_id=corp_id, kind=kind, **_run_identity(context))
 
 
-def logged_run_row(target_conn_id: str, context: Context) -> dict[str, Any]:
+def logged_run_row(wecom_conn_id: str, context: Context) -> dict[str, Any]:
     """The run's ``wecom_sync_runs`` row as the database holds it, logged (without the plan): what the
     next engineer will query. Empty when the run recorded nothing."""
     dag_run = context["dag_run"]
-    row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
+    row = target_loader(wecom_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
     log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
     return row
 
@@ -69,7 +75,7 @@ def context_run_record(manifest: dict[str, Any], context: Context, snapshot_dige
     return run_record(manifest, snapshot_digest=snapshot_digest, **_run_identity(context))
 
 
-def record_failure(wecom_conn_id: str, target_conn_id: str, kind: str = "full"):
+def record_failure(wecom_conn_id: str, kind: str = "full"):
     """An ``on_failure_callback`` that marks the run ``failed`` in ``wecom_sync_runs`` with the reason."""
 
     def callback(context: Context) -> None:
@@ -79,20 +85,20 @@ def record_failure(wecom_conn_id: str, target_conn_id: str, kind: str = "full"):
             corp_id = WeComHook(wecom_conn_id).settings.corp_id
             run, message = context_run(context, corp_id, kind), f"task {ti.task_id} failed: {error}"
             try:
-                target_loader(target_conn_id).record_failed_run(run, message)
+                target_loader(wecom_conn_id).record_failed_run(run, message)
             except SQLAlchemyError as db_error:
                 spool = failed_run_spool(corp_id)
                 spool.keep(run, message, datetime.now(UTC))
                 log.warning(
-                    "target database %r unreachable (%s): the failed run is kept in %s and recorded by the next "
-                    "run that reaches the database",
-                    target_conn_id,
+                    "the target database of %r is unreachable (%s): the failed run is kept in %s and recorded by "
+                    "the next run that reaches the database",
+                    wecom_conn_id,
                     type(db_error).__name__,
                     spool.folder,
                 )
         except Exception:  # the callback must never hide the task's own failure
             log.exception("could not record the failed run in wecom_sync_runs")
-        report_failed_run(wecom_conn_id, target_conn_id, context)
+        report_failed_run(wecom_conn_id, context)
 
     return callback
 
@@ -102,20 +108,20 @@ def failed_run_spool(corp_id: str) -> RunSpool:
     return RunSpool(run_folder(default_staging_uri(), corp_id, "failed-runs", "pending"))
 
 
-def ensure_schema_and_replay(wecom_conn_id: str, target_conn_id: str) -> None:
+def ensure_schema_and_replay(wecom_conn_id: str) -> None:
     """Create what is missing, then record the failed runs that waited for the database."""
-    loader = target_loader(target_conn_id)
+    loader = target_loader(wecom_conn_id)
     loader.ensure_schema()
     if written := failed_run_spool(WeComHook(wecom_conn_id).settings.corp_id).replay(loader):
         log.info("recorded %d failed run(s) that waited for the target database", written)
 
 
-def report_failed_run(wecom_conn_id: str, target_conn_id: str, context: Context) -> None:
+def report_failed_run(wecom_conn_id: str, context: Context) -> None:
     """Metrics for the recorded failure, and a robot alert: "deletion guard tripped" or "run failed"."""
     dag_run = context["dag_run"]
     status = "failed"
     try:
-        row = target_loader(target_conn_id).get_run(dag_run.dag_id, dag_run.run_id)
+        row = target_loader(wecom_conn_id).get_run(dag_run.dag_id, dag_run.run_id)
         if row:
             status = row["status"]
             emit_run_metrics(row)
@@ -146,10 +152,10 @@ def callback_fetch_hook(wecom_conn_id: str) -> WeComHook:
     return fetch_hook
 
 
-def report_callback_queue(wecom_conn_id: str, target_conn_id: str, context: Context, newly_dead: int = 0) -> None:
+def report_callback_queue(wecom_conn_id: str, context: Context, newly_dead: int = 0) -> None:
     """For the callback DAG: queue gauges (pending, failed, dead, lag), and a robot alert when events died."""
     corp_id = WeComHook(wecom_conn_id).settings.corp_id
-    with target_loader(target_conn_id).engine.connect() as conn:
+    with target_loader(wecom_conn_id).engine.connect() as conn:
         queue = event_queue(conn, corp_id)
     metrics.emit_queue(Stats, corp_id, queue, queue.lag_seconds(datetime.now(UTC)))
     if newly_dead:
@@ -187,7 +193,7 @@ def run_conf(context: Context) -> RunConf:
         raise AirflowFailException(str(error)) from None
 
 
-def skip_if_covered(wecom_conn_id: str, target_conn_id: str, freshness: timedelta, context: Context) -> None:
+def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) -> None:
     """Record the run as ``skipped`` and skip the rest when a snapshot already covers its interval.
 
     Manual and API runs may have no logical date in Airflow 3: their interval
@@ -197,7 +203,7 @@ def skip_if_covered(wecom_conn_id: str, target_conn_id: str, freshness: timedelt
     dag_run = context["dag_run"]
     interval_end = context.get("data_interval_end") or dag_run.run_after
     corp_id = WeComHook(wecom_conn_id).settings.corp_id
-    loader = target_loader(target_conn_id)
+    loader = target_loader(wecom_conn_id)
     latest = loader.latest_snapshot(corp_id)
     now = datetime.now(UTC)
     if conf.force or not covering_snapshot(latest, interval_end, now, freshness):

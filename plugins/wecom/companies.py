@@ -35,7 +35,6 @@ class Company:
 
     name: str = "default"
     wecom_conn_id: str = "wecom_default"
-    target_conn_id: str = "wecom_target_db"
     schedule: str | None = "@daily"
     retries: int = 3
     freshness_minutes: float = 60
@@ -57,7 +56,6 @@ class Company:
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,),
     "wecom_conn_id": (str,),
-    "target_conn_id": (str,),
     "schedule": (str, type(None)),
     "retries": (int,),
     "freshness_minutes": (int, float),
@@ -94,6 +92,11 @@ def _company(item: Any, where: str) -> Company:
     if not isinstance(item, dict):
         raise CompanyConfigError(f"{where}: expected an object, got {type(item).__name__}")
     for key, value in item.items():
+        if key == "target_conn_id":
+            raise CompanyConfigError(
+                f"{where}.target_conn_id: the target database is set in one place, the extra "
+                '{"target_conn_id": ...} of the company\'s wecom connection, which the receiver and every DAG read'
+            )
         if key not in _TYPES:
             raise CompanyConfigError(f"{where}.{key}: unknown key; known keys are {', '.join(sorted(_TYPES))}")
         if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) and bool not in _TYPES[key]):

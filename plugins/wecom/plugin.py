@@ -56,22 +56,32 @@ class BuiltOnFirstRequest:
 
 def status_targets() -> tuple[dict[str, list[Company]], str | None]:
     """Each target database the page reads, with the companies configured to sync into it, and what is
-    wrong with the ``wecom_companies`` Variable (``None`` when it parses).
+    wrong with the configuration (``None`` when the ``wecom_companies`` Variable and every company's
+    ``wecom`` connection can be read).
 
-    The databases are ``$WECOM_STATUS_TARGET_CONN_IDS`` if set, else the companies' target databases.
+    The databases are ``$WECOM_STATUS_TARGET_CONN_IDS`` if set, else the companies' target databases,
+    each named by its ``wecom`` connection's ``target_conn_id``, as for every DAG of the company.
     """
     from airflow.sdk import Variable  # noqa: PLC0415
 
     from wecom.companies import CompanyConfigError, parse_companies  # noqa: PLC0415
+    from wecom.hooks.wecom import WeComHook  # noqa: PLC0415
 
+    problems: list[str] = []
     try:
-        companies, error = parse_companies(Variable.get("wecom_companies", default=None)), None
+        companies = parse_companies(Variable.get("wecom_companies", default=None))
     except CompanyConfigError as problem:
-        companies, error = [], str(problem)
+        companies, problems = [], [str(problem)]
+    target_of: dict[str, str] = {}
+    for company in companies:
+        try:
+            target_of[company.name] = WeComHook(company.wecom_conn_id).settings.target_conn_id
+        except Exception as problem:  # one unreadable connection must not hide the other companies
+            problems.append(f"company {company.name!r}: connection {company.wecom_conn_id!r}: {problem}")
     configured = os.environ.get(STATUS_CONN_IDS_ENV)
-    conn_ids = [c.strip() for c in configured.split(",")] if configured else [c.target_conn_id for c in companies]
-    targets = {conn_id: [c for c in companies if c.target_conn_id == conn_id] for conn_id in conn_ids if conn_id}
-    return targets, error
+    conn_ids = [c.strip() for c in configured.split(",")] if configured else list(dict.fromkeys(target_of.values()))
+    targets = {conn_id: [c for c in companies if target_of.get(c.name) == conn_id] for conn_id in conn_ids if conn_id}
+    return targets, "; ".join(problems) or None
 
 
 def ui_run_link() -> Callable[[str, str], str]:

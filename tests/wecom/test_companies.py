@@ -12,12 +12,17 @@ from wecom.companies import Company, CompanyConfigError, parse_companies
 def test_no_configuration_means_the_single_default_company() -> None:
     assert parse_companies(None) == [Company()]
     company = parse_companies("")[0]
-    assert (company.dag_id, company.wecom_conn_id, company.target_conn_id, company.schedule) == (
+    assert (company.dag_id, company.wecom_conn_id, company.schedule) == (
         "wecom_directory_sync",
         "wecom_default",
-        "wecom_target_db",
         "@daily",
     )
+
+
+def test_the_target_database_is_not_a_company_option() -> None:
+    """One rule: the wecom connection's target_conn_id, which the receiver reads too."""
+    with pytest.raises(CompanyConfigError, match=r"wecom_companies\[0\]\.target_conn_id: .*wecom connection"):
+        parse_companies(json.dumps([{"name": "acme", "target_conn_id": "elsewhere"}]))
 
 
 def test_several_companies_get_their_own_dags() -> None:

@@ -16,17 +16,16 @@ from wecom.triggers.callback_events import CallbackEventsTrigger
 class CallbackEventsSensor(BaseSensorOperator):
     """Checks once; if nothing is ready, defers to ``CallbackEventsTrigger`` so no worker slot is held.
 
-    Returns the number of ready events (XCom: one integer). The corp id comes from the ``wecom``
-    connection; the events live in the target database connection.
+    Returns the number of ready events (XCom: one integer). The corp id and the target database (its
+    ``target_conn_id``) come from the ``wecom`` connection, as for every task of the company.
     """
 
-    template_fields = ("wecom_conn_id", "target_conn_id")
+    template_fields = ("wecom_conn_id",)
 
     def __init__(
         self,
         *,
         wecom_conn_id: str = "wecom_default",
-        target_conn_id: str = "wecom_target_db",
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         poke_interval: float = 5.0,
         timeout: float = timedelta(days=1).total_seconds(),
@@ -34,12 +33,12 @@ class CallbackEventsSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.wecom_conn_id = wecom_conn_id
-        self.target_conn_id = target_conn_id
         self.max_attempts = max_attempts
 
     def execute(self, context: Context) -> int:
-        corp_id = WeComHook(self.wecom_conn_id).settings.corp_id
-        engine = engine_from_airflow_connection(BaseHook.get_connection(self.target_conn_id))
+        settings = WeComHook(self.wecom_conn_id).settings
+        corp_id, target_conn_id = settings.corp_id, settings.target_conn_id
+        engine = engine_from_airflow_connection(BaseHook.get_connection(target_conn_id))
         try:
             ready = count_ready(engine, corp_id, self.max_attempts)
         finally:
@@ -49,7 +48,7 @@ class CallbackEventsSensor(BaseSensorOperator):
             return ready
         self.defer(
             trigger=CallbackEventsTrigger(
-                self.target_conn_id, corp_id, poll_interval=self.poke_interval, max_attempts=self.max_attempts
+                target_conn_id, corp_id, poll_interval=self.poke_interval, max_attempts=self.max_attempts
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

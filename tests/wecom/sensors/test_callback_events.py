@@ -52,6 +52,22 @@ def test_defers_to_the_trigger_while_nothing_is_pending(engine) -> None:
     assert deferred.value.timeout == timedelta(seconds=600)
 
 
+def test_polls_the_database_the_wecom_connection_names(engine, tmp_path: Path, monkeypatch) -> None:
+    """The sensor, the receiver and every task read the target from the wecom connection's extra."""
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    DirectoryLoader(create_engine(other)).ensure_schema()
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_DB", target_connection(other))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WECOM_DEFAULT",
+        json.dumps(
+            {"conn_type": "wecom", "login": CORP, "password": "sensor-secret", "extra": {"target_conn_id": "other_db"}}
+        ),
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor().execute({})
+    assert deferred.value.trigger.target_conn_id == "other_db"
+
+
 def test_returns_the_count_when_events_wait(engine) -> None:
     xml = event_xml("delete_user", 1_790_000_000, UserID="u1")
     store_event(engine, CORP, parse_event(xml), xml, datetime.now(UTC))
