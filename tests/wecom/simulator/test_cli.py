@@ -79,13 +79,23 @@ class Simulator:
         return self.process.returncode, stderr
 
 
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "wecom.simulator", *SMALL, *args]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")]), **extra}
+
+
+def refused(*args: str) -> subprocess.CompletedProcess[str]:
+    """A start that must fail: its exit code and output."""
+    return subprocess.run(command(*args), env=environment(), capture_output=True, text=True, timeout=60, check=False)
+
+
 @contextmanager
 def simulator(*args: str, tmpdir: Path | None = None) -> Iterator[Simulator]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")])}
-    if tmpdir is not None:
-        env["TMPDIR"] = str(tmpdir)
-    command = [sys.executable, "-m", "wecom.simulator", *SMALL, *args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = environment() if tmpdir is None else environment(TMPDIR=str(tmpdir))
+    process = subprocess.Popen(command(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         yield Simulator(process)
     finally:
@@ -168,6 +178,7 @@ def test_printed_connection_reaches_the_simulator_and_ctrl_c_leaves_nothing(tmp_
     ) as sim:
         assert sim.base_url.startswith("http://127.0.0.1:") and sim.base_url == sim.base_url.strip()
         assert "corp id: wwcli   secret: cli-secret" in sim.lines
+        assert any(line.startswith("faults waiting: user/get") for line in sim.lines)
         conn = sim.connection()
         assert conn == {"conn_type": "wecom", "host": sim.base_url, "login": "wwcli", "password": "cli-secret"}
         client = WeComClient(str(conn["host"]), str(conn["login"]), str(conn["password"]), encoding_aes_key=AES_KEY)
@@ -239,9 +250,17 @@ def test_callback_url_check_passes_or_stops_the_start_in_one_line() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         nobody = f"http://127.0.0.1:{unused.getsockname()[1]}/callback"
-    command = [sys.executable, "-m", "wecom.simulator", *SMALL, "--callback-url", nobody, *given]
-    env = {**os.environ, "PYTHONPATH": str(PLUGINS)}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = refused("--callback-url", nobody, *given)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"wecom simulator: callbacks to {nobody}: URL check failed")
     assert len(done.stderr.splitlines()) == 1 and CALLBACK_TOKEN not in done.stderr and AES_KEY not in done.stderr
+
+
+def test_a_busy_port_is_one_line_and_exit_code_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = refused("--port", port)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"wecom simulator: cannot listen on 127.0.0.1:{port}: Address already in use\n"
