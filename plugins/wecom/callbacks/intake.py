@@ -20,19 +20,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from wecom.callbacks.store import (
     RETRYABLE_SQLSTATES,
     NewEvent,
-    SchemaError,
     check_events_table,
     sqlstate,
     store_events,
 )
 
-# Failures that say the database cannot be reached, is locked or too slow: the whole batch fails.
-_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, SchemaError)
+# Driver errors that say the database cannot be reached, is locked or too slow: the whole batch fails.
+_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRIES = 3
 
 
