@@ -96,7 +96,7 @@ def _example_edit(base_url: str, state: SimulatorState) -> list[str]:
         return []
     user_url = f"{base_url}/_sim/users/{quote(members[0].userid, safe='')}"
     return [
-        "  edit a member, then wait until its callback is delivered:",
+        "  edit a member; with callbacks on, the second call waits until its event was delivered:",
         f'  curl -X PATCH {user_url} -d \'{{"position": "Data engineer"}}\'',
         f"  curl -X POST {base_url}/_sim/callbacks/flush",
     ]
