@@ -88,16 +88,14 @@ def _when(moment: datetime) -> str:
 
 
 def time_ticks(first: datetime, last: datetime, most: int = 6) -> list[tuple[datetime, str]]:
-    """Round dates (or hours, for a short span) between ``first`` and ``last``; one tick for one moment."""
+    """Round dates (or hours, dated at midnight, for a short span) between ``first`` and ``last``."""
     if first == last:
         return [(first, f"{first:%b %d}")]
     step = next((s for s in _TIME_STEPS if (last - first) / s <= most), _TIME_STEPS[-1])
-    start = _EPOCH + math.ceil((first - _EPOCH) / step) * step
-    label = "%b %d" if step >= _DAY else "%b %d %H:%M"
+    moment = _EPOCH + math.ceil((first - _EPOCH) / step) * step
     ticks = []
-    moment = start
     while moment <= last:
-        ticks.append((moment, f"{moment:{label}}"))
+        ticks.append((moment, f"{moment:%H:%M}" if moment.hour or moment.minute else f"{moment:%b %d}"))
         moment += step
     return ticks
 
@@ -112,15 +110,29 @@ def value_ticks(high: float, most: int = 4) -> list[float]:
     return [i * step for i in range(math.ceil(high / step - 1e-9) + 1)]
 
 
-def _x_axis(times: Sequence[datetime]) -> tuple[float, float, list[Tick]]:
-    """The time domain (padded half a day around a single run) and its ticks in plot coordinates."""
-    first, last = min(times), max(times)
-    low, high = (first - _DAY / 2, last + _DAY / 2) if first == last else (first, last)
-    lo, hi = low.timestamp(), high.timestamp()
-    ticks = [
-        Tick(_scale(t.timestamp(), lo, hi, LEFT + INSET, RIGHT - INSET), label) for t, label in time_ticks(low, high)
-    ]
-    return lo, hi, ticks
+@dataclass(frozen=True)
+class TimeAxis:
+    """The x axis a company's charts share, so one moment sits at the same place in each of them."""
+
+    low: float
+    high: float
+    ticks: list[Tick]
+
+    @classmethod
+    def spanning(cls, times: Sequence[datetime]) -> TimeAxis:
+        """From the first to the last moment; half a day either side of a single one."""
+        first, last = min(times), max(times)
+        if first == last:
+            first, last = first - _DAY / 2, last + _DAY / 2
+        low, high = first.timestamp(), last.timestamp()
+        ticks = [
+            Tick(_scale(t.timestamp(), low, high, LEFT + INSET, RIGHT - INSET), label)
+            for t, label in time_ticks(first, last)
+        ]
+        return cls(low, high, ticks)
+
+    def x(self, moment: datetime) -> float:
+        return _scale(moment.timestamp(), self.low, self.high, LEFT + INSET, RIGHT - INSET)
 
 
 def _y_ticks(values: Sequence[float], label: str = "{:,.0f}") -> tuple[float, list[Tick]]:
@@ -134,24 +146,21 @@ def line_chart(
     unit: str,
     points: Sequence[tuple[datetime, float]],
     failures: Sequence[tuple[datetime, str]] = (),
+    axis: TimeAxis | None = None,
 ) -> Chart:
     """A count per snapshot over time, with a red line where a run failed (and why, on hover)."""
     times = [t for t, _ in points] + [t for t, _ in failures]
     if not times:
         return Chart(title, unit)
-    lo, hi, x_ticks = _x_axis(times)
+    axis = axis or TimeAxis.spanning(times)
     top, y_ticks = _y_ticks([v for _, v in points])
-
-    def x(moment: datetime) -> float:
-        return _scale(moment.timestamp(), lo, hi, LEFT + INSET, RIGHT - INSET)
-
-    dots = [Mark(x(t), _scale(v, 0, top, BOTTOM, TOP), f"{_when(t)}: {v:,.0f} {unit}") for t, v in points]
-    marks = [Mark(x(t), TOP, f"{_when(t)}: failed: {why}", "bad") for t, why in failures]
+    dots = [Mark(axis.x(t), _scale(v, 0, top, BOTTOM, TOP), f"{_when(t)}: {v:,.0f} {unit}") for t, v in points]
+    marks = [Mark(axis.x(t), TOP, f"{_when(t)}: failed: {why}", "bad") for t, why in failures]
     legend = ([("line", f"{unit} in each loaded snapshot")] if points else []) + (
         [("failure", "failed run (hover for the error)")] if failures else []
     )
     line = " ".join(f"{d.x:.1f},{d.y:.1f}" for d in dots)
-    return Chart(title, unit, x_ticks, y_ticks, line=line, dots=dots, failures=marks, legend=legend)
+    return Chart(title, unit, axis.ticks, y_ticks, line=line, dots=dots, failures=marks, legend=legend)
 
 
 def duration_unit(longest: float) -> tuple[int, str]:
@@ -159,17 +168,17 @@ def duration_unit(longest: float) -> tuple[int, str]:
     return next((per, name) for above, per, name in _DURATION_UNITS if longest >= above)
 
 
-def bar_chart(title: str, bars: Sequence[tuple[datetime, float, str, str]]) -> Chart:
+def bar_chart(title: str, bars: Sequence[tuple[datetime, float, str, str]], axis: TimeAxis | None = None) -> Chart:
     """One bar per run (``(start, seconds, status, tip)``) at its time, coloured by its status's tone."""
     if not bars:
         return Chart(title, "duration")
+    axis = axis or TimeAxis.spanning([t for t, _, _, _ in bars])
     per, unit = duration_unit(max(seconds for _, seconds, _, _ in bars))
-    lo, hi, x_ticks = _x_axis([t for t, _, _, _ in bars])
     top, y_ticks = _y_ticks([seconds / per for _, seconds, _, _ in bars], "{:g}")
     width = max(2.0, min(12.0, (RIGHT - LEFT - 2 * INSET) / len(bars) - 2))
     marks = [
         Mark(
-            _scale(t.timestamp(), lo, hi, LEFT + INSET, RIGHT - INSET) - width / 2,
+            axis.x(t) - width / 2,
             _scale(seconds / per, 0, top, BOTTOM, TOP),
             f"{_when(t)}: {tip}",
             TONES.get(status, "muted"),
@@ -178,4 +187,4 @@ def bar_chart(title: str, bars: Sequence[tuple[datetime, float, str, str]]) -> C
         for t, seconds, status, tip in bars
     ]
     tones = [tone for tone in _TONE_LEGEND if any(m.tone == tone for m in marks)]
-    return Chart(title, unit, x_ticks, y_ticks, bars=marks, legend=[(t, _TONE_LEGEND[t]) for t in tones])
+    return Chart(title, unit, axis.ticks, y_ticks, bars=marks, legend=[(t, _TONE_LEGEND[t]) for t in tones])

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from wecom.runs import SNAPSHOT_STATUSES
 from wecom.status import charts
 from wecom.status.model import DatabaseStatus, run_seconds
-from wecom.status.view import CHANGES, EVENT_STATUSES, age, corp_view, drift, duration, ended, tone, when
+from wecom.status.view import CHANGES, EVENT_STATUSES, age, corp_view, drift, duration, ended, number, tone, when
 
 RunLink = Callable[[str, str], str]
 
@@ -26,7 +26,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(age=age, duration=duration, when=when, tone=tone, drift=drift, ended=ended, seconds=run_seconds)
+    env.filters.update(
+        age=age, duration=duration, when=when, tone=tone, drift=drift, ended=ended, number=number, seconds=run_seconds
+    )
     env.globals.update(
         box={
             "width": charts.WIDTH,
@@ -51,7 +53,8 @@ def render_page(
     config_error: str | None = None,
 ) -> str:
     """The whole page; ``run_link(dag_id, run_id)`` gives the URL of a run in the Airflow UI, and
-    ``config_error`` says what is wrong with the ``wecom_companies`` Variable."""
+    ``config_error`` says what is wrong with the company configuration (the ``wecom_companies``
+    Variable, a company's ``wecom`` connection)."""
     now = now or datetime.now(UTC)
     views = [(db.conn_id, corp_view(corp, now)) for db in databases for corp in db.corps]
     views.sort(key=lambda item: (item[1].health.rank, item[1].name))

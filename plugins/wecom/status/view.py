@@ -15,7 +15,7 @@ from datetime import datetime
 
 from wecom.directory.rights import Rights, advice, describe
 from wecom.runs import SNAPSHOT_STATUSES, RunStatus
-from wecom.status.charts import TONES, Chart, bar_chart, line_chart
+from wecom.status.charts import TONES, Chart, TimeAxis, bar_chart, line_chart
 from wecom.status.model import CorpStatus, Row, run_seconds, run_time
 
 RECENT_RUNS = 6
@@ -55,6 +55,11 @@ def when(moment: datetime | None) -> str:
 
 def ended(run: Row | None) -> datetime | None:
     return run_time(run) if run else None
+
+
+def number(value: int | None) -> str:
+    """``1,238``; a dash for what a run did not count (a failed run saw nothing, it did not see zero)."""
+    return "–" if value is None else f"{value:,}"
 
 
 def tone(status: str | None) -> str:
@@ -129,7 +134,7 @@ def health(corp: CorpStatus, now: datetime) -> Health:
     bad, warn = [], []
     if last is not None and last["status"] in _FAILURES:
         bad.append(f"last full sync {last['status'].replace('_', ' ')} {age(run_time(last), now)}")
-    elif corp.guard_tripped:
+    if corp.guard_tripped and (last is None or last["status"] != RunStatus.GUARD_TRIPPED):
         bad.append("deletion guard tripped: full syncs wait for a confirmation")
     if last is None:
         warn.append("no full sync yet")
@@ -163,10 +168,11 @@ def rights_view(run: Row | None) -> RightsView | None:
 
 def charts(history: Sequence[Row]) -> list[Chart]:
     """Members and departments per loaded snapshot (failed runs marked, not drawn as zeros), and the
-    duration of every full run."""
+    duration of every full run, on one time axis."""
     snapshots = [r for r in history if r["status"] in SNAPSHOT_STATUSES and r.get("observed_at")]
-    failures = [(run_time(r), r.get("message") or r["status"]) for r in history if r["status"] in _FAILURES]
-    failures = [(t, why) for t, why in failures if t is not None]
+    failures = [
+        (t, r.get("message") or r["status"]) for r in history if r["status"] in _FAILURES and (t := run_time(r))
+    ]
 
     def series(column: str) -> list[tuple[datetime, float]]:
         return [(r["observed_at"], float(r[column])) for r in snapshots if r.get(column) is not None]
@@ -176,10 +182,12 @@ def charts(history: Sequence[Row]) -> list[Chart]:
         for r in history
         if (seconds := run_seconds(r)) is not None
     ]
+    times = [r["observed_at"] for r in snapshots] + [t for t, _ in failures] + [t for t, *_ in durations]
+    axis = TimeAxis.spanning(times) if times else None
     return [
-        line_chart("Members", "members", series("users_seen"), failures),
-        line_chart("Departments", "departments", series("departments_seen"), failures),
-        bar_chart("Full sync duration", durations),
+        line_chart("Members", "members", series("users_seen"), failures, axis),
+        line_chart("Departments", "departments", series("departments_seen"), failures, axis),
+        bar_chart("Full sync duration", durations, axis),
     ]
 
 

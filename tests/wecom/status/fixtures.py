@@ -1,7 +1,8 @@
 """Status-page fixtures: an empty, a healthy, a degraded and a failing company, as ``DatabaseStatus`` values.
 
-``python -m tests.wecom.status.fixtures page.html`` writes the page they make
-(for a look in a browser and the screenshot in ``docs/images/``).
+``PYTHONPATH=plugins:. .venv/bin/python -m tests.wecom.status.fixtures page.html`` writes the page
+they make, for a look in a browser; ``docs/images/status-page.png`` is that page in headless Chromium
+(``chromium --headless --screenshot=... --window-size=1280,2000 file://.../page.html``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.wecom.status import fixtures
 from wecom.status.charts import BOTTOM, LEFT, RIGHT, TOP, bar_chart, line_chart, time_ticks, value_ticks
+from wecom.status.view import charts
 
 START = datetime(2026, 11, 3, 6, 30, tzinfo=UTC)
 
@@ -16,7 +18,9 @@ def test_time_ticks_are_round_dates_inside_the_span() -> None:
     daily = time_ticks(START, START + timedelta(days=5))
     assert [label for _, label in daily] == ["Nov 04", "Nov 05", "Nov 06", "Nov 07", "Nov 08"]
     hours = time_ticks(START, START + timedelta(hours=10))
-    assert [label for _, label in hours] == ["Nov 03 09:00", "Nov 03 12:00", "Nov 03 15:00"]
+    assert [label for _, label in hours] == ["09:00", "12:00", "15:00"]
+    overnight = time_ticks(START + timedelta(hours=12), START + timedelta(hours=24))
+    assert [label for _, label in overnight] == ["21:00", "Nov 04", "03:00", "06:00"]
     assert time_ticks(START, START) == [(START, "Nov 03")]
 
 
@@ -60,3 +64,9 @@ def test_duration_bars_are_coloured_by_status_on_a_minutes_axis() -> None:
     assert chart.bars[2].y == TOP and chart.bars[1].y > chart.bars[0].y  # taller bar, smaller y
     assert all(b.x > LEFT and b.x + b.width < RIGHT for b in chart.bars)
     assert [tone for tone, _ in chart.legend] == ["ok", "warn", "bad"]
+
+
+def test_a_companys_charts_share_one_time_axis() -> None:
+    members, departments, durations = charts(fixtures.failing().history)
+    assert members.x_ticks == departments.x_ticks == durations.x_ticks
+    assert [f.x for f in members.failures] == [f.x for f in departments.failures]

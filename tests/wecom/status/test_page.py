@@ -99,7 +99,7 @@ def test_a_failing_company_shows_the_failure_and_its_error_not_zeros() -> None:
     html = page(DatabaseStatus("globex_db", [fixtures.failing()]))
     corp = text_of(section(html, "wwglobex00000003"))
     assert corp.startswith("globex corp wwglobex00000003 FAILING")
-    assert "last full sync failed 1 d 0 h ago" in corp
+    assert "last full sync failed 1 d 0 h ago; deletion guard tripped: full syncs wait for a confirmation" in corp
     assert "Last good sync 4 d 0 h ago (2026-11-29 06:30 UTC): success" in corp
     assert f"Last full run failed 1 d 0 h ago in run scheduled__2026-12-02T06:29:00: {FAILURE}" in corp
     assert "Deletion guard TRIPPED 3 d 0 h ago" in corp
@@ -153,7 +153,10 @@ def test_links_leave_the_iframe_and_nothing_loads_from_elsewhere() -> None:
     assert "<script" not in html and "cdn" not in html.lower()
 
 
-def test_a_malformed_companies_variable_is_said_once() -> None:
-    html = page(DatabaseStatus("target"), config_error="wecom_companies[1].name: 'Acme' must be lower-case")
-    assert "The wecom_companies Variable is malformed" in text_of(html)
-    assert "wecom_companies[1].name: 'Acme' must be lower-case" in text_of(html)
+def test_a_configuration_problem_is_said_once_above_the_companies() -> None:
+    problem = "wecom_companies[1].name: 'Acme' must be lower-case letters, digits and _"
+    html = page(*fixtures.databases(), config_error=problem)
+    said = text_of(html, "config-error")
+    assert said.startswith("The company configuration cannot be read") and said.endswith(problem)
+    assert html.index('id="config-error"') < html.index('<table class="summary">')
+    assert text_of(html).count(problem) == 1
