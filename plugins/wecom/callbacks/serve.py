@@ -111,29 +111,51 @@ def _serving_only(resolve: Resolver, conn_ids: frozenset[str]) -> Resolver:
     return restricted
 
 
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each setting's default, unless there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wecom.callbacks.receiver",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", ""),
+        formatter_class=_HelpWithDefaults,
     )
     add = parser.add_argument
+    limits = ReceiverLimits()
     add("--conn-id", action="append", required=True, help="wecom connection to serve (repeat for several)")
     add("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
-    add("--port", type=int, default=8090)
+    add("--port", type=int, default=8090, help="port to listen on")
     add("--public-url", help="URL WeCom reaches this server at, for the printed callback URL (default: host:port)")
     add("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S, help="seconds to receive a request's headers")
     add("--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="largest request line + headers")
-    add("--body-timeout", type=float, default=ReceiverLimits.body_timeout_s, help="seconds to receive a body")
-    add("--max-requests", type=int, default=ReceiverLimits.max_concurrent_requests, help="requests in progress")
-    add("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, help="open connections (uvicorn's 503)")
+    add("--body-timeout", type=float, default=limits.body_timeout_s, help="seconds to receive a request's body")
+    add("--max-requests", type=int, default=limits.max_concurrent_requests, help="requests in progress, then 503")
+    add("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, help="open connections, then uvicorn's 503")
     add("--keep-alive-timeout", type=int, default=5, help="seconds an idle keep-alive connection stays open")
-    add("--write-deadline", type=float, default=ReceiverLimits.write_deadline_s, help="seconds to 503")
-    add("--statement-timeout", type=float, default=ReceiverLimits.statement_timeout_s, help="PostgreSQL, s")
-    add("--lock-timeout", type=float, default=ReceiverLimits.lock_timeout_s, help="PostgreSQL; SQLite busy, s")
-    add("--pool-timeout", type=float, default=ReceiverLimits.pool_timeout_s, help="wait for a free connection, s")
+    add(
+        "--write-deadline", type=float, default=limits.write_deadline_s, help="seconds from arrival to answer, then 503"
+    )
+    add("--statement-timeout", type=float, default=limits.statement_timeout_s, help="PostgreSQL statement_timeout, s")
+    add(
+        "--lock-timeout",
+        type=float,
+        default=limits.lock_timeout_s,
+        help="PostgreSQL lock_timeout, SQLite busy timeout, s",
+    )
+    add(
+        "--pool-timeout",
+        type=float,
+        default=limits.pool_timeout_s,
+        help="seconds to wait for a free database connection",
+    )
     add("--shutdown-timeout", type=int, default=DEFAULT_SHUTDOWN_TIMEOUT_S, help="seconds to finish in-flight work")
-    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log level")
     add("--access-log", action="store_true", help="log every request (off: WeCom is chatty)")
     return parser
 

@@ -105,6 +105,21 @@ def test_closed_postgres_port_answers_503(
     up.dispose()
 
 
+def test_no_free_connection_answers_503_naming_the_pool(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    limits = ReceiverLimits(pool_timeout_s=0.2)
+    engine = receiver_engine(f"sqlite:///{tmp_path / 'target.db'}", limits)
+    config = ReceiverConfig(corp_id=CORP_ID, token=TOKEN, encoding_aes_key=AES_KEY, engine=engine)
+    held = [engine.connect() for _ in range(5 + 10)]  # QueuePool's defaults: 5 connections and 10 overflow
+    body, params = envelope(MEMBER_EVENT)
+    with TestClient(create_receiver_app(Resolver(config), limits=limits)) as client:
+        assert client.post(URL, params=params, content=body).status_code == 503
+        for connection in held:
+            connection.close()
+        assert client.post(URL, params=params, content=body).text == "success"
+    assert "no database connection free in time (pool exhausted)" in without_secrets(caplog)[0]
+    engine.dispose()
+
+
 # PostgreSQL: the receiver's own engine, with its session timeouts
 
 

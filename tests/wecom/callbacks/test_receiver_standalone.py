@@ -183,10 +183,10 @@ def test_help_documents_every_setting_and_its_default(capsys: pytest.CaptureFixt
     for setting in [
         "--header-timeout HEADER_TIMEOUT seconds to receive a request's headers (default: 5.0)",
         "--max-header-bytes MAX_HEADER_BYTES largest request line + headers (default: 16384)",
-        "--body-timeout BODY_TIMEOUT seconds to receive a body (default: 5.0)",
-        "(default: 256)",
-        "(default: 1024)",
-        "--write-deadline WRITE_DEADLINE",
+        "--body-timeout BODY_TIMEOUT seconds to receive a request's body (default: 5.0)",
+        "requests in progress, then 503 (default: 256)",
+        "open connections, then uvicorn's 503 (default: 1024)",
+        "--write-deadline WRITE_DEADLINE seconds from arrival to answer, then 503 (default: 3.0)",
         "--shutdown-timeout SHUTDOWN_TIMEOUT seconds to finish in-flight work (default: 10)",
     ]:
         assert setting in text_
