@@ -191,7 +191,8 @@ def test_a_frozen_backend_costs_one_503_and_the_next_request_succeeds(
         assert client.post(URL, params=events[0][1], content=events[0][0]).text == "success"
         with target_engine.connect() as connection:
             (pid,) = connection.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"), {"a": APPLICATION_NAME}
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :a AND datname = current_database()"),
+                {"a": APPLICATION_NAME},
             ).one()
         os.kill(pid, signal.SIGSTOP)
         try:
