@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,3 +205,26 @@ def test_a_frozen_backend_costs_one_503_and_the_next_request_succeeds(
     assert "within the 1 s deadline" in without_secrets(caplog)[0]
     assert count_rows(target_engine)[0] >= 3  # the frozen write may land once the backend resumes
     engine.dispose()
+
+
+@postgres_only
+@pytest.mark.postgres
+def test_two_receivers_store_the_same_and_different_events_without_a_503(target_engine: Engine) -> None:
+    """Two receivers (own app, own engine) each get the same 150 events and 50 of their own, concurrently."""
+    ensure_callback_events_table(target_engine)
+    shared = [event_xml("update_user", f"<UserID>s{i}</UserID>") for i in range(150)]
+    receivers = [receiving(target_engine, ReceiverLimits()) for _ in range(2)]
+
+    def deliver(index: int) -> list[int]:
+        client, _ = receivers[index]
+        own = [event_xml("update_user", f"<UserID>r{index}_{i}</UserID>") for i in range(50)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            requests = [envelope(message) for message in (shared + own)[:: 1 if index else -1]]
+            return list(pool.map(lambda r: client.post(URL, params=r[1], content=r[0]).status_code, requests))
+
+    with receivers[0][0], receivers[1][0], ThreadPoolExecutor(max_workers=2) as both:
+        statuses = [status for answered in both.map(deliver, [0, 1]) for status in answered]
+    assert set(statuses) == {200}
+    assert count_rows(target_engine) == (250, 400)
+    for _, engine in receivers:
+        engine.dispose()
