@@ -9,20 +9,14 @@ a membership's order, so there only the applied changes are checked.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, text
 
 from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
-from wecom.hooks.target_db import create_target_engine
-from wecom.callbacks.receiver import create_receiver_app
-from wecom.callbacks.receiver_config import ReceiverConfig, UnknownConnectionError
+from tests.support.receiver import serving_receiver
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 
@@ -35,36 +29,11 @@ AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 CONN_ID = "wecom_default"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def receiver_url(target_engine: Engine) -> Iterator[str]:
     """The receiver app, served in this process, storing into the test's target database."""
-    engine = create_target_engine(target_engine.url, timeout_s=3)
-
-    def resolve(conn_id: str) -> ReceiverConfig:
-        if conn_id != CONN_ID:
-            raise UnknownConnectionError(conn_id)
-        return ReceiverConfig(corp_id=CORP, token=TOKEN, encoding_aes_key=AES_KEY, engine=engine)
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_receiver_app(resolve), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/wecom/callback/{CONN_ID}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+    with serving_receiver(target_engine.url, corp_id=CORP, token=TOKEN, aes_key=AES_KEY, conn_id=CONN_ID) as url:
+        yield url
 
 
 @pytest.fixture

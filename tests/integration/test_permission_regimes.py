@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.support.airflow_runner import wecom_connection
+from tests.support.airflow_runner import run_dag, wecom_connection
 from tests.support.directory import CORP, SECRET, sync
+from tests.support.receiver import serving_receiver
 
 pytestmark = pytest.mark.airflow
 
@@ -91,3 +92,70 @@ def test_rights_shrink_and_return_without_losing_or_reversioning_anything(sim, e
     assert "member_contact" in contents[0] and "contact-sync assistant's secret" in contents[0]
     assert "trusted IPs" in contents[1] and "member_details" in contents[1]
     assert SECRET not in "".join(contents)
+
+
+TOKEN = "RegimeToken42"
+AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj"
+
+
+def query(engine: Engine, sql: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return sorted(map(tuple, conn.execute(text(sql))), key=repr)
+
+
+def test_ids_only_callbacks_whose_fetches_are_refused_apply_and_lose_nothing(
+    sim, env, target_engine: Engine, tmp_path
+) -> None:
+    """Issue 11's acceptance run: full -> withheld -> id lists only -> ids-only callbacks, every fetch 48009."""
+    env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(
+        sim.base_url, CORP, SECRET, max_retries=1, timeout=5, callback_token=TOKEN, encoding_aes_key=AES_KEY
+    )
+    for regime in ("full", "withheld", "ids_only"):
+        sim.set_regime(regime)
+        output = sync(env)
+        assert last_run(target_engine)["status"] in ("success", "unchanged"), output[-3000:]
+    known = directory(target_engine)
+    people = {u: (n, m) for u, n, m in query(target_engine, "SELECT userid, name, mobile FROM wecom_users")}
+    history = query(target_engine, "SELECT userid, valid_from, row_hash FROM wecom_users_history")
+
+    org = sim.state.org
+    members = sorted(org.users)
+    moved, renamed, departed = members[3], members[4], members[5]
+    sim.set_regime("ids_only", callback_form="ids_only")
+    with serving_receiver(target_engine.url, corp_id=CORP, token=TOKEN, aes_key=AES_KEY) as url:
+        sim.configure_callbacks(url, TOKEN, AES_KEY)
+        sim.state.add_department({"id": 900, "name": "Regime Lab", "parentid": 1, "order": 3})
+        sim.state.add_user({"userid": "newcomer", "name": "New Hire", "department": [900], "mobile": "13900000000"})
+        sim.state.update_user(moved, {"department": [900]})
+        sim.state.update_user(renamed, {"new_userid": f"{renamed}_v2"})
+        sim.state.delete_user(departed)
+        sim.flush_callbacks(timeout=30)
+    output = run_dag("wecom_callback_deltas", env)
+    logs = output.stdout + output.stderr
+
+    statuses = dict(query(target_engine, "SELECT status, COUNT(*) FROM wecom_callback_events GROUP BY status"))
+    assert set(statuses) == {"applied"}, (statuses, logs[-3000:])
+    assert "48009" in logs, "the refused fetches are named in the log"
+    after = {u: (n, m) for u, n, m in query(target_engine, "SELECT userid, name, mobile FROM wecom_users")}
+    for userid, (name, mobile) in people.items():
+        assert after[userid if userid != renamed else f"{renamed}_v2"] == (name, mobile), userid
+    assert query(target_engine, f"SELECT department_id FROM wecom_user_departments WHERE userid = '{moved}'") == [
+        (900,)
+    ]
+    assert query(target_engine, "SELECT department_id FROM wecom_user_departments WHERE userid = 'newcomer'") == [
+        (900,)
+    ]
+    assert query(target_engine, "SELECT parent_id, path FROM wecom_departments WHERE department_id = 900") == [
+        (1, "/1/900/")
+    ]
+    assert query(target_engine, f"SELECT is_deleted FROM wecom_users WHERE userid = '{departed}'") in (
+        [(True,)],
+        [(1,)],
+    )
+    alive = {u for (u,) in query(target_engine, "SELECT userid FROM wecom_users WHERE NOT is_deleted")}
+    assert alive == {m.userid for m in org.users.values()}
+    kept = query(target_engine, "SELECT userid, valid_from, row_hash FROM wecom_users_history")
+    moved_history = {(f"{renamed}_v2", t, h) if u == renamed else (u, t, h) for u, t, h in history}
+    assert moved_history <= set(kept), "every history row it knew is still there (the renamed one's under its new id)"
+    memberships_before = {r for r in known["memberships"] if dict(r)["userid"] not in (moved, renamed, departed)}
+    assert memberships_before <= set(directory(target_engine)["memberships"])
