@@ -35,11 +35,21 @@ def test_good_connection_says_so(simulator, monkeypatch: pytest.MonkeyPatch) -> 
     assert "wwtest" in message
 
 
-def test_wrong_secret_is_explained_without_the_secret(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_secret_names_the_field_to_fix_and_never_the_secret(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     ok, message = _hook(monkeypatch, simulator.base_url, secret="wrong-secret-value").test_connection()
     assert not ok
-    assert "40001" in message or "secret" in message.lower()
+    assert message.startswith("connection 'wecom_button': ")
+    assert "errcode 40001" in message and "set the password field" in message
     assert "wrong-secret-value" not in message
+
+
+def test_a_wrong_corp_id_names_the_login_field(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "wecom", "host": simulator.base_url, "login": "wwnobody", "password": "right"}
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_BUTTON", json.dumps(conn))
+    ok, message = WeComHook("wecom_button").test_connection()
+    assert not ok
+    assert message.startswith("connection 'wecom_button': ")
+    assert "errcode 40013" in message and "set the login field" in message
 
 
 @pytest.mark.parametrize(
