@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 
-from wecom.companies import Company, CompanyConfigError, parse_companies
+from wecom.companies import _TYPES, Company, CompanyConfigError, parse_companies
 
 
 def test_no_configuration_means_the_single_default_company() -> None:
@@ -57,3 +58,17 @@ def test_several_companies_get_their_own_dags() -> None:
 def test_malformed_configuration_names_the_key(raw: str, message: str) -> None:
     with pytest.raises(CompanyConfigError, match=message):
         parse_companies(raw)
+
+
+def test_the_accepted_keys_are_exactly_the_company_fields() -> None:
+    assert set(_TYPES) == {f.name for f in fields(Company)}
+
+
+@pytest.mark.parametrize("key", [f.name for f in fields(Company)])
+def test_every_field_can_be_set_and_refuses_a_value_of_the_wrong_type(key: str) -> None:
+    default = Company()
+    value = getattr(default, key)
+    explicit = {"pii": dict(value)} if key == "pii" else {key: value}
+    assert parse_companies(json.dumps([explicit])) == [default]
+    with pytest.raises(CompanyConfigError, match=rf"^wecom_companies\[0\]\.{key}: expected "):
+        parse_companies(json.dumps([{key: [value]}]))
