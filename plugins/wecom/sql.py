@@ -12,6 +12,8 @@ import os
 import re
 from datetime import UTC, datetime
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
@@ -28,26 +30,38 @@ DIALECT_TOKENS: dict[str, dict[str, str]] = {
     },
 }
 
+SQL_PACKAGE = "wecom.sql_files"
+# A checkout's root: above this module's package folders and ``plugins/``.
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[len(__name__.split("."))]
+
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 _COMMENT_LINE = re.compile(r"^\s*--.*$", re.MULTILINE)
 _NAME_LINE = re.compile(r"^\s*--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
-def sql_dir() -> Path:
-    """Where the SQL files are: ``$WECOM_SQL_DIR``, else ``include/sql`` beside ``plugins/``."""
+def sql_dir() -> Traversable:
+    """Where the SQL files are: ``$WECOM_SQL_DIR``, else the copy in the installed wheel, else a checkout's.
+
+    The wheel ships ``include/sql`` as the data package ``wecom.sql_files`` (see setup.py); a
+    checkout run from ``plugins/`` without an install reads ``include/sql`` beside it.
+    """
     configured = os.environ.get("WECOM_SQL_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates += [
-        Path(__file__).resolve().parents[2] / "include" / "sql",
-        Path(os.environ.get("AIRFLOW_HOME", "/opt/airflow")) / "include" / "sql",
-    ]
+    candidates: list[Traversable] = [Path(configured)] if configured else []
+    candidates += [*_packaged_sql(), _CHECKOUT_ROOT / "include" / "sql"]
     for candidate in candidates:
-        if (candidate / "schema").is_dir():
+        if candidate.joinpath("schema").is_dir():
             return candidate
     raise FileNotFoundError(
         "cannot find the project's SQL files; set WECOM_SQL_DIR to the include/sql folder "
         f"(looked in: {', '.join(str(c) for c in candidates)})"
     )
+
+
+def _packaged_sql() -> list[Traversable]:
+    try:
+        return [resources.files(SQL_PACKAGE)]
+    except ModuleNotFoundError:
+        return []
 
 
 def check_dialect(dialect: str) -> str:
@@ -65,7 +79,7 @@ def _render(text: str, dialect: str, table: str | None = None) -> str:
 @cache
 def read_statements(relpath: str, dialect: str) -> tuple[str, ...]:
     """The statements of one file (split at ``;`` ending a line), tokens filled for ``dialect``."""
-    text = _render((sql_dir() / relpath).read_text(encoding="utf-8"), dialect)
+    text = _render(sql_dir().joinpath(relpath).read_text(encoding="utf-8"), dialect)
     return tuple(s.strip() for s in _STATEMENT_END.split(text) if s.strip())
 
 
@@ -75,7 +89,7 @@ def read_named_statements(relpath: str, dialect: str, table: str | None = None) 
 
     ``table`` fills ``$TABLE`` in files shared by several table families.
     """
-    text = (sql_dir() / relpath).read_text(encoding="utf-8")
+    text = sql_dir().joinpath(relpath).read_text(encoding="utf-8")
     parts = _NAME_LINE.split(text)
     named: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -93,8 +107,8 @@ def read_statement(relpath: str, dialect: str) -> str:
 
 def schema_statements(dialect: str) -> list[str]:
     """Every DDL statement of ``schema/*.sql``, files in name order; all are idempotent."""
-    files = sorted((sql_dir() / "schema").glob("*.sql"))
-    return [s for f in files for s in read_statements(f"schema/{f.name}", dialect)]
+    names = sorted(f.name for f in sql_dir().joinpath("schema").iterdir() if f.name.endswith(".sql"))
+    return [s for name in names for s in read_statements(f"schema/{name}", dialect)]
 
 
 def db_time(value: datetime | None, dialect: str) -> datetime | str | None:
