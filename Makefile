@@ -1,20 +1,34 @@
 # Two commands for a fresh machine: `make demo` and `make test`. Both set everything up.
+# The rest is for contributors (CONTRIBUTING.md): test-unit, lint, format, bench.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+# pytest-xdist workers; `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS)
+# What needs no PostgreSQL server and no Airflow metadata database (markers: pyproject.toml).
+UNIT := not postgres and not airflow and not integration
 
-.PHONY: demo test lint format bench system-deps venv clean
+.PHONY: demo test test-unit lint format bench system-deps venv clean
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+# The runtime set (requirements.txt) and the package itself, as `make demo` needs them.
+$(RUNTIME): requirements.txt constraints.txt pyproject.toml setup.py
 	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
+	touch $@
 
-venv: $(STAMP)
+# Tests and tooling on top (requirements-dev.txt).
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $@
+
+venv: $(DEV)
 
 # PostgreSQL 15 server binaries for the throwaway test cluster (tests start and stop it themselves).
 system-deps:
@@ -22,22 +36,29 @@ system-deps:
 		echo "installing PostgreSQL server binaries"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-demo: venv
+demo: $(RUNTIME)
 	bash scripts/demo.sh
 
-test: venv system-deps
-	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+# Lint, then the whole suite in parallel: unit tests, PostgreSQL, Airflow API and DAG runs.
+test: lint system-deps
+	$(PYTEST)
 
-lint: venv
+# The fast layer: no network, no PostgreSQL server, no Airflow metadata database or DAG runs.
+test-unit: $(DEV)
+	$(PYTEST) -m "$(UNIT)"
+
+# Style, dead code ([tool.vulture] and .ci/vulture_whitelist.py), copied blocks of 6+ lines ([tool.pylint]).
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/vulture
+	$(BIN)/pylint plugins dags
 
-format: venv
+format: $(DEV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: venv system-deps
+bench: $(DEV) system-deps
 	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)  # e.g. make bench BENCH_ARGS="--members 100000 --departments 10000 --strategy export --resync"
 
 clean:

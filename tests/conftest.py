@@ -2,21 +2,31 @@
 
 The Airflow environment is set before anything imports Airflow, so every test
 process (and every ``airflow`` subprocess) uses the project's own home,
-metadata database, DAGs and plugins folders.
+metadata database, DAGs and plugins folders. Each test run, and each
+pytest-xdist worker in it, gets its own home under ``var/test-airflow-home/``,
+so parallel workers (or two people's runs) never share one SQLite metadata file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-AIRFLOW_HOME = ROOT / "var" / "test-airflow-home"
+HOMES = ROOT / "var" / "test-airflow-home"
+# xdist hands every worker the controller's run id (see pytest_configure) and names the worker.
+RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+AIRFLOW_HOME = HOMES / f"{RUN_ID}-{WORKER or 'main'}"
+MIGRATED = HOMES / f"{RUN_ID}-migrated"
 os.environ.update(
     {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
@@ -34,10 +44,43 @@ from sqlalchemy import Engine, create_engine  # noqa: E402
 
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 
+INTEGRATION = ROOT / "tests" / "integration"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, give the workers this process's run id, so they share one migrated template."""
+    if hasattr(config.option, "testrunuid") and config.option.testrunuid is None:
+        config.option.testrunuid = RUN_ID
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it uses (see the markers in pyproject.toml); `make test-unit` deselects them."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_url" in uses or params.get("target_engine") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if "airflow_metadata" in uses:
+            item.add_marker(pytest.mark.airflow)
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a run without xdist) removes this run's Airflow homes once every worker is done."""
+    if WORKER is not None:
+        return
+    run_id = getattr(session.config.option, "testrunuid", None) or RUN_ID
+    for path in HOMES.glob(f"{run_id}-*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL server for the whole session (never skipped: CI must run these)."""
+    """A real PostgreSQL server for the whole session (never skipped: CI must run these); one per xdist worker."""
     with throwaway_postgres() as url:
         yield url
 
@@ -66,9 +109,27 @@ def target_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[En
 
 @pytest.fixture(scope="session")
 def airflow_metadata() -> Path:
-    """Migrate the project's Airflow metadata database once per session."""
+    """This process's Airflow home, with a metadata database migrated once per test run.
+
+    The first worker to get here migrates a template under a file lock; every worker
+    copies it (a few milliseconds) instead of migrating its own (several seconds).
+    """
+    HOMES.mkdir(parents=True, exist_ok=True)
+    with MIGRATED.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (MIGRATED / "airflow.db").is_file():
+            MIGRATED.mkdir(exist_ok=True)
+            template = {
+                "AIRFLOW_HOME": str(MIGRATED),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{MIGRATED}/migrating.db",
+            }
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                check=True,
+                capture_output=True,
+                env=os.environ | template,
+            )
+            (MIGRATED / "migrating.db").rename(MIGRATED / "airflow.db")
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
-    )
+    shutil.copyfile(MIGRATED / "airflow.db", AIRFLOW_HOME / "airflow.db")
     return AIRFLOW_HOME

@@ -38,6 +38,23 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _start(data: Path, sockets: Path, log: Path, attempts: int = 3) -> int:
+    """Start the server on a free port; another process (an xdist worker) may take the port first, so retry."""
+    for _ in range(attempts):
+        port = _free_port()
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        started = subprocess.run(
+            _as_server_user([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if started.returncode == 0:
+            return port
+    why = log.read_text(errors="replace") if log.exists() else started.stderr
+    raise RuntimeError(f"PostgreSQL did not start in {attempts} tries: {why[-2000:]}")
+
+
 @contextlib.contextmanager
 def throwaway_postgres(database: str = "wecom") -> Iterator[str]:
     """Yield ``postgresql+psycopg2://postgres@127.0.0.1:<port>/<database>`` for a fresh cluster."""
@@ -47,19 +64,13 @@ def throwaway_postgres(database: str = "wecom") -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
-    port = _free_port()
-    subprocess.run(
-        _as_server_user([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    subprocess.run(
-        _as_server_user([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
     try:
+        subprocess.run(
+            _as_server_user([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+        )
+        port = _start(data, sockets, root / "log")
         subprocess.run(
             [_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database],
             check=True,

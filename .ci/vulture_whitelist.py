@@ -1,0 +1,47 @@
+"""Names that look unused to vulture because a framework, not our code, reads or calls them.
+
+vulture reads this file with the code (see [tool.vulture] in pyproject.toml); a name here counts
+as used everywhere, so list only names whose caller is outside the project, with who calls them.
+"""
+
+# Airflow: the provider entry point, connection form and hook attributes, templated fields,
+# deferral callbacks, notifier and plugin interfaces.
+get_provider_info
+_.conn_name_attr
+_.hook_name
+_.test_connection
+_.template_fields
+_.execute_complete
+_.serialize
+_.notify
+_.fastapi_apps
+_.external_views
+
+# Parameters whose names must match another library's signature: Airflow's Stats, Path.mkdir.
+rate
+exist_ok
+
+# Read only by the status page's Jinja templates (plugins/wecom/status/templates/).
+_.recent_runs
+_.anchor
+
+# uvicorn: a server stops when this is set.
+_.should_exit
+
+# The standard library calls these: context managers, logging filters, HTML parsers, HTTP handlers.
+exc_type
+tb
+_.msg
+_.handle_starttag
+_.handle_endtag
+_.handle_data
+_.do_GET
+_.do_POST
+_.log_message
+
+# pytest: hooks, module marks, and fixtures requested only for what they set up.
+pytest_configure
+pytest_collection_modifyitems
+pytest_sessionfinish
+pytestmark
+airflow_metadata
