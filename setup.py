@@ -6,9 +6,15 @@ team keeps them, shipped as the data package ``wecom.sql_files`` that ``wecom.sq
 elsewhere, hence this file. The simulator is a test tool and stays out of the runtime wheel.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 SQL_PACKAGE = "wecom.sql_files"
+# setuptools writes the egg-info beside the packages by default, in plugins/: that folder is on
+# sys.path in Airflow and in tests, where a second copy of our metadata registers the plugin twice.
+EGG_BASE = Path(__file__).resolve().parent / "build"
+EGG_BASE.mkdir(exist_ok=True)
 
 setup(
     packages=[
@@ -19,4 +25,5 @@ setup(
     package_data={SQL_PACKAGE: ["*/*.sql"]},
     # Only what is listed: a stale egg-info manifest would otherwise slip the simulator back in.
     include_package_data=False,
+    options={"egg_info": {"egg_base": str(EGG_BASE)}},
 )

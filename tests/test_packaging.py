@@ -137,3 +137,12 @@ def test_every_installed_package_is_pinned_in_the_constraints() -> None:
     installed = {_normal(d.metadata["Name"]): d.version for d in distributions()}
     drift = {n: v for n, v in installed.items() if n not in tooling and constraints.get(n) != v}
     assert drift == {}
+
+
+def test_airflow_finds_one_copy_of_our_entry_points() -> None:
+    """plugins/ is on sys.path here as in Airflow: package metadata built into it would register the plugin twice."""
+    assert str(ROOT / "plugins") in sys.path
+    ours = [d for d in distributions() if _normal(d.metadata["Name"]) == "wecom-airflow-sync"]
+    assert len(ours) == 1
+    plugins = [e for e in ours[0].entry_points if e.group == "airflow.plugins"]
+    assert [e.value for e in plugins] == ["wecom.plugin:WeComPlugin"]
