@@ -32,7 +32,8 @@ from wecom.callbacks.parse import parse_event  # noqa: E402
 from wecom.callbacks.store import store_event  # noqa: E402
 from wecom.client import WeComClient  # noqa: E402
 from wecom.hooks.target_db import create_target_engine  # noqa: E402
-from wecom.loader import DirectoryLoader, RunRecord  # noqa: E402
+from wecom.store.loader import DirectoryLoader  # noqa: E402
+from wecom.store.run_records import RunRecord  # noqa: E402
 
 CORP_ID = "wwapplybench00001"
 SECRET = "apply-bench-secret"

@@ -54,9 +54,9 @@ from wecom.airflow_tasks import (
 )
 from wecom.companies import Company, parse_companies
 from wecom.errors import MassDeletionError, QualityCheckError
-from wecom.loader import LoadOptions
 from wecom.operators.extract import WeComExtractOperator
 from wecom.pipeline import check_staged, load_staged, snapshot_digest, transform_staged
+from wecom.store.plan import LoadOptions
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from wecom import metrics
 from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
-from wecom.loader import DirectoryLoader, LoadResult, RunRecord
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
 from wecom.pii import PiiConfigError, PiiPolicy
@@ -24,6 +23,9 @@ from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
 from wecom.staging import StagePath
 from wecom.status import event_queue, run_row
+from wecom.store.loader import DirectoryLoader
+from wecom.store.plan import LoadResult
+from wecom.store.run_records import RunRecord
 from wecom.store.run_spool import RunSpool
 
 log = logging.getLogger("wecom.airflow_tasks")
@@ -65,7 +67,7 @@ def logged_run_row(wecom_conn_id: str, context: Context) -> dict[str, Any]:
     """The run's ``wecom_sync_runs`` row as the database holds it, logged (without the plan): what the
     next engineer will query. Empty when the run recorded nothing."""
     dag_run = context["dag_run"]
-    row = target_loader(wecom_conn_id).get_run(dag_run.dag_id, dag_run.run_id) or {}
+    row = target_loader(wecom_conn_id).runs.get(dag_run.dag_id, dag_run.run_id) or {}
     log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
     return row
 
@@ -85,7 +87,7 @@ def record_failure(wecom_conn_id: str, kind: str = "full"):
             corp_id = WeComHook(wecom_conn_id).settings.corp_id
             run, message = context_run(context, corp_id, kind), f"task {ti.task_id} failed: {error}"
             try:
-                target_loader(wecom_conn_id).record_failed_run(run, message)
+                target_loader(wecom_conn_id).runs.record_failed(run, message)
             except SQLAlchemyError as db_error:
                 spool = failed_run_spool(corp_id)
                 spool.keep(run, message, datetime.now(UTC))
@@ -121,7 +123,7 @@ def report_failed_run(wecom_conn_id: str, context: Context) -> None:
     dag_run = context["dag_run"]
     status = "failed"
     try:
-        row = target_loader(wecom_conn_id).get_run(dag_run.dag_id, dag_run.run_id)
+        row = target_loader(wecom_conn_id).runs.get(dag_run.dag_id, dag_run.run_id)
         if row:
             status = row["status"]
             emit_run_metrics(row)
@@ -204,7 +206,7 @@ def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) 
     interval_end = context.get("data_interval_end") or dag_run.run_after
     corp_id = WeComHook(wecom_conn_id).settings.corp_id
     loader = target_loader(wecom_conn_id)
-    latest = loader.latest_snapshot(corp_id)
+    latest = loader.runs.latest_snapshot(corp_id)
     now = datetime.now(UTC)
     if conf.force or not covering_snapshot(latest, interval_end, now, freshness):
         log.info("extracting: latest snapshot %s, interval end %s, force=%s", latest, interval_end, conf.force)
@@ -216,7 +218,7 @@ def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) 
     )
     run = context_run(context, corp_id)
     with loader.engine.begin() as conn:
-        loader.record_run(conn, run, status="skipped", observed_at=latest, finished_at=now, message=message)
+        loader.runs.record(conn, run, status="skipped", observed_at=latest, finished_at=now, message=message)
     raise AirflowSkipException(message)
 
 

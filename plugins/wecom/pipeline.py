@@ -17,7 +17,6 @@ import pandas as pd
 
 from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, mark_departments, mark_users
 from wecom.extract import DEPARTMENTS_FILE, USERS_FILE
-from wecom.loader import DirectoryLoader, LoadOptions, LoadResult, RunRecord
 from wecom.pii import KEEP_ALL, PiiPolicy
 from wecom.quality import check_snapshot
 from wecom.staging import (
@@ -30,6 +29,9 @@ from wecom.staging import (
     read_json_lines,
     read_table,
 )
+from wecom.store.loader import DirectoryLoader
+from wecom.store.plan import LoadOptions, LoadResult
+from wecom.store.run_records import RunRecord
 from wecom.transform import (
     TABLE_DTYPES,
     TRANSFORM_VERSION,

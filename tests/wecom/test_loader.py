@@ -10,8 +10,10 @@ from sqlalchemy import Engine, text
 
 from tests.support.snapshots import CORP, T0, membership, snapshot, user
 from wecom.errors import MassDeletionError
-from wecom.loader import DirectoryLoader, LoadOptions, RunRecord
 from wecom.sql import db_time
+from wecom.store.loader import DirectoryLoader
+from wecom.store.plan import LoadOptions
+from wecom.store.run_records import RunRecord
 
 # These tests delete 1 of 2 members on purpose: the guard has tests of its own.
 NO_GUARD = LoadOptions(max_delete_share=1.0)
@@ -60,7 +62,7 @@ def test_first_load_inserts_everything_and_records_the_run(loader: DirectoryLoad
         ("alice", "爱丽丝"),
         ("bob", "鲍勃"),
     ]
-    run = loader.get_run("wecom_directory_sync", "r1")
+    run = loader.runs.get("wecom_directory_sync", "r1")
     assert run["status"] == "success"
     assert (run["users_inserted"], run["departments_inserted"], run["memberships_inserted"]) == (2, 2, 2)
 
@@ -126,7 +128,7 @@ def test_incomplete_snapshot_deletes_nothing(loader: DirectoryLoader) -> None:
         ("bob", False, "B"),
     ]
     assert len(rows(loader.engine, "SELECT * FROM wecom_user_departments")) == 2
-    assert loader.get_run("wecom_directory_sync", "r2")["status"] == "partial"
+    assert loader.runs.get("wecom_directory_sync", "r2")["status"] == "partial"
 
 
 def test_older_snapshot_finishing_late_changes_nothing(loader: DirectoryLoader) -> None:
@@ -134,7 +136,7 @@ def test_older_snapshot_finishing_late_changes_nothing(loader: DirectoryLoader) 
     result = load(loader, snapshot([user("alice", "Old", "h1")], [membership("alice", 2)]), T0, "old")
     assert result.status == "stale"
     assert rows(loader.engine, "SELECT name FROM wecom_users") == [("New",)]
-    assert loader.get_run("wecom_directory_sync", "old")["status"] == "stale"
+    assert loader.runs.get("wecom_directory_sync", "old")["status"] == "stale"
 
 
 def test_rerun_of_the_same_run_rewrites_its_row(loader: DirectoryLoader) -> None:
@@ -219,13 +221,13 @@ def test_guard_trips_before_changing_anything(loader: DirectoryLoader) -> None:
     with pytest.raises(MassDeletionError, match=r"10 of 20 users .*allow_mass_delete"):
         load(loader, company(10), T0 + timedelta(1), "r2", options=LoadOptions())
     assert directory_state(loader.engine) == before
-    run = loader.get_run("wecom_directory_sync", "r2")
+    run = loader.runs.get("wecom_directory_sync", "r2")
     assert run["status"] == "guard_tripped"
     assert "10 of 20 users" in run["message"]
 
     result = load(loader, company(10), T0 + timedelta(1), "r2", options=LoadOptions(allow_mass_delete=True))
     assert result.plans["wecom_users"].deleted == 10
-    assert loader.get_run("wecom_directory_sync", "r2")["status"] == "success"
+    assert loader.runs.get("wecom_directory_sync", "r2")["status"] == "success"
 
 
 def test_guard_allows_a_small_share_and_obeys_a_count_limit(loader: DirectoryLoader) -> None:
@@ -246,7 +248,7 @@ def test_dry_run_records_the_plan_and_changes_nothing(loader: DirectoryLoader) -
     assert users.samples == {"deleted": ["u04"], "updated": ["u00"]}
     assert directory_state(loader.engine) == before
     assert rows(loader.engine, "SELECT COUNT(*) FROM wecom_users_history") == history_before
-    run = loader.get_run("wecom_directory_sync", "dry")
+    run = loader.runs.get("wecom_directory_sync", "dry")
     assert run["status"] == "dry_run"
     assert "a real run would stop here" in run["message"]
     assert json.loads(run["plan"])["wecom_users"]["samples"]["deleted"] == ["u04"]
@@ -257,7 +259,7 @@ def test_drift_counts_what_the_snapshot_found_changed(loader: DirectoryLoader) -
     assert first.drift is None
     second = load(loader, company(3, renamed="Zoe"), T0 + timedelta(1), "r2")
     assert second.drift["wecom_users"] == {"updated": 1}
-    assert loader.get_run("wecom_directory_sync", "r2")["drift_total"] == 1
+    assert loader.runs.get("wecom_directory_sync", "r2")["drift_total"] == 1
 
 
 def test_pending_callback_events_older_than_the_snapshot_are_superseded(loader: DirectoryLoader) -> None:

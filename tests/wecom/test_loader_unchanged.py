@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.snapshots import CORP, T0, membership, snapshot, user
-from wecom.loader import DirectoryLoader, RunRecord
 from wecom.sql import db_time, read_statements
+from wecom.store.loader import DirectoryLoader
+from wecom.store.run_records import RunRecord
 
 DIGEST = "d" * 64
 
@@ -60,14 +61,14 @@ def test_same_digest_and_untouched_tables_record_an_unchanged_snapshot(loader: D
         before = conn.execute(text("SELECT * FROM wecom_users ORDER BY userid")).all()
     result = loader.record_if_unchanged(run("r2", 1))
     assert result is not None and (result.status, result.rows_written, result.drift_total) == ("unchanged", 0, 0)
-    row = loader.get_run("wecom_directory_sync", "r2")
+    row = loader.runs.get("wecom_directory_sync", "r2")
     assert (row["status"], row["snapshot_digest"], row["users_inserted"], row["drift_total"]) == (
         "unchanged",
         DIGEST,
         0,
         0,
     )
-    assert loader.latest_snapshot(CORP) == T0 + timedelta(hours=1)  # counts as a snapshot for freshness
+    assert loader.runs.latest_snapshot(CORP) == T0 + timedelta(hours=1)  # counts as a snapshot for freshness
     with loader.engine.connect() as conn:
         assert conn.execute(text("SELECT * FROM wecom_users ORDER BY userid")).all() == before
     # A chain of unchanged runs keeps comparing with the newest one.
@@ -87,10 +88,10 @@ def test_a_different_or_older_snapshot_needs_the_full_load(
     loader: DirectoryLoader, second: RunRecord, why: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     load(loader, run("r1", 0))
-    with caplog.at_level("INFO", logger="wecom.loader"):
+    with caplog.at_level("INFO", logger="wecom.store"):
         assert loader.record_if_unchanged(second) is None
     assert why in caplog.text
-    assert loader.get_run("wecom_directory_sync", "r2") is None
+    assert loader.runs.get("wecom_directory_sync", "r2") is None
 
 
 def test_nothing_to_compare_with_before_the_first_complete_load(loader: DirectoryLoader) -> None:

@@ -15,10 +15,10 @@ from sqlalchemy import create_engine
 
 from wecom.airflow_tasks import emit_run_metrics, record_failure, report_callback_queue
 from wecom.errors import WeComConfigError
-from wecom.loader import DirectoryLoader
 from wecom.metrics import name
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import running_simulator
+from wecom.store.loader import DirectoryLoader
 
 
 class Recorder:
@@ -90,7 +90,7 @@ def company(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             "host": sim.base_url,
             "login": "wwm",
             "password": "s3cret",
-            "extra": {"robot_webhook_key": "robot-key-1"},
+            "extra": {"robot_webhook_key": "robot-key-1", "target_conn_id": "target_m"},
         }
         monkeypatch.setenv("AIRFLOW_CONN_WECOM_M", json.dumps(wecom))
         db = tmp_path / "target.db"
@@ -108,7 +108,7 @@ def _context(error: BaseException | None = None) -> dict:
 
 def test_failure_callback_records_counts_and_alerts(company, recorder: Recorder) -> None:
     sim, _ = company
-    record_failure("wecom_m", "target_m")(_context(WeComConfigError("invalid secret (40001)")))
+    record_failure("wecom_m")(_context(WeComConfigError("invalid secret (40001)")))
     assert recorder.by_name()["wecom.sync.runs.failed"][0] == "incr"
     (message,) = httpx.get(f"{sim.base_url}/_sim/robot/messages").json()["messages"]
     assert "run failed" in message["content"] and "invalid secret (40001)" in message["content"]
@@ -125,7 +125,7 @@ def test_callback_queue_gauges_and_dead_event_alert(company, recorder: Recorder)
                 "VALUES ('wwm', ?, ?, ?, ?, 'update_user', 'user', '{}', ?)",
                 (key, received, received, received, status),
             )
-    report_callback_queue("wecom_m", "target_m", _context(), newly_dead=1)
+    report_callback_queue("wecom_m", _context(), newly_dead=1)
     sent = recorder.by_name()
     assert sent["wecom.callback.pending"][1] == 2
     assert sent["wecom.callback.dead"][1] == 1

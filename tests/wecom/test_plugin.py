@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.airflow_api import AirflowApi, airflow_api
-from wecom.loader import DirectoryLoader
 from wecom.plugin import STATUS_PREFIX
+from wecom.store.loader import DirectoryLoader
 
 pytestmark = pytest.mark.airflow
 PAGE = f"{STATUS_PREFIX}/"

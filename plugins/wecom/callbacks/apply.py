@@ -37,9 +37,10 @@ from wecom.callbacks.writer_departments import apply_departments
 from wecom.callbacks.writer_users import apply_users
 from wecom.client import WeComClient
 from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
-from wecom.loader import DirectoryLoader, RunRecord
 from wecom.pii import KEEP_ALL, PiiPolicy
 from wecom.runs import RunStatus
+from wecom.store.loader import DirectoryLoader
+from wecom.store.run_records import RunRecord
 
 log = logging.getLogger("wecom.callbacks")
 
@@ -125,7 +126,7 @@ class DeltaApplier:
             apply_departments(step, department_groups)
             apply_users(step, user_groups, self.pii)
             self._settle(EventQueue(conn, corp_id, self.max_attempts), step, batch, result)
-            self.loader.record_run(
+            self.loader.runs.record(
                 conn,
                 replace(run, kind="delta", api_calls_by_endpoint=result.api_calls),
                 status=RunStatus.PARTIAL if step.outcome.failures else RunStatus.SUCCESS,

@@ -14,9 +14,10 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 
-from wecom.loader import DirectoryLoader, RunRecord
 from wecom.sql import parse_db_time
 from wecom.staging import StagePath, ensure_dir
+from wecom.store.loader import DirectoryLoader
+from wecom.store.run_records import RunRecord
 
 log = logging.getLogger("wecom.store")
 
@@ -47,10 +48,10 @@ class RunSpool:
                 record = json.load(handle)
             values = record["run"] | {k: _time(record["run"][k]) for k in _TIME_FIELDS}
             run, finished_at = RunRecord(**values), _time(record["finished_at"])
-            existing = loader.get_run(run.dag_id, run.run_id)
+            existing = loader.runs.get(run.dag_id, run.run_id)
             ended = parse_db_time(existing["finished_at"]) if existing else None
             if ended is None or ended < finished_at:
-                loader.record_failed_run(run, record["message"], finished_at=finished_at)
+                loader.runs.record_failed(run, record["message"], finished_at=finished_at)
                 written += 1
                 log.info("recorded run %s of %s as failed (kept while the database was down)", run.run_id, run.dag_id)
             path.unlink()

@@ -12,7 +12,9 @@ from wecom.callbacks.apply import DeltaApplier, DeltaResult
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.store import store_event
 from wecom.client import WeComClient
-from wecom.loader import DirectoryLoader, LoadOptions, RunRecord
+from wecom.store.loader import DirectoryLoader
+from wecom.store.plan import LoadOptions
+from wecom.store.run_records import RunRecord
 from wecom.transform import transform
 
 CORP = "wwdeltas"

@@ -22,10 +22,11 @@ from tests.wecom.callbacks.support import (
 from wecom.callbacks.apply import DeltaApplier
 from wecom.callbacks.queue import count_ready
 from wecom.client import WeComClient
-from wecom.loader import DirectoryLoader, RunRecord
 from wecom.pii import PiiPolicy
 from wecom.simulator.testing import RunningSimulator
 from wecom.sql import db_time, parse_db_time, read_statement
+from wecom.store.loader import DirectoryLoader
+from wecom.store.run_records import RunRecord
 from wecom.transform import transform_departments, transform_users
 
 
@@ -173,7 +174,7 @@ def test_events_covered_by_a_complete_snapshot_are_superseded(engine: Engine, st
     apply(engine)
     loader = DirectoryLoader(engine)
     with engine.begin() as conn:
-        loader.record_run(
+        loader.runs.record(
             conn,
             RunRecord("wecom_directory_sync", "full1", CORP),
             status=status,

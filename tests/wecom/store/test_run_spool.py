@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
-from wecom.loader import DirectoryLoader, RunRecord
+from wecom.store.loader import DirectoryLoader
+from wecom.store.run_records import RunRecord
 from wecom.store.run_spool import RunSpool
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -32,9 +33,9 @@ def test_kept_runs_are_recorded_as_failed_once_the_database_answers(tmp_path: Pa
     loader = DirectoryLoader(create_engine(f"sqlite:///{tmp_path / 'target.db'}"))
     loader.ensure_schema()
     assert spool.replay(loader) == 2
-    row = loader.get_run("wecom_directory_sync", "scheduled__1")
+    row = loader.runs.get("wecom_directory_sync", "scheduled__1")
     assert row["status"] == "failed" and "server closed the connection" in row["message"]
-    assert loader.get_run("wecom_directory_sync", "manual/2 with:odd chars")["status"] == "failed"
+    assert loader.runs.get("wecom_directory_sync", "manual/2 with:odd chars")["status"] == "failed"
     assert list((tmp_path / "spool").iterdir()) == []
     assert spool.replay(loader) == 0
 
@@ -45,7 +46,7 @@ def test_a_run_that_ended_later_is_not_overwritten(tmp_path: Path) -> None:
     spool = RunSpool(tmp_path / "spool")
     spool.keep(run("r1"), "task load failed", T0)
     with loader.engine.begin() as conn:
-        loader.record_run(conn, run("r1"), status="success", observed_at=T0, finished_at=T0 + timedelta(hours=1))
+        loader.runs.record(conn, run("r1"), status="success", observed_at=T0, finished_at=T0 + timedelta(hours=1))
     assert spool.replay(loader) == 0
-    assert loader.get_run("wecom_directory_sync", "r1")["status"] == "success"
+    assert loader.runs.get("wecom_directory_sync", "r1")["status"] == "success"
     assert list((tmp_path / "spool").iterdir()) == []

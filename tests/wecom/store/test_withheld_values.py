@@ -12,10 +12,11 @@ from sqlalchemy import Engine, text
 
 from wecom.client import WeComClient
 from wecom.extract import extract_directory
-from wecom.loader import DirectoryLoader, LoadResult
 from wecom.pipeline import load_staged, run_record, snapshot_digest, transform_staged
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom.store.loader import DirectoryLoader
+from wecom.store.plan import LoadResult
 
 CORP = "wwtestcorp"
 

@@ -1,0 +1,108 @@
+"""What a snapshot merge does (or would do), and the rule that stops one that deletes too much.
+
+Plain data and pure rules, shared by the merge (which fills the plans), the run
+records (which store them) and the DAG (which reads ``LoadResult.as_dict``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CHANGES = ("inserted", "updated", "revived", "deleted")
+SOFT_DELETED = frozenset({"wecom_departments", "wecom_users"})
+# Tables whose changes count as drift: what callbacks should already have applied.
+DRIFT_TABLES = ("wecom_departments", "wecom_users", "wecom_user_departments")
+
+
+@dataclass
+class TablePlan:
+    """What a merge does (or would do) to one table, with a few sample ids per change."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    revived: int = 0
+    current: int = 0
+    samples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        return self.inserted + self.updated + self.deleted + self.revived
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Per-run switches: the dry run and the mass-deletion guard (share of current rows, or a count)."""
+
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    max_delete_share: float = 0.10
+    max_delete_count: int | None = None
+    sample_size: int = 10
+
+
+@dataclass
+class LoadResult:
+    status: str
+    plans: dict[str, TablePlan]
+    rows_written: int
+    message: str
+    drift: dict[str, dict[str, int]] | None = None
+    # Field groups this snapshot lost against the previous one (alert once), and the advice for them.
+    newly_degraded: list[str] = field(default_factory=list)
+    rights_advice: str | None = None
+
+    @property
+    def drift_total(self) -> int | None:
+        return drift_total(self.drift)
+
+    def plan_json(self) -> str | None:
+        if not self.plans:
+            return None
+        return json.dumps({name: asdict(plan) for name, plan in self.plans.items()}, sort_keys=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "rows_written": self.rows_written,
+            "message": self.message,
+            "drift_total": self.drift_total,
+            "newly_degraded": self.newly_degraded,
+            "tables": {
+                name: {k: v for k, v in asdict(plan).items() if k != "samples"} for name, plan in self.plans.items()
+            },
+        }
+
+
+def drift_total(drift: Mapping[str, Mapping[str, int]] | None) -> int | None:
+    return None if drift is None else sum(sum(counts.values()) for counts in drift.values())
+
+
+def guard_violation(plans: Mapping[str, TablePlan], options: LoadOptions) -> str | None:
+    """Why this plan deletes too much, or None; the message says how to proceed."""
+    if options.allow_mass_delete:
+        return None
+    problems = []
+    for name in SOFT_DELETED:
+        plan = plans[name]
+        limit = options.max_delete_share * plan.current
+        if options.max_delete_count is not None:
+            limit = min(limit, options.max_delete_count)
+        if plan.deleted and plan.deleted > limit:
+            problems.append(f"{plan.deleted} of {plan.current} {name.removeprefix('wecom_')} (limit {int(limit)})")
+    if not problems:
+        return None
+    return (
+        "mass-deletion guard: this snapshot would soft-delete "
+        + " and ".join(problems)
+        + "; nothing was changed. If WeCom really lost them, trigger the DAG again with conf "
+        '{"allow_mass_delete": true} (once), or check the secret\'s visible scope and the API answers first.'
+    )
+
+
+def plan_counts(plan: TablePlan) -> dict[str, int]:
+    """The non-zero change counts of one table's plan."""
+    return {change: getattr(plan, change) for change in CHANGES if getattr(plan, change)}
