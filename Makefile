@@ -39,6 +39,12 @@ system-deps:
 demo: $(RUNTIME)
 	bash scripts/demo.sh
 
+# A real Airflow on this machine, UI on http://127.0.0.1:8080, until Ctrl-C (scripts/airflow_local.py):
+# `make airflow`, `make airflow DB=postgres` (throwaway PostgreSQL 15), `make airflow EXECUTOR=celery` (Redis).
+.PHONY: airflow
+airflow: $(RUNTIME) $(if $(filter postgres,$(DB)),system-deps)
+	$(BIN)/python scripts/airflow_local.py $(if $(filter postgres,$(DB)),--postgres) $(if $(EXECUTOR),--executor $(EXECUTOR))
+
 # Lint, then the whole suite in parallel: unit tests, PostgreSQL, Airflow API and DAG runs.
 test: lint system-deps
 	$(PYTEST)
