@@ -17,13 +17,10 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from wecom.directory.rights import FIELD_GROUPS, Rights
-from wecom.runs import SNAPSHOT_STATUSES
+from wecom.runs import CHANGES, ENTITIES, QUEUE_STATUSES, SNAPSHOT_STATUSES
 from wecom.status import EventQueue
 
 PREFIX = "wecom"
-ENTITIES = ("departments", "users", "memberships")
-CHANGES = ("inserted", "updated", "deleted", "revived")
-QUEUE_GAUGES = ("pending", "failed", "dead")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
@@ -79,6 +76,6 @@ def emit_run(stats: StatsBackend, row: dict[str, Any]) -> None:
 def emit_queue(stats: StatsBackend, corp_id: str, queue: EventQueue, lag_seconds: float) -> None:
     """The callback queue of one company: gauges, so each emission replaces the last."""
     tags = {"corp_id": corp_id}
-    for status in QUEUE_GAUGES:
+    for status in QUEUE_STATUSES:
         stats.gauge(name("callback", status), queue.counts.get(status, 0), tags=tags)
     stats.gauge(name("callback", "lag_seconds"), lag_seconds, tags=tags)

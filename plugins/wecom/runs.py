@@ -23,3 +23,33 @@ class RunStatus(StrEnum):
 
 # Runs that recorded a snapshot: what freshness, the unchanged check, rights and charts compare with.
 SNAPSHOT_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.PARTIAL, RunStatus.UNCHANGED})
+
+
+class Change(StrEnum):
+    """What a run did to a row: the plan's, the run row's and the metrics' change kinds."""
+
+    INSERTED = "inserted"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    REVIVED = "revived"
+
+
+CHANGES = tuple(Change)
+# The entities a run row counts changes of (columns <entity>_<change>); memberships are never revived.
+ENTITIES = ("departments", "users", "memberships")
+
+
+class EventStatus(StrEnum):
+    """Where a stored callback event stands in ``wecom_callback_events``."""
+
+    PENDING = "pending"  # stored, waiting to be applied
+    FAILED = "failed"  # an apply failed; retried until the attempts run out
+    DEAD = "dead"  # gave up, with the reason in last_error
+    APPLIED = "applied"
+    SUPERSEDED = "superseded"  # a newer snapshot or state already covers it
+    IGNORED = "ignored"  # a change the directory does not keep (tags, unknown types)
+
+
+# Events the apply DAG still has to handle, and the queue states worth a gauge.
+READY_STATUSES = frozenset({EventStatus.PENDING, EventStatus.FAILED})
+QUEUE_STATUSES = (EventStatus.PENDING, EventStatus.FAILED, EventStatus.DEAD)

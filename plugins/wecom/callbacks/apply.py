@@ -38,7 +38,7 @@ from wecom.callbacks.writer_users import apply_users
 from wecom.client import WeComClient
 from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
 from wecom.pii import KEEP_ALL, PiiPolicy
-from wecom.runs import RunStatus
+from wecom.runs import EventStatus, RunStatus
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
 
@@ -46,7 +46,7 @@ log = logging.getLogger("wecom.callbacks")
 
 DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_MAX_WORKERS = 16
-EVENT_STATUSES = ("applied", "superseded", "failed", "dead")
+EVENT_STATUSES = (EventStatus.APPLIED, EventStatus.SUPERSEDED, EventStatus.FAILED, EventStatus.DEAD)
 
 
 @dataclass

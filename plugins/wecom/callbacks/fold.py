@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wecom.runs import READY_STATUSES
+
 # change_contact tag -> user/get field; lists are comma-separated in events.
 USER_EVENT_FIELDS: dict[str, str] = {
     "Name": "name",
@@ -75,7 +77,7 @@ class Event:
 
     @property
     def ready(self) -> bool:
-        return self.status in ("pending", "failed")
+        return self.status in READY_STATUSES
 
     @property
     def renames(self) -> bool:

@@ -8,10 +8,10 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from wecom.runs import SNAPSHOT_STATUSES
+from wecom.runs import CHANGES, SNAPSHOT_STATUSES
 from wecom.status import charts
 from wecom.status.model import DatabaseStatus, run_seconds
-from wecom.status.view import CHANGES, EVENT_STATUSES, age, corp_view, drift, duration, ended, number, tone, when
+from wecom.status.view import EVENT_STATUSES, age, corp_view, drift, duration, ended, number, tone, when
 
 RunLink = Callable[[str, str], str]
 

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wecom.directory.rights import Rights, advice, describe
-from wecom.runs import SNAPSHOT_STATUSES, RunStatus
+from wecom.runs import CHANGES, ENTITIES, SNAPSHOT_STATUSES, EventStatus, RunStatus
 from wecom.status.charts import TONES, Chart, TimeAxis, bar_chart, line_chart
 from wecom.status.model import CorpStatus, Row, run_seconds, run_time
 
 RECENT_RUNS = 6
-ENTITIES = ("departments", "users", "memberships")
-CHANGES = ("inserted", "updated", "deleted", "revived")
-EVENT_STATUSES = ("pending", "failed", "dead", "applied", "superseded", "ignored")
+EVENT_STATUSES = tuple(EventStatus)
 _FAILURES = frozenset({RunStatus.FAILED, RunStatus.GUARD_TRIPPED})
 _HEALTH_LABELS = {"bad": "FAILING", "warn": "ATTENTION", "muted": "NO SYNC YET", "ok": "OK"}  # worst first
 

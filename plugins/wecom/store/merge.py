@@ -21,10 +21,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, text
 
-from wecom.runs import RunStatus
+from wecom.runs import CHANGES, RunStatus
 from wecom.sql import read_named_statements, read_statement
 from wecom.store.plan import (
-    CHANGES,
     DRIFT_TABLES,
     LoadOptions,
     LoadResult,

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CHANGES = ("inserted", "updated", "revived", "deleted")
+from wecom.runs import CHANGES
+
 SOFT_DELETED = frozenset({"wecom_departments", "wecom_users"})
 # Tables whose changes count as drift: what callbacks should already have applied.
 DRIFT_TABLES = ("wecom_departments", "wecom_users", "wecom_user_departments")

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, restored
-from wecom.runs import SNAPSHOT_STATUSES, RunStatus
+from wecom.runs import CHANGES, SNAPSHOT_STATUSES, RunStatus
 from wecom.sql import db_time, parse_db_time, read_statement
 from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
 
@@ -30,7 +30,7 @@ RUN_COUNT_PREFIX = {
 RUN_COUNT_COLUMNS = tuple(
     f"{RUN_COUNT_PREFIX[table]}_{what}"
     for table in RUN_COUNT_PREFIX
-    for what in ("inserted", "updated", "deleted", "revived")
+    for what in CHANGES
     if what != "revived" or table in SOFT_DELETED
 )
 
