@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from wecom.extract import CHOICES
-
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
+# The extraction strategies (``wecom.extract`` runs them) and ``auto``, here so that validating a
+# connection, and the provider info that builds the form, never import the extraction stack.
+STRATEGIES = ("export", "list", "detail", "ids")
+CHOICES = ("auto", *STRATEGIES)
 AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 CALLBACK_TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
 ROBOT_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -65,9 +67,19 @@ class WeComSettings:
 
     @classmethod
     def from_fields(
-        cls, conn_id: str, *, host: str | None, login: str | None, password: str | None, extra: dict[str, Any]
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        login: str | None,
+        password: str | None,
+        extra: dict[str, Any],
+        port: int | None = None,
     ) -> WeComSettings:
-        """Validate the raw connection fields; raise ``SettingsError`` naming the first bad field."""
+        """Validate the raw connection fields; raise ``SettingsError`` naming the first bad field.
+
+        ``port`` 0 means no port: Airflow 3.3's connection form sends 0 for its (hidden) empty port field.
+        """
 
         def fail(field_name: str, problem: str) -> SettingsError:
             return SettingsError(f"connection {conn_id!r}: field {field_name} {problem}")
@@ -116,6 +128,8 @@ class WeComSettings:
         base_url = (host or DEFAULT_BASE_URL).rstrip("/")
         if not base_url.startswith(("http://", "https://")):
             base_url = f"https://{base_url}"
+        if port:
+            base_url = f"{base_url}:{port}"
         return cls(
             conn_id=conn_id,
             corp_id=login,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -11,8 +13,14 @@ import jsonschema
 import pytest
 
 from tests.support.airflow_api import airflow_api
-from wecom.extract import CHOICES
+from wecom.extract import CHOICES, STRATEGIES
 from wecom.provider_info import PACKAGE_NAME, get_provider_info
+from wecom.settings import CHOICES as SETTINGS_CHOICES
+from wecom.settings import FLOAT_OPTIONS, INT_OPTIONS, KNOWN_EXTRA
+from wecom.settings import STRATEGIES as SETTINGS_STRATEGIES
+
+# What no Airflow process may load just because it discovered the provider.
+HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy", "requests", "airflow")
 
 
 def test_entry_points_are_installed() -> None:
@@ -29,6 +37,34 @@ def test_provider_info_matches_airflows_schema_and_the_package() -> None:
     assert info["package-name"] == PACKAGE_NAME
     (conn,) = info["connection-types"]
     assert (conn["connection-type"], conn["hook-class-name"]) == ("wecom", "wecom.hooks.wecom.WeComHook")
+    # One registration path for the plugin, the airflow.plugins entry point: a provider "plugins" entry is
+    # loaded too when [core] lazy_discover_providers is off, and the second registration is an import error.
+    assert "plugins" not in info
+
+
+def test_the_form_offers_what_the_settings_accept() -> None:
+    """The literal form repeats the parser's bounds and choices; this is where they must agree."""
+    (conn,) = get_provider_info()["connection-types"]
+    fields = conn["conn-fields"]
+    assert set(fields) == KNOWN_EXTRA
+    assert fields["strategy"]["schema"]["enum"] == list(SETTINGS_CHOICES) == list(CHOICES)
+    assert SETTINGS_STRATEGIES == STRATEGIES
+    for name, (low, high) in (INT_OPTIONS | FLOAT_OPTIONS).items():
+        schema = fields[name]["schema"]
+        assert (schema["minimum"], schema["maximum"]) == (low, high), name
+        assert schema["type"][0] == ("integer" if name in INT_OPTIONS else "number"), name
+    secret = {name for name, field in fields.items() if field["schema"].get("format") == "password"}
+    assert secret == {"callback_token", "encoding_aes_key", "robot_webhook_key"}
+
+
+def test_reading_the_provider_info_imports_nothing_heavy() -> None:
+    """Airflow calls get_provider_info in every process that discovers providers (issue 13)."""
+    code = (
+        "import sys, wecom.provider_info as p; p.get_provider_info(); "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    assert [module for module in HEAVY if module in loaded] == []
 
 
 def test_providers_manager_registers_the_hook() -> None:

@@ -65,3 +65,12 @@ def test_secrets_stay_out_of_repr() -> None:
     s = settings(callback_token="QDG6eK", encoding_aes_key=KEY)
     assert "s3cret" not in repr(s) and KEY not in repr(s) and "QDG6eK" not in repr(s)
     assert set(s.secrets()) == {"s3cret", KEY, "QDG6eK"}
+
+
+@pytest.mark.parametrize(
+    ("port", "base_url"), [(None, "http://127.0.0.1"), (0, "http://127.0.0.1"), (8081, "http://127.0.0.1:8081")]
+)
+def test_port_zero_is_no_port(port: int | None, base_url: str) -> None:
+    """Airflow 3.3's connection form sends 0 for the hidden, empty port field."""
+    s = WeComSettings.from_fields("c", host="http://127.0.0.1/", port=port, login="wwcorp", password="x", extra={})
+    assert s.base_url == base_url

@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.airflow_tasks import callback_fetch_hook
-from wecom.provider_info import connection_fields
+from wecom.provider_info import get_provider_info
 from wecom.settings import SettingsError, WeComSettings
 
 
@@ -21,7 +21,8 @@ def test_the_key_is_optional_validated_and_in_the_connection_form() -> None:
     assert settings(fetch_conn_id="wecom_contacts").fetch_conn_id == "wecom_contacts"
     with pytest.raises(SettingsError, match="fetch_conn_id"):
         settings(fetch_conn_id="not a connection id")
-    assert connection_fields()["fetch_conn_id"]["schema"]["type"] == ["string", "null"]
+    (connection_type,) = get_provider_info()["connection-types"]
+    assert connection_type["conn-fields"]["fetch_conn_id"]["schema"]["type"] == ["string", "null"]
 
 
 def connection(corp: str, secret: str, **extra: str) -> str:
