@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -11,10 +12,12 @@ from airflow.sdk.log import mask_secret
 from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLimits
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
-from wecom.client import WeComClient
 from wecom.errors import WeComError
 from wecom.hooks.target_db import engine_from_airflow_connection
-from wecom.settings import DEFAULT_BASE_URL, WeComSettings
+from wecom.settings import WeComSettings
+
+if TYPE_CHECKING:
+    from wecom.client import WeComClient
 
 CLIENT_OPTIONS = ("timeout", "max_retries", "rate_limit_wait")
 
@@ -48,11 +51,13 @@ class WeComHook(BaseHook):
         ):
             if value:
                 mask_secret(value)
-        host = conn.host or DEFAULT_BASE_URL
-        if conn.port:
-            host = f"{host.rstrip('/')}:{conn.port}"
         return WeComSettings.from_fields(
-            self.wecom_conn_id, host=host, login=conn.login, password=conn.password, extra=conn.extra_dejson
+            self.wecom_conn_id,
+            host=conn.host,
+            port=conn.port,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra_dejson,
         )
 
     @cached_property
@@ -85,6 +90,10 @@ class WeComHook(BaseHook):
         return SqlBudgetStore(engine_from_airflow_connection(target))
 
     def get_conn(self) -> WeComClient:
+        # Imported here: the client brings pycryptodome, and the sensor, the trigger and the plugin
+        # use this hook for its settings only.
+        from wecom.client import WeComClient  # noqa: PLC0415
+
         settings = self.settings
         return WeComClient(
             settings.base_url,
