@@ -42,6 +42,7 @@ from airflow.sdk import Context, Variable, dag, task
 from wecom.airflow_tasks import (
     callback_fetch_hook,
     context_run,
+    ensure_target_schema,
     logged_run_row,
     pii_policy,
     record_failure,
@@ -61,8 +62,9 @@ log = logging.getLogger(__name__)
 
 @task
 def ensure_schema(wecom_conn_id: str) -> None:
-    """Create missing tables, so the sensor can poll a fresh database."""
-    target_loader(wecom_conn_id).ensure_schema()
+    """Create missing tables, so the sensor can poll a fresh database; a database that cannot be reached
+    fails here, in one line (see ``ensure_target_schema``)."""
+    ensure_target_schema(wecom_conn_id)
 
 
 @task

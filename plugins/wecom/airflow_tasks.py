@@ -8,19 +8,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseHook, Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 from airflow.sdk.log import mask_secret
 from airflow.sdk.observability.stats import Stats
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from wecom import metrics
-from wecom.hooks.target_db import engine_from_airflow_connection
+from wecom.hooks.target_db import engine_from_airflow_connection, location, unreachable
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
 from wecom.pii import PiiConfigError, PiiPolicy
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
+from wecom.settings import SettingsError
 from wecom.staging import StagePath
 from wecom.status import event_queue, run_row
 from wecom.store.loader import DirectoryLoader
@@ -31,15 +37,62 @@ from wecom.store.run_spool import RunSpool
 log = logging.getLogger("wecom.airflow_tasks")
 
 
+class ConfigurationError(AirflowFailException):
+    """A setting that retrying cannot fix: the task fails at once, in one line saying what to change."""
+
+
+class TargetUnavailable(AirflowException):
+    """The target database did not answer (it may be restarting): retried as the DAG's retries allow."""
+
+
 def target_loader(wecom_conn_id: str) -> DirectoryLoader:
     """A loader on the company's target database (sqlite or postgres).
 
     One rule for where a company's tables live: the ``target_conn_id`` of its ``wecom`` connection
     (default ``wecom_target_db``), as ``WeComSettings`` parses it; the receiver and the rate budget
     read the same setting, so events, snapshots and budgets cannot end up in different databases.
+    A missing or malformed connection raises ``ConfigurationError``.
     """
-    target_conn_id = WeComHook(wecom_conn_id).settings.target_conn_id
-    return DirectoryLoader(engine_from_airflow_connection(BaseHook.get_connection(target_conn_id)))
+    try:
+        target_conn_id = WeComHook(wecom_conn_id).settings.target_conn_id
+    except AirflowNotFoundException:
+        raise ConfigurationError(
+            f"connection {wecom_conn_id!r} does not exist: add it (Admin > Connections, type WeCom) "
+            "or name another in the company's wecom_conn_id (Variable wecom_companies)"
+        ) from None
+    except SettingsError as error:
+        raise ConfigurationError(f"{error} (Admin > Connections)") from None
+    try:
+        return DirectoryLoader(engine_from_airflow_connection(BaseHook.get_connection(target_conn_id)))
+    except AirflowNotFoundException:
+        raise ConfigurationError(
+            f"connection {wecom_conn_id!r} names target database connection {target_conn_id!r}, which does "
+            f"not exist: add it (Admin > Connections) or set target_conn_id in {wecom_conn_id!r}'s extra"
+        ) from None
+    except ValueError as error:  # not a sqlite or postgres connection, or no path
+        raise ConfigurationError(f"target database of {wecom_conn_id!r}: {error}") from None
+
+
+def ensure_target_schema(wecom_conn_id: str) -> DirectoryLoader:
+    """The company's loader, its missing tables created: the first task of every DAG, so that a database
+    that cannot be reached fails before anything else, in one line naming the connection, where it points
+    and what to do. At once (``ConfigurationError``) for what retrying cannot fix: an unknown host,
+    database or user, a refused login, an SQLite path that cannot be opened. Refused or unanswered
+    connections may be a server restarting: ``TargetUnavailable``, retried by the DAG's retries."""
+    loader = target_loader(wecom_conn_id)
+    try:
+        loader.ensure_schema()
+    except OperationalError as error:
+        reason = unreachable(error)
+        target_conn_id = WeComHook(wecom_conn_id).settings.target_conn_id
+        message = (
+            f"target database {target_conn_id!r} of connection {wecom_conn_id!r} ({location(loader.engine.url)}): "
+            f"{reason.problem}: {reason.advice} in connection {target_conn_id!r}"
+        )
+        if reason.transient:
+            raise TargetUnavailable(f"{message}; the task is retried as the DAG's retries allow") from None
+        raise ConfigurationError(message) from None
+    return loader
 
 
 def staged(manifest: dict[str, Any], step: str) -> StagePath:
@@ -98,6 +151,8 @@ def record_failure(wecom_conn_id: str, kind: str = "full"):
                     type(db_error).__name__,
                     spool.folder,
                 )
+        except ConfigurationError as config_error:  # the task's own failure already says it
+            log.warning("could not record the failed run in wecom_sync_runs: %s", config_error)
         except Exception:  # the callback must never hide the task's own failure
             log.exception("could not record the failed run in wecom_sync_runs")
         report_failed_run(wecom_conn_id, context)
@@ -111,9 +166,9 @@ def failed_run_spool(corp_id: str) -> RunSpool:
 
 
 def ensure_schema_and_replay(wecom_conn_id: str) -> None:
-    """Create what is missing, then record the failed runs that waited for the database."""
-    loader = target_loader(wecom_conn_id)
-    loader.ensure_schema()
+    """Create what is missing (``ensure_target_schema``), then record the failed runs that waited for the
+    database."""
+    loader = ensure_target_schema(wecom_conn_id)
     if written := failed_run_spool(WeComHook(wecom_conn_id).settings.corp_id).replay(loader):
         log.info("recorded %d failed run(s) that waited for the target database", written)
 
@@ -127,6 +182,8 @@ def report_failed_run(wecom_conn_id: str, context: Context) -> None:
         if row:
             status = row["status"]
             emit_run_metrics(row)
+    except (ConfigurationError, SQLAlchemyError) as error:  # the task's failure says why, with the traceback
+        log.warning("could not emit the failed run's metrics: %s", type(error).__name__)
     except Exception:
         log.exception("could not emit the failed run's metrics")
     title = "deletion guard tripped" if status == "guard_tripped" else "run failed"
@@ -198,18 +255,22 @@ def run_conf(context: Context) -> RunConf:
 def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) -> None:
     """Record the run as ``skipped`` and skip the rest when a snapshot already covers its interval.
 
+    A forced run and a dry run always extract: a dry run is asked for its plan, which a skip never makes.
     Manual and API runs may have no logical date in Airflow 3: their interval
     ends when they were asked to run (``run_after``).
     """
     conf = run_conf(context)
+    if conf.force or conf.dry_run:
+        log.info("extracting whatever the freshness: the run conf asks for %s", "force" if conf.force else "a dry run")
+        return
     dag_run = context["dag_run"]
     interval_end = context.get("data_interval_end") or dag_run.run_after
     corp_id = WeComHook(wecom_conn_id).settings.corp_id
     loader = target_loader(wecom_conn_id)
     latest = loader.runs.latest_snapshot(corp_id)
     now = datetime.now(UTC)
-    if conf.force or not covering_snapshot(latest, interval_end, now, freshness):
-        log.info("extracting: latest snapshot %s, interval end %s, force=%s", latest, interval_end, conf.force)
+    if not covering_snapshot(latest, interval_end, now, freshness):
+        log.info("extracting: latest snapshot %s, interval end %s", latest, interval_end)
         return
     message = (
         f"skipped: the snapshot observed {latest.isoformat()} already covers this run "

@@ -12,9 +12,11 @@ attributes of an Airflow connection works.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 
 # libpq options that may sit in a postgres connection's extra and mean the same to psycopg2.
 _LIBPQ_OPTIONS = frozenset(
@@ -110,3 +112,51 @@ def engine_from_airflow_connection(
 ) -> Engine:
     """The engine for a target-database Airflow connection (see ``create_target_engine``)."""
     return create_target_engine(target_url(conn), timeout_s=timeout_s, **engine_kwargs)
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """Why the target database could not be reached, in plain words, and whether waiting may help."""
+
+    problem: str
+    advice: str
+    transient: bool
+
+
+_REFUSED_ADVICE = "start the database server or fix host and port"
+# (lower-cased part of the driver's message, problem, advice, transient); the first match wins. A wrong
+# name, login or path stays wrong however often it is retried; a refused or silent server may be restarting.
+_UNREACHABLE = (
+    ("could not translate host name", "unknown host name", "fix the host", False),
+    ("name or service not known", "unknown host name", "fix the host", False),
+    ("password authentication failed", "login or password refused", "fix the login and password", False),
+    ("no pg_hba.conf entry", "the server does not accept this client", "allow it in pg_hba.conf", False),
+    ('role "', "unknown user (login)", "fix the login or create the role", False),
+    ("does not exist", "unknown database (schema)", "fix the schema or create the database", False),
+    ("unable to open database file", "cannot open the SQLite file", "create its folder or fix the path", False),
+    ("connection refused", "connection refused", _REFUSED_ADVICE, True),
+    ("timeout expired", "no answer within the connect timeout", _REFUSED_ADVICE, True),
+    ("timed out", "no answer within the connect timeout", _REFUSED_ADVICE, True),
+    ("starting up", "the server is starting up", "wait for it", True),
+    ("shutting down", "the server is shutting down", "wait for it to come back", True),
+    ("server closed the connection", "the server closed the connection", "check the server's log", True),
+)
+
+
+def unreachable(error: BaseException) -> Unreachable | None:
+    """What ``error`` says about reaching the database; ``None`` when it is not about reaching it
+    (a statement that failed, say). An unrecognised driver error counts as transient."""
+    if not isinstance(error, OperationalError):
+        return None
+    text = str(error.orig).strip()
+    for needle, problem, advice, transient in _UNREACHABLE:
+        if needle in text.lower():
+            return Unreachable(problem, advice, transient)
+    return Unreachable(text.splitlines()[0] if text else type(error.orig).__name__, "check the server", True)
+
+
+def location(url: URL) -> str:
+    """Where ``url`` points, without its password: ``sqlite file PATH`` or ``postgresql HOST:PORT/DATABASE``."""
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite file {url.database}"
+    return f"{url.get_backend_name()} {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
