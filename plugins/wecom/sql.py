@@ -3,7 +3,9 @@
 SQL lives in files so that a data engineer can read what runs against their
 database. SQLite and PostgreSQL share almost all of it (``ON CONFLICT``,
 ``IS DISTINCT FROM``, ``BOOLEAN``); the rest is a handful of ``$TOKENS``
-replaced here, so the differences stay in one small table.
+replaced here, so the differences stay in one small table. The directory
+tables' column lists are tokens too (``$USERS_VALUES``, ``$USERS_FROM_EXCLUDED``
+...), filled from ``wecom.tables`` so they are written once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
+
+from wecom.tables import column_tokens
 
 DIALECT_TOKENS: dict[str, dict[str, str]] = {
     "postgresql": {
@@ -33,6 +37,9 @@ DIALECT_TOKENS: dict[str, dict[str, str]] = {
 SQL_PACKAGE = "wecom.sql_files"
 # A checkout's root: above this module's package folders and ``plugins/``.
 _CHECKOUT_ROOT = Path(__file__).resolve().parents[len(__name__.split("."))]
+
+# Column lists of the directory tables (``$USERS_VALUES`` ...), from the one definition in ``wecom.tables``.
+COLUMN_TOKENS = column_tokens()
 
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 _COMMENT_LINE = re.compile(r"^\s*--.*$", re.MULTILINE)
@@ -72,7 +79,7 @@ def check_dialect(dialect: str) -> str:
 
 def _render(text: str, dialect: str, table: str | None = None) -> str:
     """Drop comment lines and fill the dialect tokens (and ``$TABLE`` in shared statements)."""
-    tokens = DIALECT_TOKENS[check_dialect(dialect)] | ({"TABLE": table} if table else {})
+    tokens = DIALECT_TOKENS[check_dialect(dialect)] | COLUMN_TOKENS | ({"TABLE": table} if table else {})
     return Template(_COMMENT_LINE.sub("", text)).substitute(tokens)
 
 

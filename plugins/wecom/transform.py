@@ -12,7 +12,7 @@ Conventions shared by every table:
   values; both mean "no value", and an empty string in the database would
   claim one.
 - dtypes: text ``string`` (NA is ``pd.NA``), ids ``int64``, other numbers
-  ``Int64``, flags ``boolean``; see ``TABLE_DTYPES``.
+  ``Int64``, flags ``boolean``; see ``wecom.tables``, the one definition of the columns.
 - Rows are sorted by ``TABLE_KEYS``, so a rerun on the same payloads writes
   identical files.
 - ``row_hash`` is 16 hex digits over every column except ``corp_id``, so the
@@ -29,6 +29,7 @@ import orjson
 import pandas as pd
 
 from wecom.pii import KEEP_ALL, PiiPolicy
+from wecom.tables import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -40,65 +41,9 @@ TRANSFORM_VERSION = 1
 # WeCom allows 15 levels; the tree walk stops here so malformed data cannot keep it going.
 MAX_TREE_LEVELS = 32
 
-TABLE_DTYPES: dict[str, dict[str, str]] = {
-    "wecom_departments": {
-        "corp_id": "string",
-        "department_id": "int64",
-        "name": "string",
-        "name_en": "string",
-        "parent_id": "int64",
-        "sort_order": "Int64",
-        "path": "string",
-        "depth": "Int64",
-        "row_hash": "string",
-    },
-    "wecom_users": {
-        "corp_id": "string",
-        "userid": "string",
-        "name": "string",
-        "alias": "string",
-        "position": "string",
-        "gender": "Int64",
-        "mobile": "string",
-        "email": "string",
-        "biz_mail": "string",
-        "telephone": "string",
-        "address": "string",
-        "status": "Int64",
-        "main_department_id": "Int64",
-        "avatar_url": "string",
-        "open_userid": "string",
-        "external_position": "string",
-        "extattr": "string",
-        "row_hash": "string",
-    },
-    "wecom_user_departments": {
-        "corp_id": "string",
-        "userid": "string",
-        "department_id": "int64",
-        "sort_order": "Int64",
-        "is_leader": "boolean",
-        "is_main": "boolean",
-        "row_hash": "string",
-    },
-    "wecom_department_leaders": {"corp_id": "string", "department_id": "int64", "userid": "string"},
-    "wecom_user_direct_leaders": {"corp_id": "string", "userid": "string", "leader_userid": "string"},
-    "wecom_department_closure": {
-        "corp_id": "string",
-        "ancestor_id": "int64",
-        "descendant_id": "int64",
-        "distance": "int64",
-    },
-}
+TABLE_DTYPES: dict[str, dict[str, str]] = {table: dict(spec.dtypes) for table, spec in TABLES.items()}
 TABLE_COLUMNS: dict[str, list[str]] = {table: list(dtypes) for table, dtypes in TABLE_DTYPES.items()}
-TABLE_KEYS: dict[str, list[str]] = {
-    "wecom_departments": ["corp_id", "department_id"],
-    "wecom_users": ["corp_id", "userid"],
-    "wecom_user_departments": ["corp_id", "userid", "department_id"],
-    "wecom_department_leaders": ["corp_id", "department_id", "userid"],
-    "wecom_user_direct_leaders": ["corp_id", "userid", "leader_userid"],
-    "wecom_department_closure": ["corp_id", "ancestor_id", "descendant_id"],
-}
+TABLE_KEYS: dict[str, list[str]] = {table: list(spec.key) for table, spec in TABLES.items()}
 
 # Output column -> payload field, by kind of normalization.
 _USER_TEXT = {

@@ -7,7 +7,7 @@
 -- Deleted departments keep their place in the tree (their last path); only the
 -- never-placed (no parent known) are left out.
 -- name: select_all
-SELECT department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+SELECT department_id, $DEPARTMENTS_VALUES, row_hash,
        is_deleted, deleted_at, observed_at
 FROM wecom_departments WHERE corp_id = :corp_id;
 
@@ -20,7 +20,7 @@ DROP TABLE IF EXISTS stage_delta_departments;
 -- replace_leaders: a department/get answer named its leaders (or the department was deleted).
 -- name: create_stage
 $TEMP_TABLE stage_delta_departments AS
-SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
        is_deleted, deleted_at, observed_at, is_deleted AS replace_leaders
 FROM wecom_departments WHERE 1 = 0;
 
@@ -39,19 +39,14 @@ CREATE INDEX stage_delta_department_leaders_key ON stage_delta_department_leader
 
 -- name: upsert
 INSERT INTO wecom_departments (
-    corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+    corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
     is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
-SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
        is_deleted, observed_at, observed_at, deleted_at, :now, observed_at
 FROM stage_delta_departments WHERE TRUE
 ON CONFLICT (corp_id, department_id) DO UPDATE SET
-    name = excluded.name,
-    name_en = excluded.name_en,
-    parent_id = excluded.parent_id,
-    sort_order = excluded.sort_order,
-    path = excluded.path,
-    depth = excluded.depth,
+    $DEPARTMENTS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = excluded.is_deleted,
     deleted_at = excluded.deleted_at,

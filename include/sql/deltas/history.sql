@@ -12,24 +12,17 @@ WHERE corp_id = :corp_id AND userid = :userid AND valid_from < :valid_from
 
 -- name: upsert_user
 INSERT INTO wecom_users_history (
-    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    corp_id, userid, $USERS_VALUES, row_hash,
     valid_from, valid_to, change_source, run_id
 ) VALUES (
-    :corp_id, :userid, :name, :alias, :position, :gender, :mobile, :email, :biz_mail, :telephone, :address,
-    :status, :main_department_id, :avatar_url, :open_userid, :external_position, :extattr, :row_hash,
+    :corp_id, :userid, $USERS_BINDS, :row_hash,
     :valid_from,
     (SELECT MIN(h.valid_from) FROM wecom_users_history h
      WHERE h.corp_id = :corp_id AND h.userid = :userid AND h.valid_from > :valid_from),
     'callback', :run_id
 )
 ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
-    name = excluded.name, alias = excluded.alias, position = excluded.position, gender = excluded.gender,
-    mobile = excluded.mobile, email = excluded.email, biz_mail = excluded.biz_mail,
-    telephone = excluded.telephone, address = excluded.address, status = excluded.status,
-    main_department_id = excluded.main_department_id, avatar_url = excluded.avatar_url,
-    open_userid = excluded.open_userid, external_position = excluded.external_position,
-    extattr = excluded.extattr, row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    $USERS_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to,
     change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- A version that began at the very time its entity was deleted never held.
@@ -44,18 +37,17 @@ WHERE corp_id = :corp_id AND department_id = :department_id AND valid_from < :va
 
 -- name: upsert_department
 INSERT INTO wecom_departments_history (
-    corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+    corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
     valid_from, valid_to, change_source, run_id
 ) VALUES (
-    :corp_id, :department_id, :name, :name_en, :parent_id, :sort_order, :path, :depth, :row_hash,
+    :corp_id, :department_id, $DEPARTMENTS_BINDS, :row_hash,
     :valid_from,
     (SELECT MIN(h.valid_from) FROM wecom_departments_history h
      WHERE h.corp_id = :corp_id AND h.department_id = :department_id AND h.valid_from > :valid_from),
     'callback', :run_id
 )
 ON CONFLICT (corp_id, department_id, valid_from) DO UPDATE SET
-    name = excluded.name, name_en = excluded.name_en, parent_id = excluded.parent_id,
-    sort_order = excluded.sort_order, path = excluded.path, depth = excluded.depth,
+    $DEPARTMENTS_FROM_EXCLUDED,
     row_hash = excluded.row_hash, valid_to = excluded.valid_to, change_source = excluded.change_source,
     run_id = excluded.run_id;
 
@@ -71,10 +63,10 @@ WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
 
 -- name: upsert_membership
 INSERT INTO wecom_user_departments_history (
-    corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
+    corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash,
     valid_from, valid_to, change_source, run_id
 ) VALUES (
-    :corp_id, :userid, :department_id, :sort_order, :is_leader, :is_main, :row_hash,
+    :corp_id, :userid, :department_id, $MEMBERSHIPS_BINDS, :row_hash,
     :valid_from,
     (SELECT MIN(h.valid_from) FROM wecom_user_departments_history h
      WHERE h.corp_id = :corp_id AND h.userid = :userid AND h.department_id = :department_id
@@ -82,7 +74,7 @@ INSERT INTO wecom_user_departments_history (
     'callback', :run_id
 )
 ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
-    sort_order = excluded.sort_order, is_leader = excluded.is_leader, is_main = excluded.is_main,
+    $MEMBERSHIPS_FROM_EXCLUDED,
     row_hash = excluded.row_hash, valid_to = excluded.valid_to, change_source = excluded.change_source,
     run_id = excluded.run_id;
 
@@ -95,14 +87,11 @@ WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
 -- an earlier apply wrote at that very time (from fewer events) gets the replayed content.
 -- name: refresh_user
 UPDATE wecom_users_history SET
-    name = :name, alias = :alias, position = :position, gender = :gender, mobile = :mobile, email = :email,
-    biz_mail = :biz_mail, telephone = :telephone, address = :address, status = :status,
-    main_department_id = :main_department_id, avatar_url = :avatar_url, open_userid = :open_userid,
-    external_position = :external_position, extattr = :extattr, row_hash = :row_hash, run_id = :run_id
+    $USERS_FROM_BINDS, row_hash = :row_hash, run_id = :run_id
 WHERE corp_id = :corp_id AND userid = :userid AND valid_from = :valid_from AND row_hash <> :row_hash;
 
 -- name: refresh_membership
 UPDATE wecom_user_departments_history SET
-    sort_order = :sort_order, is_leader = :is_leader, is_main = :is_main, row_hash = :row_hash, run_id = :run_id
+    $MEMBERSHIPS_FROM_BINDS, row_hash = :row_hash, run_id = :run_id
 WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
   AND valid_from = :valid_from AND row_hash <> :row_hash;

@@ -12,31 +12,15 @@
 -- member already (a chain a -> b -> c whose later link was applied first).
 -- name: copy_user
 INSERT INTO wecom_users (
-    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    corp_id, userid, $USERS_VALUES, row_hash,
     is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
-SELECT corp_id, :new, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+SELECT corp_id, :new, $USERS_VALUES, row_hash,
        is_deleted, first_seen_at, last_seen_at, deleted_at, :now, :renamed_at
 FROM wecom_users
 WHERE corp_id = :corp_id AND userid = :old AND observed_at <= :renamed_at
 ON CONFLICT (corp_id, userid) DO UPDATE SET
-    name = excluded.name,
-    alias = excluded.alias,
-    position = excluded.position,
-    gender = excluded.gender,
-    mobile = excluded.mobile,
-    email = excluded.email,
-    biz_mail = excluded.biz_mail,
-    telephone = excluded.telephone,
-    address = excluded.address,
-    status = excluded.status,
-    main_department_id = excluded.main_department_id,
-    avatar_url = excluded.avatar_url,
-    open_userid = excluded.open_userid,
-    external_position = excluded.external_position,
-    extattr = excluded.extattr,
+    $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = excluded.is_deleted,
     deleted_at = excluded.deleted_at,

@@ -5,13 +5,12 @@
 -- Binds: :corp_id, :now; :keys is expanded by the caller.
 
 -- name: select_current
-SELECT userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address, status,
-       main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+SELECT userid, $USERS_VALUES, row_hash,
        is_deleted, deleted_at, observed_at
 FROM wecom_users WHERE corp_id = :corp_id AND userid IN :keys;
 
 -- name: select_memberships
-SELECT userid, department_id, sort_order, is_leader, is_main, row_hash
+SELECT userid, department_id, $MEMBERSHIPS_VALUES, row_hash
 FROM wecom_user_departments WHERE corp_id = :corp_id AND userid IN :keys;
 
 -- name: select_direct_leaders
@@ -20,8 +19,7 @@ SELECT userid, leader_userid FROM wecom_user_direct_leaders WHERE corp_id = :cor
 -- A late event is replayed from the member's state just before it, as the history
 -- holds it (a version valid until :since was valid just before it).
 -- name: select_history_before
-SELECT userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address, status,
-       main_department_id, avatar_url, open_userid, external_position, extattr
+SELECT userid, $USERS_VALUES
 FROM wecom_users_history
 WHERE corp_id = :corp_id AND userid IN :keys
   AND valid_from < :since AND (valid_to IS NULL OR valid_to >= :since);
@@ -42,8 +40,7 @@ DROP TABLE IF EXISTS stage_delta_users;
 -- replace_leaders: the member's events said which departments it leads (or it was deleted).
 -- name: create_stage
 $TEMP_TABLE stage_delta_users AS
-SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+SELECT corp_id, userid, $USERS_VALUES, row_hash,
        is_deleted, deleted_at, observed_at, is_deleted AS replace_leaders
 FROM wecom_users WHERE 1 = 0;
 
@@ -55,7 +52,7 @@ DROP TABLE IF EXISTS stage_delta_user_departments;
 
 -- name: create_links_stage
 $TEMP_TABLE stage_delta_user_departments AS
-SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash
+SELECT corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash
 FROM wecom_user_departments WHERE 1 = 0;
 
 -- name: index_links_stage
@@ -86,30 +83,14 @@ CREATE INDEX stage_delta_user_led_departments_key ON stage_delta_user_led_depart
 -- (an event replayed on the state it already produced changes nothing).
 -- name: upsert
 INSERT INTO wecom_users (
-    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    corp_id, userid, $USERS_VALUES, row_hash,
     is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
-SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+SELECT corp_id, userid, $USERS_VALUES, row_hash,
        is_deleted, observed_at, observed_at, deleted_at, :now, observed_at
 FROM stage_delta_users WHERE TRUE
 ON CONFLICT (corp_id, userid) DO UPDATE SET
-    name = excluded.name,
-    alias = excluded.alias,
-    position = excluded.position,
-    gender = excluded.gender,
-    mobile = excluded.mobile,
-    email = excluded.email,
-    biz_mail = excluded.biz_mail,
-    telephone = excluded.telephone,
-    address = excluded.address,
-    status = excluded.status,
-    main_department_id = excluded.main_department_id,
-    avatar_url = excluded.avatar_url,
-    open_userid = excluded.open_userid,
-    external_position = excluded.external_position,
-    extattr = excluded.extattr,
+    $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = excluded.is_deleted,
     deleted_at = excluded.deleted_at,
@@ -135,7 +116,7 @@ WHERE corp_id = :corp_id
 
 -- name: upsert_memberships
 INSERT INTO wecom_user_departments (
-    corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash, updated_at
+    corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash, updated_at
 )
 SELECT m.corp_id, m.userid, m.department_id, m.sort_order, m.is_leader, m.is_main, m.row_hash, :now
 FROM stage_delta_user_departments m
@@ -143,9 +124,7 @@ WHERE EXISTS (SELECT 1 FROM stage_delta_users s JOIN wecom_users u
                 ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
               WHERE s.corp_id = m.corp_id AND s.userid = m.userid)
 ON CONFLICT (corp_id, userid, department_id) DO UPDATE SET
-    sort_order = excluded.sort_order,
-    is_leader = excluded.is_leader,
-    is_main = excluded.is_main,
+    $MEMBERSHIPS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     updated_at = excluded.updated_at
 WHERE wecom_user_departments.row_hash <> excluded.row_hash;

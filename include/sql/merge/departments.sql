@@ -4,7 +4,7 @@
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_departments AS
-SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash
+SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash
 FROM wecom_departments WHERE 1 = 0;
 
 
@@ -49,20 +49,15 @@ WHERE corp_id = :corp_id AND valid_to IS NULL
 
 -- name: history_open
 INSERT INTO wecom_departments_history (
-    corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+    corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
     valid_from, valid_to, change_source, run_id
 )
-SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
        :observed_at, NULL, 'snapshot', :run_id
 FROM stage_wecom_departments
 WHERE department_id IN (SELECT department_id FROM diff_wecom_departments WHERE change IN ('inserted', 'updated', 'revived'))
 ON CONFLICT (corp_id, department_id, valid_from) DO UPDATE SET
-    name = excluded.name,
-    name_en = excluded.name_en,
-    parent_id = excluded.parent_id,
-    sort_order = excluded.sort_order,
-    path = excluded.path,
-    depth = excluded.depth,
+    $DEPARTMENTS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
     change_source = excluded.change_source,
@@ -71,19 +66,14 @@ ON CONFLICT (corp_id, department_id, valid_from) DO UPDATE SET
 
 -- name: upsert
 INSERT INTO wecom_departments (
-    corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+    corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
     is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
-SELECT corp_id, department_id, name, name_en, parent_id, sort_order, path, depth, row_hash,
+SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
        FALSE, :observed_at, :observed_at, NULL, :now, :observed_at
 FROM stage_wecom_departments WHERE TRUE
 ON CONFLICT (corp_id, department_id) DO UPDATE SET
-    name = excluded.name,
-    name_en = excluded.name_en,
-    parent_id = excluded.parent_id,
-    sort_order = excluded.sort_order,
-    path = excluded.path,
-    depth = excluded.depth,
+    $DEPARTMENTS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = FALSE,
     deleted_at = NULL,

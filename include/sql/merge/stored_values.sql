@@ -4,15 +4,14 @@
 -- Binds: :corp_id.
 
 -- name: wecom_users
-SELECT userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address, status,
-       main_department_id, avatar_url, open_userid, external_position, extattr
+SELECT userid, $USERS_VALUES
 FROM wecom_users WHERE corp_id = :corp_id;
 
 -- name: wecom_departments
 SELECT department_id, name, name_en, sort_order FROM wecom_departments WHERE corp_id = :corp_id;
 
 -- name: wecom_user_departments
-SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash
+SELECT corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash
 FROM wecom_user_departments WHERE corp_id = :corp_id;
 
 -- name: wecom_user_direct_leaders

@@ -4,7 +4,7 @@
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_user_departments AS
-SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash
+SELECT corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash
 FROM wecom_user_departments WHERE 1 = 0;
 
 -- name: index_stage
@@ -42,17 +42,15 @@ WHERE corp_id = :corp_id AND valid_to IS NULL
 
 -- name: history_open
 INSERT INTO wecom_user_departments_history (
-    corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
+    corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash,
     valid_from, valid_to, change_source, run_id
 )
-SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash,
+SELECT corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash,
        :observed_at, NULL, 'snapshot', :run_id
 FROM stage_wecom_user_departments s
 WHERE (s.userid, s.department_id) IN (SELECT userid, department_id FROM diff_wecom_user_departments WHERE change IN ('inserted', 'updated'))
 ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
-    sort_order = excluded.sort_order,
-    is_leader = excluded.is_leader,
-    is_main = excluded.is_main,
+    $MEMBERSHIPS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
     change_source = excluded.change_source,
@@ -60,14 +58,12 @@ ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
 
 -- name: upsert
 INSERT INTO wecom_user_departments (
-    corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash, updated_at
+    corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash, updated_at
 )
-SELECT corp_id, userid, department_id, sort_order, is_leader, is_main, row_hash, :now
+SELECT corp_id, userid, department_id, $MEMBERSHIPS_VALUES, row_hash, :now
 FROM stage_wecom_user_departments WHERE TRUE
 ON CONFLICT (corp_id, userid, department_id) DO UPDATE SET
-    sort_order = excluded.sort_order,
-    is_leader = excluded.is_leader,
-    is_main = excluded.is_main,
+    $MEMBERSHIPS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     updated_at = excluded.updated_at
 WHERE wecom_user_departments.row_hash <> excluded.row_hash;

@@ -4,8 +4,7 @@
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_users AS
-SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash
+SELECT corp_id, userid, $USERS_VALUES, row_hash
 FROM wecom_users WHERE 1 = 0;
 
 
@@ -50,31 +49,15 @@ WHERE corp_id = :corp_id AND valid_to IS NULL
 
 -- name: history_open
 INSERT INTO wecom_users_history (
-    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    corp_id, userid, $USERS_VALUES, row_hash,
     valid_from, valid_to, change_source, run_id
 )
-SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+SELECT corp_id, userid, $USERS_VALUES, row_hash,
        :observed_at, NULL, 'snapshot', :run_id
 FROM stage_wecom_users
 WHERE userid IN (SELECT userid FROM diff_wecom_users WHERE change IN ('inserted', 'updated', 'revived'))
 ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
-    name = excluded.name,
-    alias = excluded.alias,
-    position = excluded.position,
-    gender = excluded.gender,
-    mobile = excluded.mobile,
-    email = excluded.email,
-    biz_mail = excluded.biz_mail,
-    telephone = excluded.telephone,
-    address = excluded.address,
-    status = excluded.status,
-    main_department_id = excluded.main_department_id,
-    avatar_url = excluded.avatar_url,
-    open_userid = excluded.open_userid,
-    external_position = excluded.external_position,
-    extattr = excluded.extattr,
+    $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
     change_source = excluded.change_source,
@@ -83,30 +66,14 @@ ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
 
 -- name: upsert
 INSERT INTO wecom_users (
-    corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-    status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+    corp_id, userid, $USERS_VALUES, row_hash,
     is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
-SELECT corp_id, userid, name, alias, position, gender, mobile, email, biz_mail, telephone, address,
-       status, main_department_id, avatar_url, open_userid, external_position, extattr, row_hash,
+SELECT corp_id, userid, $USERS_VALUES, row_hash,
        FALSE, :observed_at, :observed_at, NULL, :now, :observed_at
 FROM stage_wecom_users WHERE TRUE
 ON CONFLICT (corp_id, userid) DO UPDATE SET
-    name = excluded.name,
-    alias = excluded.alias,
-    position = excluded.position,
-    gender = excluded.gender,
-    mobile = excluded.mobile,
-    email = excluded.email,
-    biz_mail = excluded.biz_mail,
-    telephone = excluded.telephone,
-    address = excluded.address,
-    status = excluded.status,
-    main_department_id = excluded.main_department_id,
-    avatar_url = excluded.avatar_url,
-    open_userid = excluded.open_userid,
-    external_position = excluded.external_position,
-    extattr = excluded.extattr,
+    $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = FALSE,
     deleted_at = NULL,

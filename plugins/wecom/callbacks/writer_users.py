@@ -28,24 +28,10 @@ from wecom.callbacks.writer_renames import NEW_USERID_TAKEN, move_renamed, sourc
 from wecom.callbacks.writer_user_rows import Folded, write_users
 from wecom.pii import KEEP_ALL, PiiPolicy
 from wecom.sql import parse_db_time
+from wecom.transform import USER_FIELDS
 
-# users table column -> user/get field, to turn a stored row back into a payload.
-_USER_COLUMN_FIELDS: dict[str, str] = {
-    "name": "name",
-    "alias": "alias",
-    "position": "position",
-    "gender": "gender",
-    "mobile": "mobile",
-    "email": "email",
-    "biz_mail": "biz_mail",
-    "telephone": "telephone",
-    "address": "address",
-    "status": "status",
-    "main_department_id": "main_department",
-    "avatar_url": "avatar",
-    "open_userid": "open_userid",
-    "external_position": "external_position",
-}
+# users table column -> user/get field, to turn a stored row back into a payload (extattr is JSON text).
+_USER_COLUMN_FIELDS = {column: field for column, field in USER_FIELDS.items() if column != "extattr"}
 
 
 def apply_users(step: WriteStep, groups: list[Group], pii: PiiPolicy = KEEP_ALL) -> None:

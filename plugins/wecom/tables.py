@@ -1,0 +1,107 @@
+"""The directory tables' content columns, written once.
+
+The transform's dtypes (``wecom.transform.TABLE_DTYPES``) and the SQL files'
+column lists (``$USERS_VALUES`` and friends, filled by ``wecom.sql``) are both
+read from here, so a new member field is one line in this file plus its DDL
+(``include/sql/schema/``), which a test checks against this spec. A leaf
+module: standard library only, cheap to import anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table's content: its key columns and every column a snapshot fills, with its pandas dtype."""
+
+    key: tuple[str, ...]
+    dtypes: dict[str, str]
+
+    @property
+    def values(self) -> list[str]:
+        """The content columns that are neither key, company nor row hash: what a change can alter."""
+        return [c for c in self.dtypes if c not in self.key and c not in ("corp_id", "row_hash")]
+
+
+# Text is pandas ``string`` (NA is pd.NA), ids ``int64``, other numbers ``Int64``, flags ``boolean``.
+TABLES: dict[str, TableSpec] = {
+    "wecom_departments": TableSpec(
+        key=("corp_id", "department_id"),
+        dtypes={
+            "corp_id": "string",
+            "department_id": "int64",
+            "name": "string",
+            "name_en": "string",
+            "parent_id": "int64",
+            "sort_order": "Int64",
+            "path": "string",
+            "depth": "Int64",
+            "row_hash": "string",
+        },
+    ),
+    "wecom_users": TableSpec(
+        key=("corp_id", "userid"),
+        dtypes={
+            "corp_id": "string",
+            "userid": "string",
+            "name": "string",
+            "alias": "string",
+            "position": "string",
+            "gender": "Int64",
+            "mobile": "string",
+            "email": "string",
+            "biz_mail": "string",
+            "telephone": "string",
+            "address": "string",
+            "status": "Int64",
+            "main_department_id": "Int64",
+            "avatar_url": "string",
+            "open_userid": "string",
+            "external_position": "string",
+            "extattr": "string",
+            "row_hash": "string",
+        },
+    ),
+    "wecom_user_departments": TableSpec(
+        key=("corp_id", "userid", "department_id"),
+        dtypes={
+            "corp_id": "string",
+            "userid": "string",
+            "department_id": "int64",
+            "sort_order": "Int64",
+            "is_leader": "boolean",
+            "is_main": "boolean",
+            "row_hash": "string",
+        },
+    ),
+    "wecom_department_leaders": TableSpec(
+        key=("corp_id", "department_id", "userid"),
+        dtypes={"corp_id": "string", "department_id": "int64", "userid": "string"},
+    ),
+    "wecom_user_direct_leaders": TableSpec(
+        key=("corp_id", "userid", "leader_userid"),
+        dtypes={"corp_id": "string", "userid": "string", "leader_userid": "string"},
+    ),
+    "wecom_department_closure": TableSpec(
+        key=("corp_id", "ancestor_id", "descendant_id"),
+        dtypes={"corp_id": "string", "ancestor_id": "int64", "descendant_id": "int64", "distance": "int64"},
+    ),
+}
+
+# SQL token prefix -> table: ``$USERS_VALUES`` is ``name, alias, ...``, ``$USERS_FROM_EXCLUDED`` is
+# ``name = excluded.name, ...``, ``$USERS_BINDS`` is ``:name, ...``, ``$USERS_FROM_BINDS`` is ``name = :name, ...``.
+SQL_FAMILIES = {"USERS": "wecom_users", "DEPARTMENTS": "wecom_departments", "MEMBERSHIPS": "wecom_user_departments"}
+
+
+def column_tokens() -> dict[str, str]:
+    """The column-list tokens the SQL files use, from ``TABLES``."""
+    tokens = {}
+    for prefix, table in SQL_FAMILIES.items():
+        values = TABLES[table].values
+        tokens[f"{prefix}_VALUES"] = ", ".join(values)
+        tokens[f"{prefix}_BINDS"] = ", ".join(f":{c}" for c in values)
+        tokens[f"{prefix}_FROM_EXCLUDED"] = ", ".join(f"{c} = excluded.{c}" for c in values)
+        tokens[f"{prefix}_FROM_BINDS"] = ", ".join(f"{c} = :{c}" for c in values)
+    return tokens
