@@ -9,10 +9,11 @@ count must live in a store they share (``budget_sql.SqlBudgetStore``);
 
 Why buckets: each window is cut into ``BUCKETS`` buckets aligned on the clock
 (a minute into seconds, an hour into minutes) and a call is admitted only while
-the current bucket and the ones before it, spanning a window plus a margin for
-latency and clock skew, hold fewer calls than the limit. So any window-long
-span holds at most the limit, whether WeCom counts per clock minute or per
-window opened by a first call, and the price is the margin (about 3%).
+every run of buckets around the current one, spanning a window plus a margin
+for latency and clock skew, holds fewer calls than the limit (later buckets
+count too: a process may read the clock before another and reserve after it).
+So any window-long span holds at most the limit, whether WeCom counts per clock
+minute or per window opened by a first call; the price is the margin (about 3%).
 
 Why blocks: a round trip to a database per call would cost more than the call.
 A process reserves a block of calls of the current bucket at once, starting at
@@ -88,7 +89,10 @@ class BudgetStore(Protocol):
     """Where the per-bucket counts live; every method is atomic against concurrent callers."""
 
     def reserve(self, key: BudgetKey, bucket: int, span: int, want: int, limit: int) -> int:
-        """Grant up to ``want`` calls in ``bucket`` while buckets ``bucket-span+1..bucket`` stay within ``limit``."""
+        """Grant up to ``want`` calls in ``bucket`` while every ``span`` buckets around it stay within ``limit``.
+
+        Later buckets count too: a process that read the clock before another may reserve after it.
+        """
         ...
 
     def give_back(self, key: BudgetKey, bucket: int, calls: int) -> None:
@@ -107,7 +111,7 @@ class MemoryBudgetStore:
     def reserve(self, key: BudgetKey, bucket: int, span: int, want: int, limit: int) -> int:
         with self._lock:
             self._prune(bucket * key.bucket_s)
-            used = sum(self._used.get((key, b), 0) for b in range(bucket - span + 1, bucket + 1))
+            used = sum(self._used.get((key, b), 0) for b in range(bucket - span + 1, bucket + span))
             granted = max(0, min(want, limit - used))
             self._used[key, bucket] = self._used.get((key, bucket), 0) + granted
             self._expiry[key, bucket] = key.expires_at(bucket, span)
@@ -142,6 +146,9 @@ class _Counter:
     def bucket(self, now: float) -> int:
         return math.floor(now / self.key.bucket_s)
 
+    def bucket_end(self, now: float) -> float:
+        return (self.bucket(now) + 1) * self.key.bucket_s
+
 
 @dataclass
 class RateBudget:
@@ -150,7 +157,8 @@ class RateBudget:
     ``clock`` is wall time (buckets align on WeCom's minutes and hours; every
     process sharing a store needs the same clock, which NTP gives to within
     milliseconds); ``sleep`` is how the budget waits. ``margin_s`` covers the
-    latency between admitting a call and WeCom counting it, and clock skew.
+    time from a bucket's end to WeCom counting a call admitted in it: half for a
+    slow reservation round trip, half for the network and clock skew.
     """
 
     limits: RateLimits
@@ -174,7 +182,11 @@ class RateBudget:
 
     def acquire(self, endpoint: str) -> None:
         """Take one call of ``endpoint`` from every window, waiting for room when one is spent."""
-        while (wait := self._try_take(endpoint)) is not None:
+        strict = True
+        while (wait := self._try_take(endpoint, strict=strict)) is not None:
+            # After one reservation that ran late, take the next even if it is late too:
+            # a slow store must slow the calls down, not stop them.
+            strict = wait > 0
             self.sleep(wait)
 
     def release_unused(self) -> None:
@@ -196,14 +208,20 @@ class RateBudget:
             self._counters[endpoint] = counters
         return self._counters[endpoint]
 
-    def _try_take(self, endpoint: str) -> float | None:
-        """None when a call was taken from every counter, else seconds until it is worth trying again."""
+    def _try_take(self, endpoint: str, *, strict: bool) -> float | None:
+        """None when a call was taken from every counter, else seconds until it is worth trying again.
+
+        ``strict``: refuse (and ask to retry at once) when reserving took so long that the call would
+        leave more than half the margin after its bucket ended, so the other half still covers latency.
+        """
         with self._lock:
             now = self.clock()
             counters = self._counters_of(endpoint)
             for counter in counters:
                 if not self._has_call(counter, now):
-                    return max((counter.bucket(now) + 1) * counter.key.bucket_s - now, 0.001)
+                    return max(counter.bucket_end(now) - now, 0.001)
+            if strict and self.clock() - min(c.bucket_end(now) for c in counters) > self.margin_s / 2:
+                return 0.0
             for counter in counters:
                 self._blocks[counter.key].left -= 1
             return None

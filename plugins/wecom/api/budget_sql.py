@@ -1,6 +1,6 @@
 """The rate budget's counts in a SQL database (``wecom_rate_budget``), shared across processes and machines.
 
-Each reservation is one short transaction of three statements on one row (see
+Each reservation is one short transaction under the counter's row lock (see
 ``include/sql/rate_budget/``); the counts are the only state, so a process that
 dies mid-block leaves nothing to clean up. When the database cannot be reached
 the budget counts in this process for a minute and says so, because a sync that
@@ -46,6 +46,7 @@ class SqlBudgetStore:
         params = _row(key, bucket) | {"span": span, "want": want, "limit": limit}
         try:
             with self.engine.begin() as conn:
+                conn.execute(self._sql("lock_key"), params)
                 self._prune_now_and_then(conn)
                 conn.execute(self._sql("open_bucket"), params | {"expires_at": key.expires_at(bucket, span)})
                 conn.execute(self._sql("grant"), params)

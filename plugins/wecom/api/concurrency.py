@@ -24,6 +24,10 @@ class Slot:
     def overloaded(self) -> None:
         self._overloaded = True
 
+    def restart(self) -> None:
+        """Start timing now: a wait between admission and sending (for the rate budget) is not latency."""
+        self.started = self._gate._clock()
+
     def __enter__(self) -> Slot:
         return self
 

@@ -278,12 +278,14 @@ class Transport:
             visible["corpid"] = self.corp_id
         else:
             secret_params = {"access_token": token.reveal()}
-        # The budget is taken first so that time spent waiting for it does not count
-        # as latency in the concurrency gate (it would read as a slow server).
-        self.budget.acquire(endpoint)
-        self._count_call(endpoint)
-        _log.debug("connection %r: %s %s params=%s", self.conn_id, method, endpoint, visible)
         with self.concurrency.slot() as slot:
+            # The budget is taken inside the slot so that the call goes out right after its
+            # admission (the budget's margin covers only the send's latency); the slot's clock
+            # restarts so that waiting for the budget does not read as a slow server.
+            self.budget.acquire(endpoint)
+            slot.restart()
+            self._count_call(endpoint)
+            _log.debug("connection %r: %s %s params=%s", self.conn_id, method, endpoint, visible)
             try:
                 response = self._session.request(
                     method,

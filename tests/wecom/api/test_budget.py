@@ -201,3 +201,44 @@ def test_the_store_forgets_buckets_that_left_every_window() -> None:
         admissions(rate_budget, time, 1)
         time.now += 3600.0
     assert len(store._used) == 1
+
+
+def test_a_reservation_that_arrives_late_still_respects_every_window() -> None:
+    store = MemoryBudgetStore()
+    key = BudgetKey("corp:wwa", "user/get", 60_000)
+    assert store.reserve(key, int(T0) + 1, 62, LIMIT, LIMIT) == LIMIT
+    assert store.reserve(key, int(T0), 62, 1, LIMIT) == 0
+
+
+class SlowStore(CountingStore):
+    """Round trips so slow that the clock moves two buckets (two seconds) while they run."""
+
+    def __init__(self, time: FakeTime, slow_trips: int) -> None:
+        super().__init__()
+        self.time = time
+        self.slow_trips = slow_trips
+        self.buckets: list[int] = []
+
+    def reserve(self, key: BudgetKey, bucket: int, span: int, want: int, limit: int) -> int:
+        self.buckets.append(bucket)
+        if len(self.buckets) <= self.slow_trips:
+            self.time.now += 2 * 60.0 / BUCKETS
+        return super().reserve(key, bucket, span, want, limit)
+
+
+def test_a_call_is_not_admitted_long_after_the_bucket_it_was_reserved_in() -> None:
+    time = FakeTime()
+    store = SlowStore(time, slow_trips=1)
+    rate_budget = budget(store, time, min_block=5)
+    rate_budget.acquire("user/get")
+    assert store.buckets == [int(T0), int(T0) + 2], "reserved again in the bucket the clock moved to"
+    assert store.returned == [5], "the block of the bucket that ended was given back unused"
+
+
+def test_a_store_that_stays_slow_slows_calls_down_without_stopping_them() -> None:
+    time = FakeTime()
+    store = SlowStore(time, slow_trips=1000)
+    rate_budget = budget(store, time, min_block=5)
+    for _ in range(3):
+        rate_budget.acquire("user/get")
+    assert len(store.buckets) == 6, "one retry per call, then the late call is taken"
