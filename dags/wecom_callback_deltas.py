@@ -50,7 +50,7 @@ from wecom.airflow_tasks import (
     target_loader,
 )
 from wecom.callbacks.apply import DEFAULT_MAX_WORKERS, DeltaApplier
-from wecom.companies import Company, parse_companies
+from wecom.companies import Company, read_companies
 from wecom.hooks.wecom import WeComHook
 from wecom.sensors.callback_events import CallbackEventsSensor
 
@@ -126,5 +126,6 @@ def callback_deltas_dag(company: Company) -> None:
     wecom_callback_deltas()
 
 
-for _company in parse_companies(Variable.get("wecom_companies", default=None)):
+# Broken entries get no DAGs here; dags/wecom_companies.py shows them as its import error.
+for _company in read_companies(Variable.get("wecom_companies", default=None)).companies:
     callback_deltas_dag(_company)

@@ -6,6 +6,8 @@ Keeps every department and member of one WeCom company in the target database.
 `ensure_schema` → `check_freshness` → `extract` → `skip_if_unchanged` → `transform` → `quality_checks` → `load`
 → `summarize`
 
+* **ensure_schema** creates missing tables; a target database that cannot be reached fails here
+  in one line naming the connection and what to fix (at once, unless it may be restarting).
 * **check_freshness** validates the run conf and skips the run (recorded as `skipped`) when a
   snapshot already covers its interval: backfills and catch-up cost one extraction, not one per day.
 * **extract** walks the WeCom API (strategy from the company's `wecom` connection, `auto` by
@@ -22,7 +24,8 @@ Keeps every department and member of one WeCom company in the target database.
   fields (the rights of the secret and of this IP), the stored values are kept; a run that can
   see less than the previous one is recorded `degraded` and alerts the group robot once.
 
-Run conf (all optional, default false): `{"dry_run": true}` records the plan and changes nothing;
+Run conf (all optional, default false): `{"dry_run": true}` extracts whatever the freshness, records
+the plan and changes nothing;
 `{"force": true}` extracts even when a fresh snapshot exists, and transforms and loads even when
 nothing changed (a full compare that also repairs tables edited by hand);
 `{"allow_mass_delete": true}` lets one run pass the mass-deletion guard. Companies, schedules and
@@ -52,7 +55,7 @@ from wecom.airflow_tasks import (
     staged,
     target_loader,
 )
-from wecom.companies import Company, parse_companies
+from wecom.companies import Company, read_companies
 from wecom.errors import MassDeletionError, QualityCheckError
 from wecom.operators.extract import WeComExtractOperator
 from wecom.pipeline import check_staged, load_staged, snapshot_digest, transform_staged
@@ -182,5 +185,6 @@ def directory_sync_dag(company: Company) -> None:
     wecom_directory_sync()
 
 
-for _company in parse_companies(Variable.get("wecom_companies", default=None)):
+# Broken entries get no DAGs here; dags/wecom_companies.py shows them as its import error.
+for _company in read_companies(Variable.get("wecom_companies", default=None)).companies:
     directory_sync_dag(_company)

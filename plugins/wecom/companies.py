@@ -1,8 +1,9 @@
 """The companies to sync: one JSON configuration (the Airflow Variable ``wecom_companies``).
 
 Each company gets its own DAG and its own ``corp_id`` rows in the shared
-tables. A malformed configuration raises ``CompanyConfigError`` naming the
-bad key, so DAG parsing fails with an import error that says what to fix.
+tables. Each entry is checked on its own (``read_companies``): a broken entry
+costs only its own company's DAGs, and its problem, naming the entry and the
+key, is what dags/wecom_companies.py raises as an import error.
 
 Example::
 
@@ -66,25 +67,41 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def parse_companies(raw: str | None) -> list[Company]:
-    """Companies from the Variable's JSON text; ``None`` or empty means the single default company."""
+@dataclass(frozen=True)
+class CompaniesConfig:
+    """The companies whose entries are valid, and one line per broken entry (or for the whole Variable)."""
+
+    companies: list[Company]
+    problems: list[str]
+
+
+def read_companies(raw: str | None) -> CompaniesConfig:
+    """Companies from the Variable's JSON text, entry by entry; ``None`` or empty means the single default
+    company. An entry reusing an earlier entry's name or connection is the broken one: adding a company
+    never takes the DAGs of those that already work."""
     if raw is None or not raw.strip():
-        return [Company()]
+        return CompaniesConfig([Company()], [])
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise CompanyConfigError(f"wecom_companies is not valid JSON: {error}") from None
+        return CompaniesConfig([], [f"wecom_companies is not valid JSON: {error}"])
     if not isinstance(data, list) or not data:
-        raise CompanyConfigError("wecom_companies must be a non-empty JSON list of company objects")
-    companies = [_company(item, f"wecom_companies[{i}]") for i, item in enumerate(data)]
-    for attribute in ("name", "wecom_conn_id"):
-        seen: set[str] = set()
-        for i, company in enumerate(companies):
-            value = getattr(company, attribute)
-            if value in seen:
-                raise CompanyConfigError(f"wecom_companies[{i}].{attribute}: {value!r} is used twice")
-            seen.add(value)
-    return companies
+        return CompaniesConfig([], ["wecom_companies must be a non-empty JSON list of company objects"])
+    companies: list[Company] = []
+    problems: list[str] = []
+    for i, item in enumerate(data):
+        try:
+            company = _company(item, f"wecom_companies[{i}]")
+            for attribute in ("name", "wecom_conn_id"):
+                value = getattr(company, attribute)
+                if any(getattr(other, attribute) == value for other in companies):
+                    raise CompanyConfigError(f"wecom_companies[{i}].{attribute}: {value!r} is used twice")
+        except CompanyConfigError as error:
+            name = item.get("name") if isinstance(item, dict) else None
+            problems.append(f"{error} (company {name!r})" if isinstance(name, str) else str(error))
+            continue
+        companies.append(company)
+    return CompaniesConfig(companies, problems)
 
 
 def _company(item: Any, where: str) -> Company:

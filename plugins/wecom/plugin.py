@@ -132,14 +132,11 @@ def status_targets() -> tuple[dict[str, list[Company]], str | None]:
     """
     from airflow.sdk import Variable  # noqa: PLC0415
 
-    from wecom.companies import CompanyConfigError, parse_companies  # noqa: PLC0415
+    from wecom.companies import read_companies  # noqa: PLC0415
     from wecom.hooks.wecom import WeComHook  # noqa: PLC0415
 
-    problems: list[str] = []
-    try:
-        companies = parse_companies(Variable.get("wecom_companies", default=None))
-    except CompanyConfigError as problem:
-        companies, problems = [], [str(problem)]
+    config = read_companies(Variable.get("wecom_companies", default=None))
+    companies, problems = config.companies, list(config.problems)
     target_of: dict[str, str] = {}
     for company in companies:
         try:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from wecom.companies import Company
+
 DAGS = Path(__file__).resolve().parents[2] / "dags"
+KNOWN_KEYS = ", ".join(sorted(f.name for f in fields(Company)))
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +66,34 @@ def test_one_dag_per_company(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "wecom_directory_sync__acme" in bag.dag_ids and "wecom_callback_deltas__acme" in bag.dag_ids
     acme = bag.get_dag("wecom_directory_sync__acme")
     assert acme.get_task("extract").wecom_conn_id == "wecom_acme"
+
+
+def test_a_broken_company_entry_costs_only_its_own_dags(monkeypatch: pytest.MonkeyPatch) -> None:
+    bag = dagbag(
+        monkeypatch,
+        [
+            {"name": "default"},
+            {"name": "acme", "wecom_conn_id": "wecom_acme", "schedul": "@hourly"},
+            {"name": "beta", "wecom_conn_id": "wecom_beta"},
+        ],
+    )
+    assert sorted(bag.dag_ids) == [
+        "wecom_callback_deltas",
+        "wecom_callback_deltas__beta",
+        "wecom_directory_sync",
+        "wecom_directory_sync__beta",
+    ]
+    # The DAG files have no import error (one would mark all their DAGs stale); the check file has it.
+    (path,) = bag.import_errors
+    assert Path(path).name == "wecom_companies.py"
+    error = bag.import_errors[path].strip().splitlines()[-1]
+    assert error.startswith("wecom.companies.CompanyConfigError: Variable wecom_companies (Admin > Variables)")
+    assert error.endswith("wecom_companies[1].schedul: unknown key; known keys are " + KNOWN_KEYS + " (company 'acme')")
+
+
+def test_an_unreadable_variable_is_named_and_no_company_is_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_WECOM_COMPANIES", "[{not json")
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.dag_ids == []
+    (error,) = bag.import_errors.values()
+    assert "wecom_companies is not valid JSON" in error

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.airflow_api import AirflowApi, airflow_api
-from wecom.plugin import STATUS_PREFIX
+from wecom.plugin import STATUS_PREFIX, status_targets
 from wecom.store.loader import DirectoryLoader
 
 pytestmark = pytest.mark.airflow
@@ -121,3 +121,16 @@ def test_navigation_entry_is_served_by_the_plugins_api(api: AirflowApi) -> None:
     (view,) = wecom["external_views"]
     assert (view["name"], view["href"], view["destination"]) == ("WeCom", "wecom/status/", "nav")
     assert [a["url_prefix"] for a in wecom["fastapi_apps"]] == ["/wecom/status", "/wecom"]
+
+
+def test_a_broken_company_entry_is_reported_beside_the_valid_companies(
+    airflow_metadata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    companies = [{"name": "default"}, {"name": "acme", "wecom_conn_id": "wecom_acme", "retries": "3"}]
+    monkeypatch.setenv("AIRFLOW_VAR_WECOM_COMPANIES", json.dumps(companies))
+    conn = {"conn_type": "wecom", "login": "wwcorp", "password": "s", "extra": {"target_conn_id": "status_db"}}
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", json.dumps(conn))
+    monkeypatch.delenv("WECOM_STATUS_TARGET_CONN_IDS", raising=False)
+    targets, problems = status_targets()
+    assert {conn_id: [c.name for c in listed] for conn_id, listed in targets.items()} == {"status_db": ["default"]}
+    assert problems == "wecom_companies[1].retries: expected int (company 'acme')"
