@@ -4,4 +4,4 @@
 -- a new snapshot per statement; SQLite has one writer at a time anyway).
 INSERT INTO wecom_rate_budget (scope, endpoint, window_ms, bucket, used, granted, expires_at)
 VALUES (:scope, :endpoint, :window_ms, -1, 0, 0, 9223372036854775807)
-ON CONFLICT (scope, endpoint, window_ms, bucket) DO UPDATE SET granted = wecom_rate_budget.granted + 1;
+ON CONFLICT (scope, endpoint, window_ms, bucket) DO UPDATE SET granted = 0;
