@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy import Engine, TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom.api.budget import BudgetKey, MemoryBudgetStore
@@ -44,10 +44,10 @@ class SqlBudgetStore:
         if self._away():
             return self._fallback.reserve(key, bucket, span, want, limit)
         params = _row(key, bucket) | {"span": span, "want": want, "limit": limit}
+        self._prune_now_and_then()
         try:
             with self.engine.begin() as conn:
                 conn.execute(self._sql("lock_key"), params)
-                self._prune_now_and_then(conn)
                 conn.execute(self._sql("open_bucket"), params | {"expires_at": key.expires_at(bucket, span)})
                 conn.execute(self._sql("grant"), params)
                 return int(conn.execute(self._sql("take_grant"), params).scalar_one())
@@ -72,11 +72,18 @@ class SqlBudgetStore:
     def _sql(self, name: str) -> TextClause:
         return text(read_statement(f"rate_budget/{name}.sql", self._dialect))
 
-    def _prune_now_and_then(self, conn: Connection) -> None:
+    def _prune_now_and_then(self) -> None:
+        """Delete expired buckets every few minutes, in a transaction of its own: two processes
+        pruning at once may deadlock, and that must cost a prune, never a reservation."""
         now = self._clock()
-        if now - self._pruned_at >= PRUNE_EVERY_S:
-            conn.execute(self._sql("prune"), {"now": int(now)})
-            self._pruned_at = now
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self._sql("prune"), {"now": int(now)})
+        except SQLAlchemyError as error:
+            _log.info("pruning wecom_rate_budget failed (%s); trying again later", type(error).__name__)
 
     def _failed(self, error: SQLAlchemyError) -> None:
         """One line per outage minute: the cause's class and the table, never bound values or the URL."""
