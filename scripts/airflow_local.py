@@ -60,6 +60,7 @@ class Options:
     members: int = 500
     departments: int = 40
     celery_workers: int = 2
+    celery_concurrency: int = 4
     # dag-processor re-list interval: a test adds no files, a user editing DAGs wants them soon
     refresh_interval_s: int = 30
 
@@ -128,8 +129,13 @@ class AirflowLocal:
 
     @property
     def env(self) -> dict[str, str]:
-        """What every component and `airflow` CLI call gets: the home, and the WeCom package's settings."""
-        return os.environ | {
+        """What every component and `airflow` CLI call gets: the home, and the WeCom package's settings.
+
+        The caller's own AIRFLOW* variables (a test session's, a shell's) are left out: airflow.cfg is the
+        whole configuration, so what the launcher prints is what runs.
+        """
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        return inherited | {
             "AIRFLOW_HOME": str(self.home),
             "WECOM_SQL_DIR": str(ROOT / "include" / "sql"),
             "WECOM_STAGING_URI": f"file://{self.staging}",
@@ -153,7 +159,7 @@ class AirflowLocal:
                 self._spawn(name, [sys.executable, "-m", "airflow", name])
             for n in range(1, self.options.celery_workers + 1 if broker else 1):
                 worker_env = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
-                command = ["celery", "worker", "--celery-hostname", f"worker{n}@%h", "--concurrency", "4"]
+                command = ["celery", "worker", "-H", f"worker{n}@%h", "-c", str(self.options.celery_concurrency)]
                 self._spawn(f"celery-worker{n}", [sys.executable, "-m", "airflow", *command], worker_env)
             self._wait_healthy()
         except BaseException:

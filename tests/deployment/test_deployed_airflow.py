@@ -1,0 +1,190 @@
+"""A deployed Airflow, as `make airflow` starts it, checked through the REST API and the browser.
+
+One Airflow per executor (starting one costs most of the time), and every check against it, in
+the order a new user meets them: DAGs parsed, the scheduled sync, a dry run, a backfill, a callback
+through the API server's receiver, the UI pages, what stays masked. Each check is a subtest, so
+one failure (e.g. a product bug another check does not depend on) leaves the others reporting.
+LocalExecutor runs on SQLite; CeleryExecutor on PostgreSQL with Redis and two workers sharing the
+staging folder, as docker-compose.yaml's celery profile. Artifacts (component logs, task logs,
+screenshots) stay in var/deployment/<executor>/ after the run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from scripts.airflow_local import ADMIN, ROOT, AirflowLocal, Options, free_port
+from tests.deployment.browser import connection_test_toast, logged_in_page, open_connection_form
+from tests.deployment.rest import FINISHED, Rest, wait_for
+
+pytestmark = [pytest.mark.deployment, pytest.mark.airflow]
+
+SYNC, DELTAS = "wecom_directory_sync", "wecom_callback_deltas"
+ARTIFACTS = ROOT / "var" / "deployment"
+CALLBACK_DEADLINE_S = 60
+
+
+@pytest.fixture(params=["local", "celery"])
+def deployed(request: pytest.FixtureRequest) -> Iterator[AirflowLocal]:
+    executor = request.param
+    if executor == "celery" and shutil.which("redis-server") is None:
+        pytest.fail("the CeleryExecutor run needs Debian's redis-server: apt-get install redis-server")
+    home = ARTIFACTS / executor
+    shutil.rmtree(home, ignore_errors=True)
+    options = Options(
+        home=home,
+        executor=executor,
+        postgres=executor == "celery",
+        port=free_port(),
+        members=300,
+        departments=30,
+        celery_concurrency=2,
+        refresh_interval_s=600,  # no DAG file changes during the test: list the folder once
+    )
+    with AirflowLocal(options) as stack:
+        yield stack
+
+
+def sync_rows(stack: AirflowLocal) -> dict[str, str]:
+    """``wecom_sync_runs``: run id -> status, from the target database the connection names."""
+    with sqlite3.connect(stack.target_db) as db:
+        return dict(db.execute("SELECT run_id, status FROM wecom_sync_runs"))
+
+
+def members(stack: AirflowLocal) -> dict[str, str]:
+    """``wecom_users``: userid -> position."""
+    with sqlite3.connect(stack.target_db) as db:
+        return dict(db.execute("SELECT userid, position FROM wecom_users ORDER BY userid"))
+
+
+def component_logs(stack: AirflowLocal) -> dict[str, str]:
+    return {path.name: path.read_text(errors="replace") for path in stack.logs.glob("*.log")}
+
+
+def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> None:
+    stack = deployed
+    rest = Rest.login(stack.base_url, ADMIN, stack.secrets.admin_password)
+    sim = httpx.Client(base_url=stack.simulator_url, timeout=30)
+
+    with subtests.test("anonymous requests get 401"):
+        for path in ("/api/v2/dags", "/api/v2/connections/wecom_default", "/wecom/status/"):
+            assert httpx.get(stack.base_url + path, timeout=30).status_code == 401, path
+
+    with subtests.test("both DAGs parsed, no DAG or plugin import error, the plugin registered once"):
+        wait_for(lambda: {SYNC, DELTAS} <= {d["dag_id"] for d in rest.call("GET", "/dags")["dags"]}, 120, "DAGs")
+        assert rest.call("GET", "/importErrors")["import_errors"] == []
+        assert rest.call("GET", "/plugins/importErrors")["import_errors"] == []
+        assert "wecom" in {p["name"] for p in rest.call("GET", "/plugins")["plugins"]}
+        twice = [name for name, text in component_logs(stack).items() if "already registered" in text]
+        assert not twice, f"'already registered' in {twice}"
+
+    with subtests.test("unpaused, the scheduled run of wecom_directory_sync loads a snapshot"):
+        rest.unpause(SYNC)
+        scheduled = wait_for(lambda: rest.runs(SYNC, "scheduled"), 120, "a scheduled run")[0]["dag_run_id"]
+        run = rest.finished_run(SYNC, scheduled, 300)
+        assert run["state"] == "success", rest.task_states(SYNC, scheduled)
+        assert sync_rows(stack)[scheduled] == "success"
+
+    with subtests.test("a run triggered through the API with dry_run records its plan, fresh snapshot or not"):
+        triggered = rest.call("POST", f"/dags/{SYNC}/dagRuns", json={"logical_date": None, "conf": {"dry_run": True}})
+        run = rest.finished_run(SYNC, triggered["dag_run_id"], 180)
+        assert run["state"] == "success", rest.task_states(SYNC, triggered["dag_run_id"])
+        assert sync_rows(stack)[triggered["dag_run_id"]] == "dry_run"
+
+    with subtests.test("airflow backfill create over three days: each day recorded skipped, extract skipped"):
+        today = datetime.now(UTC).date()
+        days = [(today - timedelta(days=n)).isoformat() for n in (4, 3, 2)]
+        backfill = ["backfill", "create", "--dag-id", SYNC, "--from-date", days[0], "--to-date", days[-1]]
+        subprocess.run([sys.executable, "-m", "airflow", *backfill], env=stack.env, check=True, capture_output=True)
+        runs = wait_for(lambda: finished_backfill(rest), 240, "three backfill runs to finish")
+        assert sorted(r["logical_date"][:10] for r in runs) == days
+        rows = sync_rows(stack)
+        for run in runs:
+            states = rest.task_states(SYNC, run["dag_run_id"])
+            assert (run["state"], rows.get(run["dag_run_id"]), states["extract"]) == ("success", "skipped", "skipped")
+
+    with subtests.test("the callback sensor defers; a sealed callback posted to the API server applies within 60 s"):
+        rest.unpause(DELTAS)
+        wait_for(lambda: sensor_deferred(rest), 180, "wait_for_callbacks deferred to the triggerer")
+        userid = next(iter(members(stack)))
+        edit = sim.patch(f"/_sim/users/{userid}", json={"position": "Deployment check"})
+        assert edit.json()["changes"], edit.text
+        # the simulator seals the change_contact event and POSTs it to /wecom/callback/wecom_default
+        assert sim.post("/_sim/callbacks/flush", json={"timeout": 30}).json() == {"ok": True}
+        wait_for(lambda: members(stack)[userid] == "Deployment check", CALLBACK_DEADLINE_S, "the callback applied")
+
+    if stack.options.executor == "celery":
+        with subtests.test("the Celery workers ran the tasks"):
+            received = {name: text.count("received") for name, text in component_logs(stack).items()}
+            assert sum(n for name, n in received.items() if name.startswith("celery-worker")) >= 8, received
+
+    shots = stack.home / "screenshots"
+    shots.mkdir(exist_ok=True)
+    with logged_in_page(stack.base_url, rest.token) as page:
+        with subtests.test("the WeCom status page renders in the UI, and alone"):
+            page.goto(f"{stack.base_url}/plugin/wecom-sync")
+            page.frame_locator("iframe").get_by_text("Last good sync").first.wait_for()
+            page.screenshot(path=shots / "status-in-ui.png")
+            page.goto(f"{stack.base_url}/wecom/status/")
+            text = page.locator("body").inner_text()
+            page.screenshot(path=shots / "status-page.png", full_page=True)
+            assert "WeCom Sync" in text and "backfill__" in text and "Deployment check" not in text
+
+        with subtests.test("the wecom connection form renders with its own field labels"):
+            open_connection_form(page, stack.base_url, "wecom_default")
+            dialog = page.get_by_role("dialog")
+            for label in ("API base URL", "Corp ID", "Secret"):
+                dialog.get_by_text(label, exact=True).wait_for()
+            dialog.get_by_text("Extra Fields", exact=True).click()  # the accordion: standard fields fold away
+            for label in ("Callback Token", "EncodingAESKey"):
+                dialog.get_by_text(label, exact=True).wait_for()
+            page.screenshot(path=shots / "connection-form.png", full_page=True)
+
+        with subtests.test("the connection form keeps the secret, callback token and AES key masked"):
+            values = [field.input_value() for field in page.get_by_role("dialog").locator("input").all()]
+            leaked = [name for name, value in secret_values(stack).items() if value in values]
+            assert not leaked, f"shown in clear in the connection form: {leaked}"
+
+        with subtests.test("the connection's Test button succeeds"):
+            toast = connection_test_toast(page, stack.base_url, "wecom_default")
+            page.screenshot(path=shots / "connection-test.png")
+            assert "Test Connection Successful" in toast, toast
+
+    with subtests.test("the REST API masks the secret, callback token and AES key"):
+        connection = rest.call("GET", "/connections/wecom_default")
+        shown = json.dumps(connection)
+        leaked = [name for name, value in secret_values(stack).items() if value in shown]
+        assert not leaked, f"GET /api/v2/connections/wecom_default shows {leaked}: {shown}"
+
+    with subtests.test("task logs show none of the secrets"):
+        logs = {task: rest.task_log(SYNC, scheduled, task) for task in ("extract", "load")}
+        leaked = [
+            (task, name) for task, log in logs.items() for name, value in secret_values(stack).items() if value in log
+        ]
+        assert not leaked, leaked
+
+
+def finished_backfill(rest: Rest) -> list[dict[str, Any]] | None:
+    runs = rest.runs(SYNC, "backfill")
+    return runs if len(runs) == 3 and all(r["state"] in FINISHED for r in runs) else None
+
+
+def sensor_deferred(rest: Rest) -> bool:
+    return any(
+        rest.task_states(DELTAS, r["dag_run_id"]).get("wait_for_callbacks") == "deferred" for r in rest.runs(DELTAS)
+    )
+
+
+def secret_values(stack: AirflowLocal) -> dict[str, str]:
+    s = stack.secrets
+    return {"secret": s.corp_secret, "callback_token": s.callback_token, "encoding_aes_key": s.encoding_aes_key}
