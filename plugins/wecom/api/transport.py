@@ -4,8 +4,8 @@ Everything an endpoint needs but should not know about lives here; the
 endpoints (``wecom.client``) only say which API to call and what a good answer
 holds. The access token travels in the query string, so no URL, no requests
 exception text and no ``repr`` ever reaches a log line or an exception.
-The budget, the token cache and the gate are objects handed in, so processes,
-clients and tests choose what they share.
+The budget and the token cache are objects handed in, so processes, clients
+and tests choose what they share.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class Transport:
 
     ``budget`` is the company's frequency budget (``RateBudget``); without one the
     transport counts ``limits`` (default: WeCom's published limits) in this process.
-    ``tokens`` is the token cache to share (default: one of its own). ``concurrency``
-    caps the calls in flight (default: an adaptive gate of ``max_concurrency``).
+    ``tokens`` is the token cache to share (default: one of its own). An adaptive gate
+    caps the calls in flight at ``max_concurrency`` at most.
     ``sleep`` is how backoffs and 45009 waits pass, injectable for tests.
     """
 
@@ -85,7 +85,6 @@ class Transport:
         limits: RateLimits | None = None,
         budget: RateBudget | None = None,
         tokens: TokenCache | None = None,
-        concurrency: AdaptiveConcurrency | None = None,
         max_concurrency: int = POOL_SIZE,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -108,7 +107,7 @@ class Transport:
         self.rate_limit_wait = rate_limit_wait
         self.max_rate_limit_waits = max_rate_limit_waits
         self.budget = budget or RateBudget(limits or RateLimits(), MemoryBudgetStore(), corp_id)
-        self.concurrency = concurrency or AdaptiveConcurrency(max_concurrency)
+        self.concurrency = AdaptiveConcurrency(max_concurrency)
         self._secret = Secret(secret)
         self._token_cache = tokens or TokenCache()
         self._tokens = self._token_cache.entry(self.base_url, corp_id, secret)
