@@ -44,7 +44,7 @@ from sqlalchemy import Engine, create_engine  # noqa: E402
 
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 
-INTEGRATION = ROOT / "tests" / "integration"
+END_TO_END = (ROOT / "tests" / "integration", ROOT / "tests" / "deployment")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if "airflow_metadata" in uses:
             item.add_marker(pytest.mark.airflow)
-        if item.path.is_relative_to(INTEGRATION):
+        if any(item.path.is_relative_to(folder) for folder in END_TO_END):
             item.add_marker(pytest.mark.integration)
 
 
