@@ -27,9 +27,10 @@ class WeComHook(BaseHook):
 
     Extra holds ``agent_id``, ``callback_token``, ``encoding_aes_key``, ``strategy``,
     ``target_conn_id``, ``robot_webhook_key`` and tuning options (``max_workers``,
-    ``rate_limit_per_minute``, ``rate_limit_per_hour``, ``timeout``, ``max_retries``,
-    ``rate_limit_wait``). The connection form (labels, hidden fields, placeholders) is
-    declared in ``wecom.provider_info``, where Airflow 3.2+ reads it.
+    ``rate_limit_per_minute``, ``rate_limit_per_hour`` and their ``rate_limit_ip_*``
+    twins, ``timeout``, ``max_retries``, ``rate_limit_wait``). The connection form
+    (labels, hidden fields, placeholders) is declared in ``wecom.provider_info``,
+    where Airflow 3.2+ reads it.
     """
 
     conn_name_attr = "wecom_conn_id"
@@ -65,9 +66,12 @@ class WeComHook(BaseHook):
         """The company's frequency budget, counted in its target database so that every DAG,
         task and worker of the company (and every company sharing that database) draws from one."""
         settings = self.settings
+        defaults = RateLimits()
         limits = RateLimits(
-            per_minute=settings.options.get("rate_limit_per_minute", 10_000),
-            per_hour=settings.options.get("rate_limit_per_hour", 150_000),
+            per_minute=settings.options.get("rate_limit_per_minute", defaults.per_minute),
+            per_hour=settings.options.get("rate_limit_per_hour", defaults.per_hour),
+            ip_per_minute=settings.options.get("rate_limit_ip_per_minute", defaults.ip_per_minute),
+            ip_per_hour=settings.options.get("rate_limit_ip_per_hour", defaults.ip_per_hour),
         )
         return RateBudget(limits, self._budget_store(settings.target_conn_id), settings.corp_id)
 

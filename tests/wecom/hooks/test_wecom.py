@@ -101,3 +101,10 @@ def test_without_a_target_connection_the_budget_stays_in_the_process(
     hook = _hook(monkeypatch, simulator.base_url, target_conn_id="no_such_db")
     assert isinstance(hook.rate_budget.store, MemoryBudgetStore)
     assert hook.test_connection()[0]
+
+
+def test_the_budget_takes_the_limits_of_the_connection(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = _hook(monkeypatch, simulator.base_url, rate_limit_per_minute="500", target_conn_id="no_such_db")
+    limits = hook.rate_budget.limits
+    assert (limits.per_minute, limits.per_hour, limits.ip_per_minute) == (500, 150_000, 20_000)
+    assert hook.rate_budget.corp_id == "wwtest"
