@@ -385,7 +385,7 @@ def test_client_limiter_avoids_the_servers_fixed_window_block() -> None:
     window, per_window, calls = 0.3, 4, 10
     with start_simulator(rate_limit_per_minute=per_window, rate_limit_window_s=window) as sim:
         limits = RateLimits(per_minute=per_window, per_hour=None, ip_per_minute=None, ip_per_hour=None, minute_s=window)
-        budget = RateBudget(limits, MemoryBudgetStore(), CORP_ID, min_block=1, margin_s=0.1)
+        budget = RateBudget(limits, MemoryBudgetStore(), CORP_ID, min_block=1, margin_s=0.3)
         with make_client(sim.base_url, budget=budget, max_rate_limit_waits=0) as client:
             with ThreadPoolExecutor(max_workers=4) as pool:
                 list(pool.map(lambda _: client.department_get(1), range(calls)))
@@ -570,7 +570,7 @@ def test_an_extract_run_fails_naming_the_endpoint_when_answers_stay_truncated(
 
 def test_two_clients_with_budgets_in_one_database_together_stay_under_the_limit(tmp_path: Path) -> None:
     """A full sync and a callback burst, each with its own budget object on the shared table: no 45009."""
-    window, per_window, calls = 0.4, 12, 30
+    window, per_window, calls = 0.5, 10, 8
     engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}", connect_args={"timeout": 30})
     with engine.begin() as conn:
         for statement in read_statements("schema/50_rate_budget.sql", "sqlite"):
@@ -578,7 +578,7 @@ def test_two_clients_with_budgets_in_one_database_together_stay_under_the_limit(
     limits = RateLimits(per_minute=per_window, per_hour=None, ip_per_minute=None, ip_per_hour=None, minute_s=window)
 
     def own_budget() -> RateBudget:
-        return RateBudget(limits, SqlBudgetStore(engine), CORP_ID, min_block=2, max_block=4, margin_s=0.1)
+        return RateBudget(limits, SqlBudgetStore(engine), CORP_ID, min_block=2, max_block=4, margin_s=0.5)
 
     with start_simulator(rate_limit_per_minute=per_window, rate_limit_window_s=window) as sim:
         with (
