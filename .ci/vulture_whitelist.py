@@ -4,9 +4,12 @@ vulture reads this file with the code (see [tool.vulture] in pyproject.toml); a 
 as used everywhere, so list only names whose caller is outside the project, with who calls them.
 """
 
-# Airflow: the provider entry point, connection form and hook attributes, templated fields,
-# deferral callbacks, notifier and plugin interfaces.
+# Airflow: the provider and plugin entry points (named in pyproject.toml), connection form and
+# hook attributes, templated fields, deferral callbacks, notifier and plugin interfaces.
 get_provider_info
+WeComPlugin
+_.on_load
+_.fastapi_root_middlewares
 _.conn_name_attr
 _.hook_name
 _.test_connection
@@ -20,6 +23,12 @@ _.external_views
 # Parameters whose names must match another library's signature: Airflow's Stats, Path.mkdir.
 rate
 exist_ok
+
+# Enum members reached by iterating the enum (runs.CHANGES = tuple(Change)).
+_.INSERTED
+_.UPDATED
+_.DELETED
+_.REVIVED
 
 # Read only by the status page's Jinja templates (plugins/wecom/status/templates/).
 _.recent_runs
