@@ -104,12 +104,25 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "rate_limit_per_minute": {
                         "label": "Rate limit per minute",
-                        "description": "Client-side cap per API and minute (WeCom allows 10,000 per corp).",
+                        "description": "Calls per API and minute for this corp (WeCom allows 10,000), shared by every "
+                        "DAG and worker of the company, counted in the target database.",
                         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000},
                     },
                     "rate_limit_per_hour": {
                         "label": "Rate limit per hour",
-                        "description": "Client-side cap per API and hour (WeCom allows 150,000 per corp).",
+                        "description": "Calls per API and hour for this corp (WeCom allows 150,000), shared like the "
+                        "per-minute limit.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000_000},
+                    },
+                    "rate_limit_ip_per_minute": {
+                        "label": "Rate limit per IP and minute",
+                        "description": "Calls per API and minute from the egress IP (WeCom allows 20,000), shared by "
+                        "the companies whose target database is this one.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000},
+                    },
+                    "rate_limit_ip_per_hour": {
+                        "label": "Rate limit per IP and hour",
+                        "description": "Calls per API and hour from the egress IP (WeCom allows 600,000).",
                         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000_000},
                     },
                     "max_retries": {

@@ -26,6 +26,8 @@ INT_OPTIONS = {
     "callback_timestamp_window_s": (1, 7 * 86400),
     "rate_limit_per_minute": (1, 1_000_000),
     "rate_limit_per_hour": (1, 100_000_000),
+    "rate_limit_ip_per_minute": (1, 1_000_000),
+    "rate_limit_ip_per_hour": (1, 100_000_000),
     "max_retries": (0, 20),
 }
 FLOAT_OPTIONS = {"timeout": (0.1, 600.0), "rate_limit_wait": (0.0, 3600.0)}
