@@ -90,6 +90,7 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
 
     with subtests.test("unpaused, the scheduled run of wecom_directory_sync loads a snapshot"):
         rest.unpause(SYNC)
+        rest.unpause(DELTAS)  # its first run's sensor defers meanwhile; checked below
         scheduled = wait_for(lambda: rest.runs(SYNC, "scheduled"), 120, "a scheduled run")[0]["dag_run_id"]
         run = rest.finished_run(SYNC, scheduled, 300)
         assert run["state"] == "success", rest.task_states(SYNC, scheduled)
@@ -114,7 +115,6 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
             assert (run["state"], rows.get(run["dag_run_id"]), states["extract"]) == ("success", "skipped", "skipped")
 
     with subtests.test("the callback sensor defers; a sealed callback posted to the API server applies within 60 s"):
-        rest.unpause(DELTAS)
         wait_for(lambda: sensor_deferred(rest), 180, "wait_for_callbacks deferred to the triggerer")
         userid = next(iter(members(stack)))
         edit = sim.patch(f"/_sim/users/{userid}", json={"position": "Deployment check"})
