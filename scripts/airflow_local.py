@@ -358,7 +358,9 @@ def parse_args(argv: list[str] | None) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C and SIGTERM both stop the stack, even when started with SIGINT ignored (`cmd &` in a script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack = AirflowLocal(options)
     print(f"starting Airflow in {options.home} (component logs: {stack.logs}) ...", flush=True)
     try:

@@ -6,12 +6,13 @@ through the API server's receiver, the UI pages, what stays masked. Each check i
 one failure (e.g. a product bug another check does not depend on) leaves the others reporting.
 LocalExecutor runs on SQLite; CeleryExecutor on PostgreSQL with Redis and two workers sharing the
 staging folder, as docker-compose.yaml's celery profile. Artifacts (component logs, task logs,
-screenshots) stay in var/deployment/<executor>/ after the run.
+screenshots) stay in var/deployment/<time>-<pid>-<executor>/ after the run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -39,8 +40,8 @@ def deployed(request: pytest.FixtureRequest) -> Iterator[AirflowLocal]:
     executor = request.param
     if executor == "celery" and shutil.which("redis-server") is None:
         pytest.fail("the CeleryExecutor run needs Debian's redis-server: apt-get install redis-server")
-    home = ARTIFACTS / executor
-    shutil.rmtree(home, ignore_errors=True)
+    # a home of its own: two test runs at once (two people, or CI and a developer) never share one
+    home = ARTIFACTS / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}-{executor}"
     options = Options(
         home=home,
         executor=executor,
