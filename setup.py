@@ -1,7 +1,7 @@
 """Which folders go into the wheel; everything else about the package is in pyproject.toml.
 
 The ``wecom`` package comes from ``plugins/`` and the SQL files from ``include/sql/``, where the
-team keeps them, shipped as the data package ``wecom.sql_files`` that ``wecom.sql`` reads through
+team keeps them, shipped as the data package ``wecom.sql_files`` that ``wecom.store.sql`` reads through
 ``importlib.resources``. pyproject.toml cannot combine found packages with a folder mapped from
 elsewhere, hence this file. The simulator is a test tool and stays out of the runtime wheel.
 """

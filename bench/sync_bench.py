@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
-from wecom.client import RateLimits, WeComClient  # noqa: E402
-from wecom.extract import CHOICES, extract_directory  # noqa: E402
+from wecom.api.client import RateLimits, WeComClient  # noqa: E402
+from wecom.api.extract import CHOICES, extract_directory  # noqa: E402
 from wecom.pipeline import check_staged, load_staged, run_record, snapshot_digest, transform_staged  # noqa: E402
 from wecom.store.loader import DirectoryLoader  # noqa: E402
 

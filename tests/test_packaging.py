@@ -32,7 +32,7 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
 # Run by the installed package in the throwaway venv, with the checkout nowhere on its path.
 PROBE = """
 import json, sys
-import wecom, wecom.sql
+import wecom, wecom.store.sql
 from sqlalchemy import create_engine, inspect
 from wecom.store.loader import DirectoryLoader
 
@@ -43,7 +43,7 @@ try:
     simulator = True
 except ModuleNotFoundError:
     simulator = False
-found = {"package": wecom.__file__, "schema": str(wecom.sql.sql_dir().joinpath("schema"))}
+found = {"package": wecom.__file__, "schema": str(wecom.store.sql.sql_dir().joinpath("schema"))}
 found |= {"simulator": simulator, "tables": sorted(inspect(engine).get_table_names())}
 print(json.dumps(found))
 """
@@ -72,7 +72,7 @@ def test_the_wheel_ships_every_sql_file_and_no_simulator_or_tests(wheel: Path) -
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {n.removeprefix("wecom/sql_files/") for n in names if n.startswith("wecom/sql_files/")}
     assert shipped == {str(p.relative_to(SQL)) for p in SQL.rglob("*.sql")}
-    assert "wecom/sql.py" in names and "wecom/store/loader.py" in names
+    assert "wecom/store/sql.py" in names and "wecom/store/loader.py" in names
     assert not [n for n in names if n.startswith(("wecom/simulator/", "tests/")) or "/tests/" in n]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from wecom.sql import read_named_statements, sql_dir
+from wecom.store.sql import read_named_statements, sql_dir
 from wecom.store.loader import DirectoryLoader
 from wecom.tables import SQL_FAMILIES, TABLES
 

@@ -23,11 +23,11 @@ from wecom.hooks.target_db import engine_from_airflow_connection, location, unre
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
-from wecom.pii import PiiConfigError, PiiPolicy
+from wecom.directory.pii import PiiConfigError, PiiPolicy
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
 from wecom.settings import SettingsError
-from wecom.staging import StagePath
+from wecom.store.staging import StagePath
 from wecom.status import event_queue, run_row
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadResult

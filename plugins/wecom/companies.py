@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wecom.pii import PiiConfigError, PiiPolicy
+from wecom.directory.pii import PiiConfigError, PiiPolicy
 
 DEFAULT_DAG_ID = "wecom_directory_sync"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")

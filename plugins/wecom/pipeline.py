@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, mark_departments, mark_users
-from wecom.extract import DEPARTMENTS_FILE, USERS_FILE
-from wecom.pii import KEEP_ALL, PiiPolicy
-from wecom.quality import check_snapshot
-from wecom.staging import (
+from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE
+from wecom.directory.pii import KEEP_ALL, PiiPolicy
+from wecom.directory.quality import check_snapshot
+from wecom.store.staging import (
     StagePath,
     TableWriter,
     ensure_dir,
@@ -32,7 +32,7 @@ from wecom.staging import (
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord
-from wecom.transform import (
+from wecom.directory.transform import (
     TABLE_DTYPES,
     TRANSFORM_VERSION,
     Snapshot,

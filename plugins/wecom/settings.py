@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
-# The extraction strategies (``wecom.extract`` runs them) and ``auto``, here so that validating a
+# The extraction strategies (``wecom.api.extract`` runs them) and ``auto``, here so that validating a
 # connection, and the provider info that builds the form, never import the extraction stack.
 STRATEGIES = ("export", "list", "detail", "ids")
 CHOICES = ("auto", *STRATEGIES)

@@ -1,7 +1,7 @@
 """The directory tables' content columns, written once.
 
-The transform's dtypes (``wecom.transform.TABLE_DTYPES``) and the SQL files'
-column lists (``$USERS_VALUES`` and friends, filled by ``wecom.sql``) are both
+The transform's dtypes (``wecom.directory.transform.TABLE_DTYPES``) and the SQL files'
+column lists (``$USERS_VALUES`` and friends, filled by ``wecom.store.sql``) are both
 read from here, so a new member field is one line in this file plus its DDL
 (``include/sql/schema/``), which a test checks against this spec. A leaf
 module: standard library only, cheap to import anywhere.

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from tests.support.airflow_api import airflow_api
-from wecom.extract import CHOICES, STRATEGIES
+from wecom.api.extract import CHOICES, STRATEGIES
 from wecom.provider_info import PACKAGE_NAME, get_provider_info
 from wecom.settings import CHOICES as SETTINGS_CHOICES
 from wecom.settings import FLOAT_OPTIONS, INT_OPTIONS, KNOWN_EXTRA

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom.api.budget import BudgetKey, MemoryBudgetStore
-from wecom.sql import check_dialect, read_statement
+from wecom.store.sql import check_dialect, read_statement
 
-_log = logging.getLogger("wecom.client")
+_log = logging.getLogger("wecom.api.client")
 PRUNE_EVERY_S = 600.0
 RETRY_STORE_AFTER_S = 60.0
 

@@ -1,7 +1,7 @@
 """Calls to WeCom's API: session, token, retries, frequency budget and concurrency gate.
 
 Everything an endpoint needs but should not know about lives here; the
-endpoints (``wecom.client``) only say which API to call and what a good answer
+endpoints (``wecom.api.client``) only say which API to call and what a good answer
 holds. The access token travels in the query string, so no URL, no requests
 exception text and no ``repr`` ever reaches a log line or an exception.
 The budget and the token cache are objects handed in, so processes, clients
@@ -43,7 +43,7 @@ GETTOKEN = "gettoken"
 POOL_SIZE = 32
 _DOWNLOAD = "export_file"
 _TOKEN_MARGIN_S = 60.0
-_log = logging.getLogger("wecom.client")
+_log = logging.getLogger("wecom.api.client")
 
 T = TypeVar("T")
 Check = Callable[[dict[str, Any]], T]

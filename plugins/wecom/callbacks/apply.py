@@ -35,9 +35,9 @@ from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, EventQueue
 from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
 from wecom.callbacks.writer_users import apply_users
-from wecom.client import WeComClient
+from wecom.api.client import WeComClient
 from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
-from wecom.pii import KEEP_ALL, PiiPolicy
+from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.runs import EventStatus, RunStatus
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord

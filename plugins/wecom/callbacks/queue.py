@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, TextClause, bindparam, text
 
 from wecom.callbacks.fold import Event
-from wecom.sql import db_time, parse_db_time, read_named_statements
+from wecom.store.sql import db_time, parse_db_time, read_named_statements
 
 EVENTS_SQL = "deltas/events.sql"
 DEFAULT_MAX_ATTEMPTS = 5

@@ -45,7 +45,7 @@ from wecom.callbacks.receiver_config import (
     airflow_resolver,
 )
 from wecom.callbacks.store import NewEvent, describe_failure
-from wecom.crypto import CallbackCryptoError, DecryptError, ReceiveIdError, SignatureError
+from wecom.api.crypto import CallbackCryptoError, DecryptError, ReceiveIdError, SignatureError
 
 log = logging.getLogger(__name__)
 

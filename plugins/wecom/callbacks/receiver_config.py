@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
-from wecom.crypto import CryptoConfigError, WeComCrypto
+from wecom.api.crypto import CryptoConfigError, WeComCrypto
 from wecom.hooks.target_db import AirflowConnectionLike, create_target_engine, target_url
 from wecom.settings import SettingsError, WeComSettings
 

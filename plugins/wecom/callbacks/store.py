@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from wecom.callbacks.parse import ParsedEvent, dedup_key
-from wecom.sql import db_time, read_named_statements, read_statement, read_statements
+from wecom.store.sql import db_time, read_named_statements, read_statement, read_statements
 
 TABLE = "wecom_callback_events"
 SCHEMA_FILE = "schema/30_callback_events.sql"

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from wecom.callbacks.fold import Event, Fetched, Version
-from wecom.sql import db_time, read_named_statements
+from wecom.store.sql import db_time, read_named_statements
 
 SQL_FILES = {
     "users": "deltas/users.sql",

@@ -14,7 +14,7 @@ from typing import Any
 
 from wecom.callbacks.fold import Event, Group
 from wecom.callbacks.writer import WriteStep
-from wecom.sql import parse_db_time
+from wecom.store.sql import parse_db_time
 
 NEW_USERID_TAKEN = "NewUserID already belongs to another live member: not applied"
 _MOVES = (

@@ -16,8 +16,8 @@ import pandas as pd
 
 from wecom.callbacks.fold import USER_EVENT_FIELDS, Group, Version
 from wecom.callbacks.writer import WriteStep, plain_rows, records
-from wecom.pii import PII_FIELDS, PiiPolicy
-from wecom.transform import TABLE_COLUMNS, department_leaders_from_members, transform_users
+from wecom.directory.pii import PII_FIELDS, PiiPolicy
+from wecom.directory.transform import TABLE_COLUMNS, department_leaders_from_members, transform_users
 
 _COLUMNS = [c for c in TABLE_COLUMNS["wecom_users"] if c != "corp_id"]
 # A member's versions, and whether its events (or a fetch) said which departments it leads.

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from wecom.transform import TABLE_DTYPES, TABLE_KEYS, USER_FIELDS, row_hash
+from wecom.directory.transform import TABLE_DTYPES, TABLE_KEYS, USER_FIELDS, row_hash
 
 WITHHELD = "withheld"
 

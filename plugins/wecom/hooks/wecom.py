@@ -17,7 +17,7 @@ from wecom.hooks.target_db import engine_from_airflow_connection
 from wecom.settings import WeComSettings
 
 if TYPE_CHECKING:
-    from wecom.client import WeComClient
+    from wecom.api.client import WeComClient
 
 CLIENT_OPTIONS = ("timeout", "max_retries", "rate_limit_wait")
 
@@ -96,7 +96,7 @@ class WeComHook(BaseHook):
     def get_conn(self) -> WeComClient:
         # Imported here: the client brings pycryptodome, and the sensor, the trigger and the plugin
         # use this hook for its settings only.
-        from wecom.client import WeComClient  # noqa: PLC0415
+        from wecom.api.client import WeComClient  # noqa: PLC0415
 
         settings = self.settings
         return WeComClient(

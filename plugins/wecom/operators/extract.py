@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.errors import WeComConfigError
-from wecom.extract import extract_directory
+from wecom.api.extract import extract_directory
 from wecom.hooks.wecom import WeComHook
 from wecom.settings import SettingsError
 

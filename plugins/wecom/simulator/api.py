@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from wecom.crypto import CryptoConfigError, WeComAesCipher
+from wecom.api.crypto import CryptoConfigError, WeComAesCipher
 from wecom.simulator import errcodes as ec
 from wecom.simulator.errcodes import ApiError, error_body
 from wecom.simulator.exports import BLOCK_SIZE_RANGE, BlockSource

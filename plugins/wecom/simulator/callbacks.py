@@ -2,7 +2,7 @@
 
 Every directory edit made through ``SimulatorState`` (Python or ``/_sim/``) is
 rendered at once (so the event shows the directory right after that edit),
-encrypted and signed with ``wecom.crypto.WeComCrypto`` for the corp id, and
+encrypted and signed with ``wecom.api.crypto.WeComCrypto`` for the corp id, and
 queued; a background thread POSTs it to ``url?msg_signature&timestamp&nonce``
 so the admin call that caused it returns immediately. A delivery is attempted
 ``max_attempts`` times in all (WeCom: 3) on a non-200 answer or a timeout.
@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from wecom.crypto import WeComCrypto
+from wecom.api.crypto import WeComCrypto
 from wecom.simulator.events import envelope, render_event
 from wecom.simulator.model import Change, Org
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from wecom.crypto import WeComAesCipher
+from wecom.api.crypto import WeComAesCipher
 
 EXPORT_KINDS = {"simple_user": "userlist", "user": "userlist", "department": "department"}
 EXPORT_FAULTS = ("wrong_md5", "truncated", "failed")

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from wecom.sql import parse_db_time, read_named_statements
+from wecom.store.sql import parse_db_time, read_named_statements
 from wecom.status.model import ConfiguredCompany, CorpStatus, DatabaseStatus, EventQueue, Row, WaitingCompany
 
 STATUS_SQL = "status/status.sql"

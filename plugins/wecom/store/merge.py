@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, text
 
 from wecom.runs import CHANGES, RunStatus
-from wecom.sql import read_named_statements, read_statement
+from wecom.store.sql import read_named_statements, read_statement
 from wecom.store.plan import (
     DRIFT_TABLES,
     LoadOptions,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, restored
 from wecom.runs import CHANGES, SNAPSHOT_STATUSES, RunStatus
-from wecom.sql import db_time, parse_db_time, read_statement
+from wecom.store.sql import db_time, parse_db_time, read_statement
 from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
 
 log = logging.getLogger("wecom.store")

@@ -14,8 +14,8 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 
-from wecom.sql import parse_db_time
-from wecom.staging import StagePath, ensure_dir
+from wecom.store.sql import parse_db_time
+from wecom.store.staging import StagePath, ensure_dir
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
 

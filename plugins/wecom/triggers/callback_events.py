@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS
 from wecom.hooks.target_db import target_url
-from wecom.pending import PendingProbe
+from wecom.callbacks.pending import PendingProbe
 
 
 class CallbackEventsTrigger(BaseTrigger):

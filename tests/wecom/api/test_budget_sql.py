@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from wecom.api.budget import BudgetKey, RateBudget, RateLimits
 from wecom.api.budget_sql import SqlBudgetStore
-from wecom.sql import read_statements
+from wecom.store.sql import read_statements
 
 T0 = 1_800_000_000.0
 LIMIT = 200
@@ -136,7 +136,7 @@ def test_buckets_that_left_every_window_are_pruned(target_engine: Engine) -> Non
 def test_a_missing_table_falls_back_to_this_process_for_a_minute_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="wecom.client")
+    caplog.set_level(logging.WARNING, logger="wecom.api.client")
     engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
     now = T0
     store = SqlBudgetStore(engine, clock=lambda: now)

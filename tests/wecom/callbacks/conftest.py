@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.wecom.callbacks.support import CORP, SECRET
-from wecom.client import WeComClient
+from wecom.api.client import WeComClient
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 from wecom.store.loader import DirectoryLoader

@@ -11,11 +11,11 @@ from sqlalchemy import Engine, text
 from wecom.callbacks.apply import DeltaApplier, DeltaResult
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.store import store_event
-from wecom.client import WeComClient
+from wecom.api.client import WeComClient
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord
-from wecom.transform import transform
+from wecom.directory.transform import transform
 
 CORP = "wwdeltas"
 SECRET = "deltas-secret-value"

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from tests.wecom.callbacks.test_parse import EVENTS, MALFORMED, NASTY_VALUES, event_xml, with_field
-from tests.wecom.test_crypto import (
+from tests.wecom.api.test_crypto import (
     AES_KEY,
     CORP_ID,
     REQ_DATA,
@@ -38,7 +38,7 @@ from wecom.callbacks.intake import Intake
 from wecom.callbacks.parse import FIELD_FORMATS, dedup_key
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
 from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits, UnknownConnectionError
-from wecom.crypto import WeComCrypto, decode_aes_key
+from wecom.api.crypto import WeComCrypto, decode_aes_key
 from wecom.hooks.target_db import create_target_engine
 
 CONN_ID = "wecom_default"

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.wecom.callbacks.test_receiver import CONN_ID, MEMBER_EVENT, URL, envelope
-from tests.wecom.test_crypto import AES_KEY, CORP_ID, TOKEN
+from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import (
     ReceiverConfigError,

@@ -29,7 +29,7 @@ from tests.wecom.callbacks.test_receiver import (
     stored,
     without_secrets,
 )
-from tests.wecom.test_crypto import AES_KEY, CORP_ID, TOKEN
+from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import APPLICATION_NAME, ReceiverConfig, ReceiverLimits, receiver_engine
 from wecom.callbacks.store import ensure_callback_events_table

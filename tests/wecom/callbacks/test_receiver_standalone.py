@@ -24,7 +24,7 @@ from tests.wecom.callbacks.test_parse import event_xml
 from tests.wecom.callbacks.test_receiver import CRYPTO, MEMBER_EVENT, SECRETS, URL, envelope, stored
 from tests.wecom.callbacks.test_receiver_config import wecom_conn_env
 from tests.wecom.callbacks.test_store import as_role, run_file
-from tests.wecom.test_crypto import CORP_ID
+from tests.wecom.api.test_crypto import CORP_ID
 from wecom.callbacks.serve import main
 from wecom.callbacks.store import ensure_callback_events_table
 from wecom.hooks.target_db import create_target_engine

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from tests.wecom.callbacks.support import CORP, apply, full_sync, rows, statuses, store, truthy
-from wecom.client import WeComClient
+from wecom.api.client import WeComClient
 from wecom.simulator.testing import RunningSimulator
 
 MEMBER_COLUMNS = "userid, name, mobile, email, gender, avatar_url, position, row_hash, is_deleted"

@@ -25,7 +25,7 @@ from wecom.callbacks.store import (
     store_events,
 )
 from wecom.hooks.target_db import create_target_engine
-from wecom.sql import parse_db_time, read_statements
+from wecom.store.sql import parse_db_time, read_statements
 from wecom.store.loader import DirectoryLoader
 
 

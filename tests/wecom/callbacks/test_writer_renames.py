@@ -15,7 +15,7 @@ from tests.wecom.callbacks.support import (
     truthy,
 )
 from wecom.callbacks.writer_renames import NEW_USERID_TAKEN
-from wecom.client import WeComClient
+from wecom.api.client import WeComClient
 from wecom.simulator.testing import RunningSimulator
 
 

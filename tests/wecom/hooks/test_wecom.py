@@ -12,7 +12,7 @@ from wecom.api.budget import MemoryBudgetStore
 from wecom.hooks.wecom import WeComHook
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import running_simulator
-from wecom.sql import read_statements
+from wecom.store.sql import read_statements
 
 KEY = "A" * 43
 

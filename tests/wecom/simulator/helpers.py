@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import requests
 from requests.adapters import HTTPAdapter
 
-from wecom.crypto import WeComCrypto
+from wecom.api.crypto import WeComCrypto
 
 CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"

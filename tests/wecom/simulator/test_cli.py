@@ -24,8 +24,8 @@ import requests
 
 from tests.wecom.simulator.helpers import AES_KEY, CALLBACK_TOKEN, Api, Receiver
 from tests.wecom.simulator.test_api import assert_error
-from wecom.client import WeComClient
-from wecom.crypto import WeComCrypto
+from wecom.api.client import WeComClient
+from wecom.api.crypto import WeComCrypto
 from wecom.errors import WeComPermissionError
 from wecom.simulator.__main__ import build_parser, config_settings
 from wecom.simulator.app import create_app

@@ -14,7 +14,7 @@ import pytest
 
 from tests.wecom.simulator.helpers import AES_KEY, Api
 from tests.wecom.simulator.test_api import assert_error
-from wecom.crypto import WeComAesCipher
+from wecom.api.crypto import WeComAesCipher
 from wecom.simulator.org import generate_org
 from wecom.simulator.profiles import SENSITIVE_FIELDS
 from wecom.simulator.testing import RunningSimulator, running_simulator

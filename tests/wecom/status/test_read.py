@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, text
 
 from wecom.companies import Company
-from wecom.sql import db_time
+from wecom.store.sql import db_time
 from wecom.status import read_database, read_status
 from wecom.store.loader import DirectoryLoader
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from wecom.client import WeComClient
-from wecom.extract import extract_directory
+from wecom.api.client import WeComClient
+from wecom.api.extract import extract_directory
 from wecom.pipeline import load_staged, run_record, snapshot_digest, transform_staged
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator

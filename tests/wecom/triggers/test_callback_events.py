@@ -12,7 +12,7 @@ from tests.support.airflow_runner import target_connection
 from tests.wecom.callbacks.support import CORP, event_xml
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.store import store_event
-from wecom.pending import PendingProbe, async_url
+from wecom.callbacks.pending import PendingProbe, async_url
 from wecom.store.loader import DirectoryLoader
 from wecom.triggers.callback_events import CallbackEventsTrigger
 

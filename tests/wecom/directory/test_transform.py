@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from wecom.transform import (
+from wecom.directory.transform import (
     TABLE_COLUMNS,
     TABLE_DTYPES,
     TABLE_KEYS,
@@ -94,7 +94,7 @@ def test_order_and_leader_flags_align_with_departments_by_position() -> None:
 
 def test_misaligned_lists_become_null_instead_of_shifting(caplog: pytest.LogCaptureFixture) -> None:
     member = {"userid": "lisi", "department": [3, 1], "order": [30], "is_leader_in_dept": [0, 1, 1]}
-    with caplog.at_level(logging.WARNING, logger="wecom.transform"):
+    with caplog.at_level(logging.WARNING, logger="wecom.directory.transform"):
         _, memberships, _ = transform_users(raw_frame(member), CORP)
     assert rows(memberships, "department_id", "sort_order", "is_leader") == [(1, None, None), (3, None, None)]
     assert "1 member record(s) have order" in caplog.text
@@ -312,7 +312,7 @@ def test_row_hash_is_16_hex_digits_and_the_same_in_a_fresh_process() -> None:
     assert users["row_hash"].str.fullmatch(r"[0-9a-f]{16}").all()
     script = (
         "import json, sys, pandas as pd\n"
-        "from wecom.transform import transform_users\n"
+        "from wecom.directory.transform import transform_users\n"
         "raw = pd.DataFrame(json.loads(sys.stdin.read()))\n"
         f"print(','.join(transform_users(raw, {CORP!r})[0]['row_hash']))\n"
     )
@@ -355,6 +355,6 @@ def test_a_changed_output_comes_with_a_new_transform_version() -> None:
     tables = {name: getattr(snapshot, name).to_csv(index=False) for name in sorted(Snapshot.__dataclass_fields__)}
     digest = hashlib.sha256(json.dumps(tables, ensure_ascii=False).encode()).hexdigest()
     assert OUTPUT_BY_VERSION.get(TRANSFORM_VERSION) == digest, (
-        f"the transform's output changed: bump TRANSFORM_VERSION in wecom/transform.py and add "
+        f"the transform's output changed: bump TRANSFORM_VERSION in wecom/directory/transform.py and add "
         f"{{TRANSFORM_VERSION: {digest!r}}} to OUTPUT_BY_VERSION"
     )

@@ -18,7 +18,7 @@ import xmltodict
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from wecom.crypto import (
+from wecom.api.crypto import (
     BLOCK_SIZE,
     CallbackCryptoError,
     CryptoConfigError,

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-import wecom.client as client_module
-from wecom.client import WeComClient
-from wecom.crypto import WeComAesCipher
+import wecom.api.client as client_module
+from wecom.api.client import WeComClient
+from wecom.api.crypto import WeComAesCipher
 from wecom.errors import WeComConfigError, WeComExportError, WeComPermissionError
-from wecom.export_files import iter_json_array
-from wecom.extract import extract_directory
+from wecom.api.export_files import iter_json_array
+from wecom.api.extract import extract_directory
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 
@@ -123,7 +123,7 @@ def test_auto_falls_back_to_what_a_restricted_ip_may_call(
     sim: RunningSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sim.set_regime("ids_only")
-    with caplog.at_level(logging.WARNING, logger="wecom.extract"):
+    with caplog.at_level(logging.WARNING, logger="wecom.api.extract"):
         manifest = extract(sim, tmp_path, "auto")
     assert manifest["strategy"] == "ids" and manifest["complete"]
     reason = manifest["strategy_reason"]

@@ -17,7 +17,7 @@ from sqlalchemy import URL, Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from wecom.hooks.target_db import create_target_engine
-from wecom.sql import read_named_statements
+from wecom.store.sql import read_named_statements
 
 EVENTS_SQL = "deltas/events.sql"
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}

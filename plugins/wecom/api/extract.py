@@ -4,7 +4,7 @@ Strategies, cheapest first:
 
 - ``export``: the asynchronous export jobs (export/department, export/user), a
   handful of calls for any size; needs the connection's ``encoding_aes_key``,
-  with which WeCom encrypts the files (see ``wecom.export_files``);
+  with which WeCom encrypts the files (see ``wecom.api.export_files``);
 - ``list``: department/list, then user/list per department (one call per department);
 - ``detail``: department/simplelist + department/get, user/list_id + user/get per member
   (what an app created after 2022 may still call);
@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wecom.client import WeComClient
+from wecom.api.client import WeComClient
 from wecom.directory.rights import FieldTally, describe
 from wecom.errors import (
     WeComError,
@@ -45,10 +45,10 @@ from wecom.errors import (
     WeComNotFoundError,
     WeComPermissionError,
 )
-from wecom.export_files import ExportJob, iter_export, wait_for
-from wecom.staging import JsonLinesWriter, StagePath, ensure_dir, write_manifest
+from wecom.api.export_files import ExportJob, iter_export, wait_for
+from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_manifest
 
-log = logging.getLogger("wecom.extract")
+log = logging.getLogger("wecom.api.extract")
 
 STRATEGIES = ("export", "list", "detail", "ids")
 CHOICES = ("auto", *STRATEGIES)

@@ -25,8 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from wecom.client import WeComClient
-from wecom.crypto import CallbackCryptoError, WeComAesCipher
+from wecom.api.client import WeComClient
+from wecom.api.crypto import CallbackCryptoError, WeComAesCipher
 from wecom.errors import WeComExportError
 
 log = logging.getLogger("wecom.export")

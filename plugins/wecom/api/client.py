@@ -17,7 +17,7 @@ from wecom.api.budget import RateLimits
 from wecom.api.rules import INVALID_CURSOR, Malformed
 from wecom.api.tokens import Secret
 from wecom.api.transport import Transport
-from wecom.crypto import WeComAesCipher
+from wecom.api.crypto import WeComAesCipher
 from wecom.errors import WeComConfigError, WeComError
 
 __all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]
@@ -25,7 +25,7 @@ __all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]
 EXPORT_KINDS = ("user", "simple_user", "department", "taguser")
 EXPORT_STATUSES = (0, 1, 2, 3)  # waiting, running, done, failed
 MAX_CURSOR_RESTARTS = 3
-_log = logging.getLogger("wecom.client")
+_log = logging.getLogger("wecom.api.client")
 
 
 def _items(key: str, *required: str) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from wecom.staging import JsonLinesWriter, read_json_lines
+from wecom.store.staging import JsonLinesWriter, read_json_lines
 
 RECORDS = [
     {"userid": f"u{i}", "name": f"成员{i}", "department": [1, i % 3 + 2], "extattr": {"attrs": []}} for i in range(50)

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from wecom.api.budget import MemoryBudgetStore, RateBudget
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
-from wecom.client import MAX_CURSOR_RESTARTS, RateLimits, WeComClient
+from wecom.api.client import MAX_CURSOR_RESTARTS, RateLimits, WeComClient
 from wecom.errors import (
     WeComConfigError,
     WeComError,
@@ -30,10 +30,10 @@ from wecom.errors import (
     WeComRateLimitError,
     WeComTransientError,
 )
-from wecom.extract import extract_directory
+from wecom.api.extract import extract_directory
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
-from wecom.sql import read_statements
+from wecom.store.sql import read_statements
 
 CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"
@@ -528,10 +528,10 @@ def test_secrets_never_reach_exceptions_logs_or_reprs(
 def test_logs_one_debug_line_per_call_and_warn_on_retries(
     client: WeComClient, sim: RunningSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="wecom.client")
+    caplog.set_level(logging.DEBUG, logger="wecom.api.client")
     sim.add_fault(endpoint="department/get", errcode=-1, times=1)
     client.department_get(1)
-    records = [r for r in caplog.records if r.name == "wecom.client"]
+    records = [r for r in caplog.records if r.name == "wecom.api.client"]
     debug = [r.getMessage() for r in records if r.levelno == logging.DEBUG]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(debug) == 3

@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from wecom.pii import KEEP_ALL, PiiPolicy
+from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.tables import TABLES
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from tests.support.snapshots import CORP, T0, membership, snapshot, user
 from wecom.errors import MassDeletionError
-from wecom.sql import db_time
+from wecom.store.sql import db_time
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord

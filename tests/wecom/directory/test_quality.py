@@ -5,16 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.wecom.test_transform import CORP, TREE, raw_frame
+from tests.wecom.directory.test_transform import CORP, TREE, raw_frame
 from wecom.errors import QualityCheckError
-from wecom.quality import (
+from wecom.directory.quality import (
     check_departments,
     check_memberships,
     check_snapshot,
     check_userids,
     check_users,
 )
-from wecom.transform import Snapshot, transform, transform_departments
+from wecom.directory.transform import Snapshot, transform, transform_departments
 
 MEMBERS = [
     {"userid": "zhangsan", "name": "张三", "department": [2, 4]},

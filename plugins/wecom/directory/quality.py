@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from wecom.errors import QualityCheckError
-from wecom.transform import Snapshot
+from wecom.directory.transform import Snapshot
 
 MAX_IDS = 20
 

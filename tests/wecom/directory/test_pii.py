@@ -7,8 +7,8 @@ import hashlib
 import pandas as pd
 import pytest
 
-from wecom.pii import PiiConfigError, PiiPolicy
-from wecom.transform import transform_users
+from wecom.directory.pii import PiiConfigError, PiiPolicy
+from wecom.directory.transform import transform_users
 
 RAW = pd.DataFrame(
     [
