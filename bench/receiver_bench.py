@@ -1,6 +1,6 @@
 """Throughput, latency, loss and the answer time under a locked table, of the standalone callback receiver.
 
-Starts ``python -m wecom.callbacks.receiver`` (uvicorn) as WeCom would reach
+Starts ``python -m wecom.receiver`` (uvicorn) as WeCom would reach
 it, over loopback, with the connections in ``AIRFLOW_CONN_*`` variables.
 Requests are encrypted and signed before the clock starts, and sent by a lean
 keep-alive HTTP/1.1 client so that the client, which shares the CPUs, costs
@@ -141,7 +141,7 @@ def receiver(workdir: Path, port: int, target: dict[str, Any]) -> Iterator[None]
         ),
         "AIRFLOW_CONN_WECOM_TARGET_DB": json.dumps(target),
     }
-    command = [sys.executable, "-m", "wecom.callbacks.receiver", "--conn-id", CONN_ID, "--port", str(port)]
+    command = [sys.executable, "-m", "wecom.receiver", "--conn-id", CONN_ID, "--port", str(port)]
     server = subprocess.Popen([*command, "--log-level", "error"], env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 60

@@ -26,6 +26,7 @@ AIRFLOW_LAYER = (
     "wecom.plugin",
     "wecom.provider_info",
     "wecom.airflow_tasks",
+    "wecom.receiver",
 )
 SIMULATOR = ("wecom.simulator",)
 LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.provider_info")

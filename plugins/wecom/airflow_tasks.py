@@ -19,7 +19,7 @@ from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from wecom import metrics
-from wecom.hooks.target_db import engine_from_airflow_connection, location, unreachable
+from wecom.store.engine import engine_from_airflow_connection, location, unreachable
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder

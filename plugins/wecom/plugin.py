@@ -205,7 +205,7 @@ def create_status_app() -> FastAPI:
 
 
 def _receiver_app() -> FastAPI:
-    from wecom.callbacks.receiver import airflow_app  # noqa: PLC0415
+    from wecom.receiver import airflow_app  # noqa: PLC0415
 
     return airflow_app()
 

@@ -13,7 +13,7 @@ from sqlalchemy import URL
 
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import ReceiverConfig, UnknownConnectionError
-from wecom.hooks.target_db import create_target_engine
+from wecom.store.engine import create_target_engine
 
 
 def free_port() -> int:

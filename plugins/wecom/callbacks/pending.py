@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import URL, Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from wecom.hooks.target_db import create_target_engine
+from wecom.store.engine import create_target_engine
 from wecom.store.sql import read_named_statements
 
 EVENTS_SQL = "deltas/events.sql"

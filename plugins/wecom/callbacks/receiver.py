@@ -18,7 +18,7 @@ entities, no Encrypt, ciphertext not base64 or badly padded, a malformed field
 in the decrypted event; 408 body too slow; 413 body over the limit; 500
 connection misconfigured; 503 database unavailable, locked or slower than the
 write deadline, connection store unavailable, or too many requests at once, so
-WeCom retries. Serve it standalone with ``python -m wecom.callbacks.receiver``.
+WeCom retries. Serve it standalone with ``python -m wecom.receiver``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from wecom.api.crypto import CallbackCryptoError, DecryptError, ReceiveIdError, SignatureError
 from wecom.callbacks.intake import Intake
 from wecom.callbacks.parse import EventParseError, UnsafeXmlError, parse_event, parse_xml
 from wecom.callbacks.receiver_config import (
@@ -42,10 +43,8 @@ from wecom.callbacks.receiver_config import (
     ReceiverLimits,
     Resolver,
     UnknownConnectionError,
-    airflow_resolver,
 )
 from wecom.callbacks.store import NewEvent, describe_failure
-from wecom.api.crypto import CallbackCryptoError, DecryptError, ReceiveIdError, SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -284,23 +283,3 @@ def create_receiver_app(
     app.add_route(route, verify_url, methods=["GET"])
     app.add_route(route, receive_event, methods=["POST"])
     return app
-
-
-def airflow_app() -> FastAPI:
-    """The app the Airflow plugin mounts at ``AIRFLOW_URL_PREFIX`` (built once, on its first request)."""
-    from airflow.configuration import conf  # noqa: PLC0415 (only in the API server)
-
-    base_url = (conf.get("api", "base_url", fallback="") or "https://<airflow host>").rstrip("/")
-    log.info(
-        "wecom callback receiver: paste %s%s/callback/<conn_id> into the admin console",
-        base_url,
-        AIRFLOW_URL_PREFIX,
-    )
-    limits = ReceiverLimits()
-    return create_receiver_app(airflow_resolver(limits), path_prefix="", limits=limits)
-
-
-if __name__ == "__main__":
-    from wecom.callbacks.serve import main
-
-    main()

@@ -17,8 +17,8 @@ from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from wecom.api.crypto import CryptoConfigError, WeComCrypto
-from wecom.hooks.target_db import AirflowConnectionLike, create_target_engine, target_url
 from wecom.settings import SettingsError, WeComSettings
+from wecom.store.engine import AirflowConnectionLike, create_target_engine
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_TIMESTAMP_WINDOW_S = 300
@@ -130,39 +130,3 @@ def config_from_connection(
         max_body_bytes=settings.options.get("callback_max_body_bytes", DEFAULT_MAX_BODY_BYTES),
         timestamp_window_s=settings.options.get("callback_timestamp_window_s", DEFAULT_TIMESTAMP_WINDOW_S),
     )
-
-
-def airflow_resolver(limits: ReceiverLimits) -> Resolver:
-    """A resolver reading the ``wecom`` connection and its ``target_conn_id`` through Airflow.
-
-    ``airflow.sdk.BaseHook.get_connection`` searches env vars (``AIRFLOW_CONN_*``),
-    the configured secrets backends and, in server processes (the API server;
-    the standalone CLI marks itself as one), the metastore. The app caches what
-    it returns; engines are kept per target URL so a refresh reuses the pool.
-    """
-    # Lazy: the app, its tests and the simulator must not need Airflow.
-    from airflow.sdk import BaseHook  # noqa: PLC0415
-    from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
-
-    engines: dict[str, Engine] = {}
-
-    def engine_for(target_conn_id: str) -> Engine:
-        try:
-            url = target_url(BaseHook.get_connection(target_conn_id))
-        except AirflowNotFoundException:
-            raise ReceiverConfigError(f"target connection {target_conn_id!r} is not defined") from None
-        except ValueError as exc:
-            raise ReceiverConfigError(str(exc)) from None
-        key = url.render_as_string(hide_password=False)
-        if key not in engines:
-            engines[key] = receiver_engine(url, limits)
-        return engines[key]
-
-    def resolve(conn_id: str) -> ReceiverConfig:
-        try:
-            conn = BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException:
-            raise UnknownConnectionError(f"no connection {conn_id!r}") from None
-        return config_from_connection(conn_id, conn, engine_for)
-
-    return resolve

@@ -1,4 +1,4 @@
-"""The standalone receiver: ``python -m wecom.callbacks.receiver --conn-id wecom_default``.
+"""The standalone receiver: ``python -m wecom.receiver --conn-id wecom_default``.
 
 uvicorn serving the callback app, hardened for the open internet: a client
 must send a request's headers within ``--header-timeout`` and its body within
@@ -16,8 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,7 +30,6 @@ from wecom.callbacks.receiver_config import (
     ReceiverLimits,
     Resolver,
     UnknownConnectionError,
-    airflow_resolver,
 )
 from wecom.callbacks.store import SchemaError, check_events_table, describe_failure
 
@@ -122,7 +120,7 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wecom.callbacks.receiver",
+        prog="python -m wecom.receiver",
         description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", ""),
         formatter_class=_HelpWithDefaults,
     )
@@ -186,7 +184,9 @@ def _check_endpoint(resolve: Resolver, conn_id: str) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None, resolver: Callable[[ReceiverLimits], Resolver]) -> None:
+    """Parse the command line and serve until SIGTERM; ``resolver(limits)`` reads the connections
+    (``wecom.receiver`` passes Airflow's)."""
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -194,9 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         limits = _limits(args)
     except ReceiverConfigError as exc:
         parser.error(str(exc))
-    # Like `airflow connections get`: env vars, secrets backends, then the metastore.
-    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
-    resolve = airflow_resolver(limits)
+    resolve = resolver(limits)
     public_url = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
     for conn_id in args.conn_id:
         problem = _check_endpoint(resolve, conn_id)

@@ -13,7 +13,7 @@ from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLim
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
 from wecom.errors import WeComError
-from wecom.hooks.target_db import engine_from_airflow_connection
+from wecom.store.engine import engine_from_airflow_connection
 from wecom.settings import WeComSettings
 
 if TYPE_CHECKING:

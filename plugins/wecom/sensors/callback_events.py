@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseSensorOperator, Context
 
 from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, count_ready
-from wecom.hooks.target_db import engine_from_airflow_connection
+from wecom.store.engine import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
 from wecom.triggers.callback_events import CallbackEventsTrigger
 

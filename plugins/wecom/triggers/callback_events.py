@@ -10,7 +10,7 @@ from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS
-from wecom.hooks.target_db import target_url
+from wecom.store.engine import target_url
 from wecom.callbacks.pending import PendingProbe
 
 

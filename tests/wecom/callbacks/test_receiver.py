@@ -39,7 +39,7 @@ from wecom.callbacks.parse import FIELD_FORMATS, dedup_key
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
 from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits, UnknownConnectionError
 from wecom.api.crypto import WeComCrypto, decode_aes_key
-from wecom.hooks.target_db import create_target_engine
+from wecom.store.engine import create_target_engine
 
 CONN_ID = "wecom_default"
 URL = f"/wecom/callback/{CONN_ID}"

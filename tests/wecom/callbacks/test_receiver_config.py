@@ -10,17 +10,17 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.wecom.callbacks.test_receiver import CONN_ID, MEMBER_EVENT, URL, envelope
 from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
+from tests.wecom.callbacks.test_receiver import CONN_ID, MEMBER_EVENT, URL, envelope
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import (
     ReceiverConfigError,
     ReceiverLimits,
     UnknownConnectionError,
-    airflow_resolver,
     receiver_engine,
 )
-from wecom.hooks.target_db import target_url
+from wecom.receiver import airflow_resolver
+from wecom.store.engine import target_url
 
 
 def wecom_conn_env(tmp_path: Path, **extra: object) -> dict[str, str]:

@@ -33,7 +33,7 @@ from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import APPLICATION_NAME, ReceiverConfig, ReceiverLimits, receiver_engine
 from wecom.callbacks.store import ensure_callback_events_table
-from wecom.hooks.target_db import create_target_engine
+from wecom.store.engine import create_target_engine
 
 postgres_only = pytest.mark.parametrize("target_engine", ["postgresql"], indirect=True)
 

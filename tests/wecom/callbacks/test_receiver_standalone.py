@@ -20,17 +20,17 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.wecom.api.test_crypto import CORP_ID
 from tests.wecom.callbacks.test_parse import event_xml
 from tests.wecom.callbacks.test_receiver import CRYPTO, MEMBER_EVENT, SECRETS, URL, envelope, stored
 from tests.wecom.callbacks.test_receiver_config import wecom_conn_env
 from tests.wecom.callbacks.test_store import as_role, run_file
-from tests.wecom.api.test_crypto import CORP_ID
-from wecom.callbacks.serve import main
 from wecom.callbacks.store import ensure_callback_events_table
-from wecom.hooks.target_db import create_target_engine
+from wecom.receiver import main
+from wecom.store.engine import create_target_engine
 
 ROOT = Path(__file__).parents[3]
-COMMAND = [sys.executable, "-m", "wecom.callbacks.receiver", "--conn-id", "wecom_default"]
+COMMAND = [sys.executable, "-m", "wecom.receiver", "--conn-id", "wecom_default"]
 WAIT_S = 30  # generous: the machine may be loaded; the bounds under test are 1-2 s
 
 

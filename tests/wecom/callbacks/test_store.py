@@ -24,7 +24,7 @@ from wecom.callbacks.store import (
     store_event,
     store_events,
 )
-from wecom.hooks.target_db import create_target_engine
+from wecom.store.engine import create_target_engine
 from wecom.store.sql import parse_db_time, read_statements
 from wecom.store.loader import DirectoryLoader
 

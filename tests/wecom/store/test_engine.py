@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-from wecom.hooks.target_db import create_target_engine, location, unreachable
+from wecom.store.engine import create_target_engine, location, unreachable
 
 
 def connect_error(url: str) -> OperationalError:
