@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk.plugins_manager import AirflowPlugin
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from wecom.companies import Company
 
 STATUS_PREFIX = "/wecom/status"
@@ -166,14 +167,14 @@ def create_status_app() -> FastAPI:
     from airflow.api_fastapi.core_api.security import requires_access_dag  # noqa: PLC0415
     from airflow.sdk import BaseHook  # noqa: PLC0415
     from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
-    from fastapi import Depends  # noqa: PLC0415
+    from fastapi import Depends, FastAPI  # noqa: PLC0415
     from fastapi.responses import HTMLResponse  # noqa: PLC0415
     from sqlalchemy import Engine  # noqa: PLC0415
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from wecom.hooks.target_db import engine_from_airflow_connection  # noqa: PLC0415
     from wecom.status import DatabaseStatus, read_database  # noqa: PLC0415
     from wecom.status.page import render_page  # noqa: PLC0415
+    from wecom.store.engine import engine_from_airflow_connection  # noqa: PLC0415
 
     engines: dict[str, Engine] = {}
     run_link = ui_run_link()
