@@ -152,7 +152,7 @@ class AirflowLocal:
             broker = self._redis() if self.options.executor == "celery" else None
             self._write_config(broker)
             self._write_passwords()
-            self._airflow("db", "migrate")
+            self.airflow("db", "migrate")
             self.simulator_url = self._simulator()
             self._register_connections()
             for name in COMPONENTS:
@@ -245,14 +245,16 @@ class AirflowLocal:
             json.dumps({ADMIN: self.secrets.admin_password}) + "\n"
         )
 
-    def _airflow(self, *args: str) -> None:
+    def airflow(self, *args: str) -> None:
+        """One `airflow` CLI command on this instance, its output appended to logs/components/airflow-<command>.log."""
         log = self.logs / f"airflow-{args[0]}.log"
         with log.open("ab") as out:
             done = subprocess.run(  # noqa: S603 (the venv's own airflow)
                 [sys.executable, "-m", "airflow", *args], env=self.env, stdout=out, stderr=out, check=False
             )
         if done.returncode != 0:
-            raise RuntimeError(f"`airflow {' '.join(args)}` failed ({done.returncode}): see {log}")
+            last = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+            raise RuntimeError(f"`airflow {' '.join(args)}` failed ({done.returncode}), see {log}: {last}")
 
     def _simulator(self) -> str:
         s = self.secrets
@@ -297,7 +299,7 @@ class AirflowLocal:
         path.write_text(json.dumps(connections))
         path.chmod(0o600)
         try:
-            self._airflow("connections", "import", "--overwrite", str(path))
+            self.airflow("connections", "import", "--overwrite", str(path))
         finally:
             path.unlink()
 

@@ -17,16 +17,18 @@ T = TypeVar("T")
 FINISHED = {"success", "failed"}
 
 
-def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 1.0) -> T:
-    """Poll ``probe`` until it returns something; fail naming ``what`` and the last value seen."""
+def wait_for(
+    probe: Callable[[], T | None], timeout_s: float, what: str, state: Callable[[], object] | None = None
+) -> T:
+    """Poll ``probe`` every second until it returns something; fail naming ``what`` and, if given, ``state()``."""
     deadline = time.monotonic() + timeout_s
     while True:
         found = probe()
         if found:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(every_s)
+            raise AssertionError(f"{what}: not within {timeout_s:.0f} s" + (f"; {state()}" if state else ""))
+        time.sleep(1)
 
 
 @dataclass

@@ -15,8 +15,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +66,11 @@ def members(stack: AirflowLocal) -> dict[str, str]:
         return dict(db.execute("SELECT userid, position FROM wecom_users ORDER BY userid"))
 
 
+def callback_events(stack: AirflowLocal) -> list[tuple[str, str, str | None]]:
+    with sqlite3.connect(stack.target_db) as db:
+        return db.execute("SELECT change_type, status, last_error FROM wecom_callback_events").fetchall()
+
+
 def component_logs(stack: AirflowLocal) -> dict[str, str]:
     return {path.name: path.read_text(errors="replace") for path in stack.logs.glob("*.log")}
 
@@ -106,8 +109,7 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
     with subtests.test("airflow backfill create over three days: each day recorded skipped, extract skipped"):
         today = datetime.now(UTC).date()
         days = [(today - timedelta(days=n)).isoformat() for n in (4, 3, 2)]
-        backfill = ["backfill", "create", "--dag-id", SYNC, "--from-date", days[0], "--to-date", days[-1]]
-        subprocess.run([sys.executable, "-m", "airflow", *backfill], env=stack.env, check=True, capture_output=True)
+        stack.airflow("backfill", "create", "--dag-id", SYNC, "--from-date", days[0], "--to-date", days[-1])
         runs = wait_for(lambda: finished_backfill(rest), 240, "three backfill runs to finish")
         assert sorted(r["logical_date"][:10] for r in runs) == days
         rows = sync_rows(stack)
@@ -122,7 +124,12 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
         assert edit.json()["changes"], edit.text
         # the simulator seals the change_contact event and POSTs it to /wecom/callback/wecom_default
         assert sim.post("/_sim/callbacks/flush", json={"timeout": 30}).json() == {"ok": True}
-        wait_for(lambda: members(stack)[userid] == "Deployment check", CALLBACK_DEADLINE_S, "the callback applied")
+        wait_for(
+            lambda: members(stack)[userid] == "Deployment check",
+            CALLBACK_DEADLINE_S,
+            "the callback applied",
+            state=lambda: f"events stored: {callback_events(stack)} (receiver: {stack.logs / 'api-server.log'})",
+        )
 
     if stack.options.executor == "celery":
         with subtests.test("both Celery workers ran tasks (the staging folder is shared)"):
