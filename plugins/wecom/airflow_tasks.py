@@ -19,20 +19,20 @@ from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from wecom import metrics
-from wecom.store.engine import engine_from_airflow_connection, location, unreachable
+from wecom.directory.pii import PiiConfigError, PiiPolicy
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
-from wecom.directory.pii import PiiConfigError, PiiPolicy
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
 from wecom.settings import SettingsError
-from wecom.store.staging import StagePath
 from wecom.status import event_queue, run_row
+from wecom.store.engine import engine_from_airflow_connection, location, unreachable
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord
 from wecom.store.run_spool import RunSpool
+from wecom.store.staging import StagePath
 
 log = logging.getLogger("wecom.airflow_tasks")
 
