@@ -119,7 +119,7 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
             assert (run["state"], rows.get(run["dag_run_id"]), states["extract"]) == ("success", "skipped", "skipped")
 
     with subtests.test("the callback sensor defers; a sealed callback posted to the API server applies within 60 s"):
-        wait_for(lambda: sensor_deferred(rest), 180, "wait_for_callbacks deferred to the triggerer")
+        wait_for(lambda: sensor_in_triggerer(rest), 180, "wait_for_callbacks deferred to the triggerer")
         userid = next(iter(members(stack)))
         edit = sim.patch(f"/_sim/users/{userid}", json={"position": "Deployment check"})
         assert edit.json()["changes"], edit.text
@@ -189,10 +189,18 @@ def finished_backfill(rest: Rest) -> list[dict[str, Any]] | None:
     return runs if len(runs) == 3 and all(r["state"] in FINISHED for r in runs) else None
 
 
-def sensor_deferred(rest: Rest) -> bool:
-    return any(
-        rest.task_states(DELTAS, r["dag_run_id"]).get("wait_for_callbacks") == "deferred" for r in rest.runs(DELTAS)
-    )
+def sensor_in_triggerer(rest: Rest) -> bool:
+    """A run's wait_for_callbacks is deferred, its CallbackEventsTrigger claimed by the triggerer."""
+    for run in rest.runs(DELTAS):
+        ti = rest.call("GET", f"/dags/{DELTAS}/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_callbacks")
+        trigger = ti.get("trigger") or {}
+        if (
+            ti["state"] == "deferred"
+            and trigger.get("triggerer_id")
+            and "CallbackEventsTrigger" in trigger["classpath"]
+        ):
+            return True
+    return False
 
 
 def secret_values(stack: AirflowLocal) -> dict[str, str]:
