@@ -40,9 +40,9 @@ demo: $(RUNTIME)
 	bash scripts/demo.sh
 
 # A real Airflow on this machine, UI on http://127.0.0.1:8080, until Ctrl-C (scripts/airflow_local.py):
-# `make airflow`, `make airflow DB=postgres` (throwaway PostgreSQL 15), `make airflow EXECUTOR=celery` (Redis).
+# `make airflow`, `make airflow DB=postgres` (throwaway PostgreSQL 15), `make airflow EXECUTOR=celery` (Redis, PostgreSQL).
 .PHONY: airflow
-airflow: $(RUNTIME) $(if $(filter postgres,$(DB)),system-deps)
+airflow: $(RUNTIME) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system-deps)
 	$(BIN)/python scripts/airflow_local.py $(if $(filter postgres,$(DB)),--postgres) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 # Lint, then the whole suite in parallel: unit tests, PostgreSQL, Airflow API and DAG runs.

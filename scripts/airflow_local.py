@@ -348,13 +348,20 @@ Ctrl-C stops everything."""
 def parse_args(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", action="store_true", help="metadata in a throwaway PostgreSQL 15 cluster")
-    parser.add_argument("--executor", choices=("local", "celery"), default="local", help="default local")
+    parser.add_argument(
+        "--executor", choices=("local", "celery"), default="local", help="default local; celery implies --postgres"
+    )
     parser.add_argument("--port", type=int, default=8080, help="the UI and API port (default 8080)")
     parser.add_argument("--home", type=Path, default=Options.home, help="the Airflow home (default var/airflow)")
     parser.add_argument("--members", type=int, default=Options.members, help="simulated members (default 500)")
     args = parser.parse_args(argv)
     return Options(
-        home=args.home.resolve(), executor=args.executor, postgres=args.postgres, port=args.port, members=args.members
+        home=args.home.resolve(),
+        executor=args.executor,
+        # Celery's workers and result backend write the metadata database concurrently: not SQLite
+        postgres=args.postgres or args.executor == "celery",
+        port=args.port,
+        members=args.members,
     )
 
 
