@@ -42,15 +42,14 @@ from airflow.sdk import Context, Variable, dag, task
 from wecom.airflow_tasks import (
     callback_fetch_hook,
     context_run,
-    ensure_target_schema,
     logged_run_row,
     pii_policy,
     record_failure,
     report_callback_queue,
-    target_loader,
 )
 from wecom.callbacks.apply import DEFAULT_MAX_WORKERS, DeltaApplier
 from wecom.companies import Company, read_companies
+from wecom.hooks.target import ensure_target_schema, target_loader
 from wecom.hooks.wecom import WeComHook
 from wecom.sensors.callback_events import CallbackEventsSensor
 

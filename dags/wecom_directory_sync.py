@@ -53,10 +53,10 @@ from wecom.airflow_tasks import (
     run_conf,
     skip_if_covered,
     staged,
-    target_loader,
 )
 from wecom.companies import Company, read_companies
 from wecom.errors import MassDeletionError, QualityCheckError
+from wecom.hooks.target import target_loader
 from wecom.operators.extract import WeComExtractOperator
 from wecom.pipeline import check_staged, load_staged, snapshot_digest, transform_staged
 from wecom.store.plan import LoadOptions

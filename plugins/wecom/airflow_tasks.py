@@ -7,92 +7,27 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseHook, Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowNotFoundException,
-    AirflowSkipException,
-)
+from airflow.sdk import Context, ObjectStoragePath, Variable
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 from airflow.sdk.observability.stats import Stats
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import metrics
 from wecom.directory.pii import PiiConfigError, PiiPolicy
+from wecom.hooks.target import ConfigurationError, company_settings, ensure_target_schema, target_loader
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
-from wecom.settings import SettingsError
 from wecom.status import event_queue, run_row
-from wecom.store.engine import engine_from_airflow_connection, location, unreachable
-from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord
 from wecom.store.run_spool import RunSpool
 from wecom.store.staging import StagePath
 
 log = logging.getLogger("wecom.airflow_tasks")
-
-
-class ConfigurationError(AirflowFailException):
-    """A setting that retrying cannot fix: the task fails at once, in one line saying what to change."""
-
-
-class TargetUnavailable(AirflowException):
-    """The target database did not answer (it may be restarting): retried as the DAG's retries allow."""
-
-
-def target_loader(wecom_conn_id: str) -> DirectoryLoader:
-    """A loader on the company's target database (sqlite or postgres).
-
-    One rule for where a company's tables live: the ``target_conn_id`` of its ``wecom`` connection
-    (default ``wecom_target_db``), as ``WeComSettings`` parses it; the receiver and the rate budget
-    read the same setting, so events, snapshots and budgets cannot end up in different databases.
-    A missing or malformed connection raises ``ConfigurationError``.
-    """
-    try:
-        target_conn_id = WeComHook(wecom_conn_id).settings.target_conn_id
-    except AirflowNotFoundException:
-        raise ConfigurationError(
-            f"connection {wecom_conn_id!r} does not exist: add it (Admin > Connections, type WeCom) "
-            "or name another in the company's wecom_conn_id (Variable wecom_companies)"
-        ) from None
-    except SettingsError as error:
-        raise ConfigurationError(f"{error} (Admin > Connections)") from None
-    try:
-        return DirectoryLoader(engine_from_airflow_connection(BaseHook.get_connection(target_conn_id)))
-    except AirflowNotFoundException:
-        raise ConfigurationError(
-            f"connection {wecom_conn_id!r} names target database connection {target_conn_id!r}, which does "
-            f"not exist: add it (Admin > Connections) or set target_conn_id in {wecom_conn_id!r}'s extra"
-        ) from None
-    except ValueError as error:  # not a sqlite or postgres connection, or no path
-        raise ConfigurationError(f"target database of {wecom_conn_id!r}: {error}") from None
-
-
-def ensure_target_schema(wecom_conn_id: str) -> DirectoryLoader:
-    """The company's loader, its missing tables created: the first task of every DAG, so that a database
-    that cannot be reached fails before anything else, in one line naming the connection, where it points
-    and what to do. At once (``ConfigurationError``) for what retrying cannot fix: an unknown host,
-    database or user, a refused login, an SQLite path that cannot be opened. Refused or unanswered
-    connections may be a server restarting: ``TargetUnavailable``, retried by the DAG's retries."""
-    loader = target_loader(wecom_conn_id)
-    try:
-        loader.ensure_schema()
-    except OperationalError as error:
-        reason = unreachable(error)
-        target_conn_id = WeComHook(wecom_conn_id).settings.target_conn_id
-        message = (
-            f"target database {target_conn_id!r} of connection {wecom_conn_id!r} ({location(loader.engine.url)}): "
-            f"{reason.problem}: {reason.advice} in connection {target_conn_id!r}"
-        )
-        if reason.transient:
-            raise TargetUnavailable(f"{message}; the task is retried as the DAG's retries allow") from None
-        raise ConfigurationError(message) from None
-    return loader
 
 
 def staged(manifest: dict[str, Any], step: str) -> StagePath:
@@ -137,7 +72,7 @@ def record_failure(wecom_conn_id: str, kind: str = "full"):
         ti = context["ti"]
         error = context.get("exception")
         try:
-            corp_id = WeComHook(wecom_conn_id).settings.corp_id
+            corp_id = company_settings(wecom_conn_id).corp_id
             run, message = context_run(context, corp_id, kind), f"task {ti.task_id} failed: {error}"
             try:
                 target_loader(wecom_conn_id).runs.record_failed(run, message)

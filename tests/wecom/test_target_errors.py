@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.airflow_tasks import ConfigurationError, TargetUnavailable, ensure_target_schema
+from wecom.hooks.target import ConfigurationError, TargetUnavailable, ensure_target_schema
 
 
 @pytest.fixture(autouse=True)
