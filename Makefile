@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
-# pytest-xdist workers; `make test PYTEST_WORKERS=0` runs in one process.
+# pytest-xdist workers; `make test PYTEST_WORKERS=0` runs in one process. worksteal: an idle worker
+# takes tests queued for a busy one, so the long DAG tests do not end up in one worker's queue.
 PYTEST_WORKERS ?= auto
-PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS)
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 # What needs no PostgreSQL server and no Airflow metadata database (markers: pyproject.toml).
 UNIT := not postgres and not airflow and not integration
 
