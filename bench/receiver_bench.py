@@ -41,8 +41,8 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
-from wecom.callbacks.store import ensure_callback_events_table  # noqa: E402
 from wecom.api.crypto import WeComCrypto  # noqa: E402
+from wecom.callbacks.store import ensure_callback_events_table  # noqa: E402
 from wecom.store.sql import read_statements  # noqa: E402
 
 CONN_ID = "wecom_default"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from wecom.store.sql import read_named_statements, sql_dir
 from wecom.store.loader import DirectoryLoader
+from wecom.store.sql import read_named_statements, sql_dir
 from wecom.tables import SQL_FAMILIES, TABLES
 
 # Columns the tables keep beside the content a snapshot fills: bookkeeping of each write.

@@ -15,10 +15,22 @@ from typing import Any
 
 import pandas as pd
 
-from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, mark_departments, mark_users
 from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.quality import check_snapshot
+from wecom.directory.transform import (
+    TABLE_DTYPES,
+    TRANSFORM_VERSION,
+    Snapshot,
+    department_leaders_from_members,
+    transform_departments,
+    transform_users,
+    withheld_leader_departments,
+)
+from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, mark_departments, mark_users
+from wecom.store.loader import DirectoryLoader
+from wecom.store.plan import LoadOptions, LoadResult
+from wecom.store.run_records import RunRecord
 from wecom.store.staging import (
     StagePath,
     TableWriter,
@@ -28,18 +40,6 @@ from wecom.store.staging import (
     iter_table,
     read_json_lines,
     read_table,
-)
-from wecom.store.loader import DirectoryLoader
-from wecom.store.plan import LoadOptions, LoadResult
-from wecom.store.run_records import RunRecord
-from wecom.directory.transform import (
-    TABLE_DTYPES,
-    TRANSFORM_VERSION,
-    Snapshot,
-    department_leaders_from_members,
-    transform_departments,
-    transform_users,
-    withheld_leader_departments,
 )
 
 log = logging.getLogger("wecom.pipeline")

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.snapshots import CORP, T0, department, membership, snapshot, user
-from wecom.store.sql import db_time, read_statement
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord
+from wecom.store.sql import db_time, read_statement
 
 DEPARTMENTS = [
     department(1, 0, "总部", "/1/", 0, "d1"),

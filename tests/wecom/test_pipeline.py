@@ -10,14 +10,14 @@ import pytest
 import requests
 
 from wecom.api.client import WeComClient
-from wecom.directory.withheld import WITHHELD, bit
 from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE, extract_directory
 from wecom.directory.pii import PiiPolicy
+from wecom.directory.transform import TABLE_KEYS, transform
+from wecom.directory.withheld import WITHHELD, bit
 from wecom.pipeline import TABLE_FIELDS, read_snapshot, snapshot_digest, transform_staged
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import running_simulator
 from wecom.store.staging import read_json_lines
-from wecom.directory.transform import TABLE_KEYS, transform
 
 
 def canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:

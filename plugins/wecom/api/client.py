@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from wecom.api.budget import RateLimits
+from wecom.api.crypto import WeComAesCipher
 from wecom.api.rules import INVALID_CURSOR, Malformed
 from wecom.api.tokens import Secret
 from wecom.api.transport import Transport
-from wecom.api.crypto import WeComAesCipher
 from wecom.errors import WeComConfigError, WeComError
 
 __all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]

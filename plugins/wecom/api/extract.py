@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wecom.api.client import WeComClient
+from wecom.api.export_files import ExportJob, iter_export, wait_for
 from wecom.directory.rights import FieldTally, describe
 from wecom.errors import (
     WeComError,
@@ -45,7 +46,6 @@ from wecom.errors import (
     WeComNotFoundError,
     WeComPermissionError,
 )
-from wecom.api.export_files import ExportJob, iter_export, wait_for
 from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_manifest
 
 log = logging.getLogger("wecom.api.extract")

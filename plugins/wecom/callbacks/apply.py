@@ -30,14 +30,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from wecom.api.client import WeComClient
 from wecom.callbacks.fold import Event, Fetched, FetchFailed, Gone, Group, group_departments, group_users
 from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, EventQueue
 from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
 from wecom.callbacks.writer_users import apply_users
-from wecom.api.client import WeComClient
-from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
+from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
 from wecom.runs import EventStatus, RunStatus
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord

@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from wecom.callbacks.fold import EntityError, FetchFailed, Group, fold_department
 from wecom.callbacks.writer import WriteStep, before, not_before, plain_rows, records
-from wecom.store.sql import parse_db_time
 from wecom.directory.transform import TABLE_COLUMNS, transform_departments
+from wecom.store.sql import parse_db_time
 
 _COLUMNS = [c for c in TABLE_COLUMNS["wecom_departments"] if c != "corp_id"]
 # department id -> (state after the events or None when deleted, last known content, observation time)

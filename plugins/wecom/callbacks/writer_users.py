@@ -27,8 +27,8 @@ from wecom.callbacks.writer import WriteStep, before, not_before
 from wecom.callbacks.writer_renames import NEW_USERID_TAKEN, move_renamed, sources, taken_new_userid
 from wecom.callbacks.writer_user_rows import Folded, write_users
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
-from wecom.store.sql import parse_db_time
 from wecom.directory.transform import USER_FIELDS
+from wecom.store.sql import parse_db_time
 
 # users table column -> user/get field, to turn a stored row back into a payload (extattr is JSON text).
 _USER_COLUMN_FIELDS = {column: field for column, field in USER_FIELDS.items() if column != "extattr"}

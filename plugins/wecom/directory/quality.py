@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from wecom.errors import QualityCheckError
 from wecom.directory.transform import Snapshot
+from wecom.errors import QualityCheckError
 
 MAX_IDS = 20
 

@@ -13,8 +13,8 @@ from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLim
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
 from wecom.errors import WeComError
-from wecom.store.engine import engine_from_airflow_connection
 from wecom.settings import WeComSettings
+from wecom.store.engine import engine_from_airflow_connection
 
 if TYPE_CHECKING:
     from wecom.api.client import WeComClient

@@ -10,8 +10,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.errors import WeComConfigError
 from wecom.api.extract import extract_directory
+from wecom.errors import WeComConfigError
 from wecom.hooks.wecom import WeComHook
 from wecom.settings import SettingsError
 

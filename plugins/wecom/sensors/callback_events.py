@@ -8,8 +8,8 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseSensorOperator, Context
 
 from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, count_ready
-from wecom.store.engine import engine_from_airflow_connection
 from wecom.hooks.wecom import WeComHook
+from wecom.store.engine import engine_from_airflow_connection
 from wecom.triggers.callback_events import CallbackEventsTrigger
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from wecom.store.sql import parse_db_time, read_named_statements
 from wecom.status.model import ConfiguredCompany, CorpStatus, DatabaseStatus, EventQueue, Row, WaitingCompany
+from wecom.store.sql import parse_db_time, read_named_statements
 
 STATUS_SQL = "status/status.sql"
 HISTORY_RUNS = 60

@@ -19,10 +19,10 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from wecom.errors import MassDeletionError
 from wecom.runs import RunStatus
-from wecom.store.sql import db_time, parse_db_time, read_named_statements, schema_statements
 from wecom.store.merge import merge_snapshot
 from wecom.store.plan import DRIFT_TABLES, LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord, RunRecords
+from wecom.store.sql import db_time, parse_db_time, read_named_statements, schema_statements
 
 log = logging.getLogger("wecom.store")
 

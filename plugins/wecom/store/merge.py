@@ -22,7 +22,6 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, text
 
 from wecom.runs import CHANGES, RunStatus
-from wecom.store.sql import read_named_statements, read_statement
 from wecom.store.plan import (
     DRIFT_TABLES,
     LoadOptions,
@@ -32,6 +31,7 @@ from wecom.store.plan import (
     guard_violation,
     plan_counts,
 )
+from wecom.store.sql import read_named_statements, read_statement
 from wecom.store.withheld_values import WithheldValues
 
 log = logging.getLogger("wecom.store")

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Engine, text
 
 from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, restored
 from wecom.runs import CHANGES, SNAPSHOT_STATUSES, RunStatus
-from wecom.store.sql import db_time, parse_db_time, read_statement
 from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
+from wecom.store.sql import db_time, parse_db_time, read_statement
 
 log = logging.getLogger("wecom.store")
 

@@ -14,10 +14,10 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 
-from wecom.store.sql import parse_db_time
-from wecom.store.staging import StagePath, ensure_dir
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
+from wecom.store.sql import parse_db_time
+from wecom.store.staging import StagePath, ensure_dir
 
 log = logging.getLogger("wecom.store")
 

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
+from wecom.directory.transform import TABLE_DTYPES
 from wecom.directory.withheld import LINK_SETS, WITHHELD, carried_links, fill_withheld, withheld_owners
 from wecom.store.sql import read_named_statements
-from wecom.directory.transform import TABLE_DTYPES
 
 log = logging.getLogger("wecom.store")
 

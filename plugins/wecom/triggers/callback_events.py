@@ -9,9 +9,9 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from wecom.callbacks.pending import PendingProbe
 from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS
 from wecom.store.engine import target_url
-from wecom.callbacks.pending import PendingProbe
 
 
 class CallbackEventsTrigger(BaseTrigger):

@@ -18,8 +18,9 @@ from sqlalchemy import create_engine, text
 
 from wecom.api.budget import MemoryBudgetStore, RateBudget
 from wecom.api.budget_sql import SqlBudgetStore
-from wecom.api.tokens import TokenCache
 from wecom.api.client import MAX_CURSOR_RESTARTS, RateLimits, WeComClient
+from wecom.api.extract import extract_directory
+from wecom.api.tokens import TokenCache
 from wecom.errors import (
     WeComConfigError,
     WeComError,
@@ -30,7 +31,6 @@ from wecom.errors import (
     WeComRateLimitError,
     WeComTransientError,
 )
-from wecom.api.extract import extract_directory
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 from wecom.store.sql import read_statements

@@ -14,9 +14,9 @@ import pytest
 import wecom.api.client as client_module
 from wecom.api.client import WeComClient
 from wecom.api.crypto import WeComAesCipher
-from wecom.errors import WeComConfigError, WeComExportError, WeComPermissionError
 from wecom.api.export_files import iter_json_array
 from wecom.api.extract import extract_directory
+from wecom.errors import WeComConfigError, WeComExportError, WeComPermissionError
 from wecom.simulator.org import generate_org
 from wecom.simulator.testing import RunningSimulator, running_simulator
 

@@ -8,14 +8,14 @@ from itertools import count
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from wecom.api.client import WeComClient
 from wecom.callbacks.apply import DeltaApplier, DeltaResult
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.store import store_event
-from wecom.api.client import WeComClient
+from wecom.directory.transform import transform
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord
-from wecom.directory.transform import transform
 
 CORP = "wwdeltas"
 SECRET = "deltas-secret-value"

@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.wecom.callbacks.test_parse import EVENTS, MALFORMED, NASTY_VALUES, event_xml, with_field
 from tests.wecom.api.test_crypto import (
     AES_KEY,
     CORP_ID,
@@ -34,11 +33,12 @@ from tests.wecom.api.test_crypto import (
     VERIFY_TIMESTAMP,
     raw_aes,
 )
+from tests.wecom.callbacks.test_parse import EVENTS, MALFORMED, NASTY_VALUES, event_xml, with_field
+from wecom.api.crypto import WeComCrypto, decode_aes_key
 from wecom.callbacks.intake import Intake
 from wecom.callbacks.parse import FIELD_FORMATS, dedup_key
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
 from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits, UnknownConnectionError
-from wecom.api.crypto import WeComCrypto, decode_aes_key
 from wecom.store.engine import create_target_engine
 
 CONN_ID = "wecom_default"

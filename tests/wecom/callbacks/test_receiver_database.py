@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
 from tests.wecom.callbacks.test_parse import EVENTS, event_xml
 from tests.wecom.callbacks.test_receiver import (
     CONN_ID,
@@ -29,7 +30,6 @@ from tests.wecom.callbacks.test_receiver import (
     stored,
     without_secrets,
 )
-from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import APPLICATION_NAME, ReceiverConfig, ReceiverLimits, receiver_engine
 from wecom.callbacks.store import ensure_callback_events_table

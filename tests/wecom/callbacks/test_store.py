@@ -25,8 +25,8 @@ from wecom.callbacks.store import (
     store_events,
 )
 from wecom.store.engine import create_target_engine
-from wecom.store.sql import parse_db_time, read_statements
 from wecom.store.loader import DirectoryLoader
+from wecom.store.sql import parse_db_time, read_statements
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from tests.wecom.callbacks.support import (
     store,
     truthy,
 )
-from wecom.callbacks.writer_renames import NEW_USERID_TAKEN
 from wecom.api.client import WeComClient
+from wecom.callbacks.writer_renames import NEW_USERID_TAKEN
 from wecom.simulator.testing import RunningSimulator
 
 

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from tests.wecom.directory.test_transform import CORP, TREE, raw_frame
-from wecom.errors import QualityCheckError
 from wecom.directory.quality import (
     check_departments,
     check_memberships,
@@ -15,6 +14,7 @@ from wecom.directory.quality import (
     check_users,
 )
 from wecom.directory.transform import Snapshot, transform, transform_departments
+from wecom.errors import QualityCheckError
 
 MEMBERS = [
     {"userid": "zhangsan", "name": "张三", "department": [2, 4]},

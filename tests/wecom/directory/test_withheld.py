@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, bit, fill_withheld, mark_departments, mark_users
 from wecom.directory.transform import row_hash, transform_departments, transform_users, withheld_leader_departments
+from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, bit, fill_withheld, mark_departments, mark_users
 
 CORP = "wwcorp"
 FULL = {

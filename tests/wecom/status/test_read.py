@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, text
 
 from wecom.companies import Company
-from wecom.store.sql import db_time
 from wecom.status import read_database, read_status
 from wecom.store.loader import DirectoryLoader
+from wecom.store.sql import db_time
 
 NOW = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
 ACME = "wecom_directory_sync__acme"

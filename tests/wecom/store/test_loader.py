@@ -10,10 +10,10 @@ from sqlalchemy import Engine, text
 
 from tests.support.snapshots import CORP, T0, membership, snapshot, user
 from wecom.errors import MassDeletionError
-from wecom.store.sql import db_time
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord
+from wecom.store.sql import db_time
 
 # These tests delete 1 of 2 members on purpose: the guard has tests of its own.
 NO_GUARD = LoadOptions(max_delete_share=1.0)

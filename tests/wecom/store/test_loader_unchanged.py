@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.snapshots import CORP, T0, membership, snapshot, user
-from wecom.store.sql import db_time, read_statements
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
+from wecom.store.sql import db_time, read_statements
 
 DIGEST = "d" * 64
 
