@@ -13,12 +13,9 @@ import jsonschema
 import pytest
 
 from tests.support.airflow_api import airflow_api
-from wecom.api.extract import CHOICES, STRATEGIES
 from wecom.plugin import SENSITIVE_EXTRA
 from wecom.provider_info import PACKAGE_NAME, get_provider_info
-from wecom.settings import CHOICES as SETTINGS_CHOICES
-from wecom.settings import FLOAT_OPTIONS, INT_OPTIONS, KNOWN_EXTRA
-from wecom.settings import STRATEGIES as SETTINGS_STRATEGIES
+from wecom.settings import CHOICES, FLOAT_OPTIONS, INT_OPTIONS, KNOWN_EXTRA
 
 # What no Airflow process may load just because it discovered the provider.
 HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy", "requests", "airflow")
@@ -48,8 +45,7 @@ def test_the_form_offers_what_the_settings_accept() -> None:
     (conn,) = get_provider_info()["connection-types"]
     fields = conn["conn-fields"]
     assert set(fields) == KNOWN_EXTRA
-    assert fields["strategy"]["schema"]["enum"] == list(SETTINGS_CHOICES) == list(CHOICES)
-    assert SETTINGS_STRATEGIES == STRATEGIES
+    assert fields["strategy"]["schema"]["enum"] == list(CHOICES)
     for name, (low, high) in (INT_OPTIONS | FLOAT_OPTIONS).items():
         schema = fields[name]["schema"]
         assert (schema["minimum"], schema["maximum"]) == (low, high), name

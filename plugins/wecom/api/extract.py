@@ -46,12 +46,11 @@ from wecom.errors import (
     WeComNotFoundError,
     WeComPermissionError,
 )
+from wecom.settings import CHOICES, STRATEGIES
 from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_manifest
 
 log = logging.getLogger("wecom.api.extract")
 
-STRATEGIES = ("export", "list", "detail", "ids")
-CHOICES = ("auto", *STRATEGIES)
 DEPARTMENTS_FILE = "departments.jsonl"
 USERS_FILE = "users.jsonl"
 MAX_REASONS = 20

@@ -11,8 +11,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the policy is parsed where DAG files are (wecom.companies); only the transform applies it
+    import pandas as pd
 
 PII_FIELDS = ("mobile", "email", "biz_mail", "telephone", "address")
 MODES = ("keep", "hash", "drop")
@@ -54,6 +56,8 @@ class PiiPolicy:
         """``users`` with hashed or dropped (NULL) PII columns; missing values stay missing."""
         if not self.modes:
             return users
+        import pandas as pd  # noqa: PLC0415
+
         out = users.copy()
         for name, mode in self.modes.items():
             if mode == "drop":
