@@ -31,11 +31,13 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 
 venv: $(DEV)
 
-# PostgreSQL 15 server binaries for the throwaway test cluster (tests start and stop it themselves).
+# Debian packages the tests start themselves: PostgreSQL 15 server binaries (throwaway clusters),
+# redis-server (the CeleryExecutor run) and chromium (the deployment suite's browser, driven by Playwright).
 system-deps:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-		echo "installing PostgreSQL server binaries"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null \
+		&& command -v chromium >/dev/null || { \
+		echo "installing postgresql, redis-server and chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server chromium >/dev/null; }
 
 demo: $(RUNTIME)
 	bash scripts/demo.sh
