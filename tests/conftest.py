@@ -12,10 +12,12 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -112,7 +114,9 @@ def airflow_metadata() -> Path:
     """This process's Airflow home, with a metadata database migrated once per test run.
 
     The first worker to get here migrates a template under a file lock; every worker
-    copies it (a few milliseconds) instead of migrating its own (several seconds).
+    copies it (a few milliseconds) instead of migrating its own (several seconds). The copy
+    goes through SQLite's backup API: a test may already hold a pooled connection to this
+    worker's database file, which a plain file copy would leave reading a stale, empty schema.
     """
     HOMES.mkdir(parents=True, exist_ok=True)
     with MIGRATED.with_suffix(".lock").open("w") as lock:
@@ -131,5 +135,9 @@ def airflow_metadata() -> Path:
             )
             (MIGRATED / "migrating.db").rename(MIGRATED / "airflow.db")
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(MIGRATED / "airflow.db", AIRFLOW_HOME / "airflow.db")
+    with (
+        closing(sqlite3.connect(MIGRATED / "airflow.db")) as template,
+        closing(sqlite3.connect(AIRFLOW_HOME / "airflow.db")) as own,
+    ):
+        template.backup(own)
     return AIRFLOW_HOME
