@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
+SIM := $(VENV)/.installed-simulator
 # pytest-xdist workers; `make test PYTEST_WORKERS=0` runs in one process. worksteal: an idle worker
 # takes tests queued for a busy one, so the long DAG tests do not end up in one worker's queue.
 PYTEST_WORKERS ?= auto
@@ -24,8 +25,14 @@ $(RUNTIME): requirements.txt constraints.txt pyproject.toml setup.py
 	$(PIP) --no-deps -e .
 	touch $@
 
+# The WeCom simulator, a development tool kept out of the runtime wheel (devtools/wecom_simulator):
+# on the venv's path, for `python -m wecom_simulator`, the demo, `make airflow` and the tests.
+$(SIM): $(RUNTIME)
+	echo "$(CURDIR)/devtools" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/wecom-devtools.pth"
+	touch $@
+
 # Tests and tooling on top (requirements-dev.txt).
-$(DEV): $(RUNTIME) requirements-dev.txt
+$(DEV): $(SIM) requirements-dev.txt
 	$(PIP) -r requirements-dev.txt
 	touch $@
 
@@ -39,13 +46,13 @@ system-deps:
 		echo "installing postgresql, redis-server and chromium"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server chromium >/dev/null; }
 
-demo: $(RUNTIME)
+demo: $(SIM)
 	bash scripts/demo.sh
 
 # A real Airflow on this machine, UI on http://127.0.0.1:8080, until Ctrl-C (scripts/airflow_local.py):
 # `make airflow`, `make airflow DB=postgres` (throwaway PostgreSQL 15), `make airflow EXECUTOR=celery` (Redis, PostgreSQL).
 .PHONY: airflow
-airflow: $(RUNTIME) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system-deps)
+airflow: $(SIM) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system-deps)
 	$(BIN)/python scripts/airflow_local.py $(if $(filter postgres,$(DB)),--postgres) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 # Lint, then the whole suite in parallel: unit tests, PostgreSQL, Airflow API and DAG runs.

@@ -3,7 +3,8 @@
 The ``wecom`` package comes from ``plugins/`` and the SQL files from ``include/sql/``, where the
 team keeps them, shipped as the data package ``wecom.sql_files`` that ``wecom.store.sql`` reads through
 ``importlib.resources``. pyproject.toml cannot combine found packages with a folder mapped from
-elsewhere, hence this file. The simulator is a test tool and stays out of the runtime wheel.
+elsewhere, hence this file. The simulator (devtools/wecom_simulator) is a development tool outside
+plugins/, so it is not in the runtime wheel.
 """
 
 from pathlib import Path
@@ -18,7 +19,7 @@ EGG_BASE.mkdir(exist_ok=True)
 
 setup(
     packages=[
-        *find_packages("plugins", include=["wecom", "wecom.*"], exclude=["wecom.simulator", "wecom.simulator.*"]),
+        *find_packages("plugins", include=["wecom", "wecom.*"]),
         SQL_PACKAGE,
     ],
     package_dir={"": "plugins", SQL_PACKAGE: "include/sql"},

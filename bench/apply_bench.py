@@ -1,6 +1,6 @@
 """Applying 10,000 pending callback events, half of them ids-only, against a simulator with 20 ms latency.
 
-The simulator runs as its own process (``python -m wecom.simulator``) so that it does not share
+The simulator runs as its own process (``python -m wecom_simulator``) so that it does not share
 the applier's interpreter. The events are stored first (not timed): ``--events`` / 2 full-form
 member events (a create and an update for each of ``--events`` / 4 new members, after the
 create_party of the root department they join) and
@@ -50,7 +50,7 @@ def event_xml(change_type: str, create_time: int, **fields: object) -> str:
 
 def start_simulator(members: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "wecom.simulator", "--port", "0", "--members", str(members), "--departments", "200",
+        [sys.executable, "-m", "wecom_simulator", "--port", "0", "--members", str(members), "--departments", "200",
          "--corp-id", CORP_ID, "--secret", SECRET, "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE,
         text=True,

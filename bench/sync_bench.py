@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.sync_bench --members 100000 --departments 10000 --strategy export --latency-ms 20
 
-Starts ``python -m wecom.simulator`` as a subprocess with a generated company,
+Starts ``python -m wecom_simulator`` as a subprocess with a generated company,
 the given latency and WeCom's published limits (10,000 calls a minute and
 150,000 an hour per API; ``--rate-limit-*`` scales them), and a throwaway
 PostgreSQL cluster (``--db sqlite`` for a file). Then, each in its own child
@@ -223,9 +223,9 @@ def run_naive(args: argparse.Namespace) -> dict[str, Any]:
 
 @contextmanager
 def simulator(args: argparse.Namespace):
-    """``python -m wecom.simulator --port 0`` with the company and limits asked for; yields its URL."""
+    """``python -m wecom_simulator --port 0`` with the company and limits asked for; yields its URL."""
     command = [
-        sys.executable, "-m", "wecom.simulator", "--port", "0",
+        sys.executable, "-m", "wecom_simulator", "--port", "0",
         "--members", str(args.members), "--departments", str(args.departments), "--seed", str(args.seed),
         "--corp-id", CORP_ID, "--secret", SECRET, "--latency-ms", str(args.latency_ms),
         "--rate-limit-per-minute", str(args.rate_limit_per_minute),

@@ -260,7 +260,7 @@ class AirflowLocal:
         s = self.secrets
         # a callback is pushed to the receiver the API server mounts (plugins/wecom/plugin.py)
         command = [
-            *(sys.executable, "-m", "wecom.simulator", "--port", "0"),
+            *(sys.executable, "-m", "wecom_simulator", "--port", "0"),
             *("--members", str(self.options.members), "--departments", str(self.options.departments)),
             *("--corp-id", CORP_ID, "--secret", s.corp_secret),
             *("--callback-url", f"{self.base_url}/wecom/callback/wecom_default"),

@@ -25,7 +25,7 @@ echo "== Airflow metadata database in $AIRFLOW_HOME"
 echo "== WeCom simulator: $MEMBERS members in $DEPARTMENTS departments"
 SECRET=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')
 CORP_ID=wwdemo0000000001
-coproc SIM { exec "$PY" -m wecom.simulator --port 0 --members "$MEMBERS" --departments "$DEPARTMENTS" \
+coproc SIM { exec "$PY" -m wecom_simulator --port 0 --members "$MEMBERS" --departments "$DEPARTMENTS" \
     --corp-id "$CORP_ID" --secret "$SECRET" --latency-ms 5 2>"$DEMO/simulator.log"; }
 trap 'kill $SIM_PID 2>/dev/null || true' EXIT
 read -r -t 120 BASE_URL <&"${SIM[0]}" || { cat "$DEMO/simulator.log"; exit 1; }

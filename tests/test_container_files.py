@@ -95,7 +95,7 @@ def test_the_receiver_service_runs_a_module_of_the_installed_package() -> None:
     assert done.returncode == 0, done.stderr
     python, flag, module, *_ = json.loads(done.stdout)["services"]["wecom-receiver"]["command"]
     assert (python, flag) == ("python", "-m")
-    assert module.startswith("wecom.") and not module.startswith("wecom.simulator")
+    assert module.startswith("wecom.") and not module.startswith("wecom_simulator")
     source = ROOT / "plugins" / Path(*module.split("."))
     source = source / "__main__.py" if source.is_dir() else source.with_suffix(".py")
     assert source.is_file(), f"python -m {module}: no such module in plugins/"

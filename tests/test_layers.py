@@ -1,6 +1,6 @@
 """The package's layers, read from the source with ``ast``: imports point one way only.
 
-The pure core (every ``wecom`` module outside the Airflow layer and the simulator) runs and is
+The pure core (every ``wecom`` module outside the Airflow layer; the simulator is a dev tool in devtools/) runs and is
 tested without Airflow; the Airflow layer (hooks, operators, sensors, triggers, notifications,
 the plugin, the provider entry point, the DAGs' task glue) sits on top of it. Leaf modules and
 the modules every Airflow process loads (through the provider and plugin entry points) stay
@@ -28,7 +28,6 @@ AIRFLOW_LAYER = (
     "wecom.airflow_tasks",
     "wecom.receiver",
 )
-SIMULATOR = ("wecom.simulator",)
 LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.provider_info")
 HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy")
 # Loaded by every Airflow component that loads providers and plugins, or by the triggerer.
@@ -50,7 +49,7 @@ def modules() -> dict[str, Path]:
     return found
 
 
-CORE = sorted(m for m in modules() if not _within(m, AIRFLOW_LAYER + SIMULATOR))
+CORE = sorted(m for m in modules() if not _within(m, AIRFLOW_LAYER))
 
 
 def _is_type_checking(node: ast.If) -> bool:

@@ -39,7 +39,7 @@ from wecom.store.loader import DirectoryLoader
 engine = create_engine(f"sqlite:///{sys.argv[1]}")
 DirectoryLoader(engine).ensure_schema()
 try:
-    import wecom.simulator
+    import wecom_simulator
     simulator = True
 except ModuleNotFoundError:
     simulator = False
@@ -73,7 +73,7 @@ def test_the_wheel_ships_every_sql_file_and_no_simulator_or_tests(wheel: Path) -
     shipped = {n.removeprefix("wecom/sql_files/") for n in names if n.startswith("wecom/sql_files/")}
     assert shipped == {str(p.relative_to(SQL)) for p in SQL.rglob("*.sql")}
     assert "wecom/store/sql.py" in names and "wecom/store/loader.py" in names
-    assert not [n for n in names if n.startswith(("wecom/simulator/", "tests/")) or "/tests/" in n]
+    assert not [n for n in names if n.startswith(("wecom_simulator/", "tests/")) or "/tests/" in n]
 
 
 def test_the_installed_wheel_creates_the_schema_from_its_own_sql_files(wheel: Path, tmp_path: Path) -> None:

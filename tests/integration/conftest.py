@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from tests.support.airflow_runner import target_connection, wecom_connection
 from tests.support.directory import CORP, SECRET
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import running_simulator
 
 
 @pytest.fixture

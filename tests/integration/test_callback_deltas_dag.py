@@ -17,8 +17,8 @@ from sqlalchemy import Engine, text
 
 from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
 from tests.support.receiver import serving_receiver
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.airflow
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from tests.support.airflow_runner import run_dag, wecom_connection
 from tests.support.directory import CORP, DAG_ID, latest_run, scalar, sync, table_state
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import running_simulator
 
 pytestmark = pytest.mark.airflow
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.airflow_api import AirflowApi, airflow_api
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 TOKEN = "QDG6eKcallbackToken"

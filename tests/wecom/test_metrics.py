@@ -16,9 +16,9 @@ from sqlalchemy import create_engine
 from wecom.airflow_tasks import emit_run_metrics, record_failure, report_callback_queue
 from wecom.errors import WeComConfigError
 from wecom.metrics import name
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
 from wecom.store.loader import DirectoryLoader
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import running_simulator
 
 
 class Recorder:

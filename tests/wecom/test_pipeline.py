@@ -15,9 +15,9 @@ from wecom.directory.pii import PiiPolicy
 from wecom.directory.transform import TABLE_KEYS, transform
 from wecom.directory.withheld import WITHHELD, bit
 from wecom.pipeline import TABLE_FIELDS, read_snapshot, snapshot_digest, transform_staged
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
 from wecom.store.staging import read_json_lines
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import running_simulator
 
 
 def canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:

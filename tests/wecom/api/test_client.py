@@ -31,9 +31,9 @@ from wecom.errors import (
     WeComRateLimitError,
     WeComTransientError,
 )
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
 from wecom.store.sql import read_statements
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"

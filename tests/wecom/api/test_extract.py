@@ -17,8 +17,8 @@ from wecom.api.crypto import WeComAesCipher
 from wecom.api.export_files import iter_json_array
 from wecom.api.extract import extract_directory
 from wecom.errors import WeComConfigError, WeComExportError, WeComPermissionError
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"

@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 
 from tests.wecom.callbacks.support import CORP, SECRET
 from wecom.api.client import WeComClient
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
 from wecom.store.loader import DirectoryLoader
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 
 @pytest.fixture

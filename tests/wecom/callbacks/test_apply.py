@@ -24,10 +24,10 @@ from wecom.callbacks.apply import DeltaApplier
 from wecom.callbacks.queue import count_ready
 from wecom.directory.pii import PiiPolicy
 from wecom.directory.transform import transform_departments, transform_users
-from wecom.simulator.testing import RunningSimulator
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
 from wecom.store.sql import db_time, parse_db_time, read_statement
+from wecom_simulator.testing import RunningSimulator
 
 
 def test_events_of_one_member_fold_into_the_row_a_full_sync_would_write(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from tests.wecom.callbacks.support import CORP, apply, full_sync, rows, statuses, store, truthy
 from wecom.api.client import WeComClient
-from wecom.simulator.testing import RunningSimulator
+from wecom_simulator.testing import RunningSimulator
 
 MEMBER_COLUMNS = "userid, name, mobile, email, gender, avatar_url, position, row_hash, is_deleted"
 

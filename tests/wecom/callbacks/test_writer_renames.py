@@ -16,7 +16,7 @@ from tests.wecom.callbacks.support import (
 )
 from wecom.api.client import WeComClient
 from wecom.callbacks.writer_renames import NEW_USERID_TAKEN
-from wecom.simulator.testing import RunningSimulator
+from wecom_simulator.testing import RunningSimulator
 
 
 def live(engine: Engine) -> list[str]:

@@ -10,9 +10,9 @@ from sqlalchemy import create_engine, text
 
 from wecom.api.budget import MemoryBudgetStore
 from wecom.hooks.wecom import WeComHook
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
 from wecom.store.sql import read_statements
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import running_simulator
 
 KEY = "A" * 43
 

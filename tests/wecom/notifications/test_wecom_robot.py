@@ -12,8 +12,8 @@ import pytest
 from wecom.errors import MassDeletionError, QualityCheckError, WeComConfigError
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.robot import MAX_CONTENT_BYTES, RobotError, send_markdown
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import running_simulator
 
 ROBOT_KEY = "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
 SECRET = "the-corp-secret-value"

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, text
 from wecom.api.client import WeComClient
 from wecom.api.extract import extract_directory
 from wecom.pipeline import load_staged, run_record, snapshot_digest, transform_staged
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadResult
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 CORP = "wwtestcorp"
 

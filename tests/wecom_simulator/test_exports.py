@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.wecom.simulator.helpers import AES_KEY, Api
-from tests.wecom.simulator.test_api import assert_error
+from tests.wecom_simulator.helpers import AES_KEY, Api
+from tests.wecom_simulator.test_api import assert_error
 from wecom.api.crypto import WeComAesCipher
-from wecom.simulator.org import generate_org
-from wecom.simulator.profiles import SENSITIVE_FIELDS
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from wecom_simulator.org import generate_org
+from wecom_simulator.profiles import SENSITIVE_FIELDS
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 ORG_SIZE = {"members": 20_500, "departments": 60}
 

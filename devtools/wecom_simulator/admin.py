@@ -19,12 +19,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from wecom.simulator.callbacks import CallbackVerificationError
-from wecom.simulator.downloads import FAULT_ENDPOINTS
-from wecom.simulator.faults import check_endpoint, parse_fault
-from wecom.simulator.model import Change, Department, DirectoryError, EntityNotFound
-from wecom.simulator.payloads import department_full, user_full
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.callbacks import CallbackVerificationError
+from wecom_simulator.downloads import FAULT_ENDPOINTS
+from wecom_simulator.faults import check_endpoint, parse_fault
+from wecom_simulator.model import Change, Department, DirectoryError, EntityNotFound
+from wecom_simulator.payloads import department_full, user_full
+from wecom_simulator.state import SimulatorState
 
 router = APIRouter(prefix="/_sim")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from wecom.simulator.model import (
+from wecom_simulator.model import (
     MAX_DEPTH,
     MAX_DIRECT_LEADERS,
     MAX_USER_DEPARTMENTS,
@@ -23,7 +23,7 @@ from wecom.simulator.model import (
     Member,
     Org,
 )
-from wecom.simulator.profiles import identity
+from wecom_simulator.profiles import identity
 
 __all__ = ["Change", "Department", "DirectoryError", "Member", "Org", "generate_org"]
 

@@ -1,4 +1,4 @@
-"""The words of ``python -m wecom.simulator``: its help's admin-route table and examples, and its startup text.
+"""The words of ``python -m wecom_simulator``: its help's admin-route table and examples, and its startup text.
 
 At start it prints everything a person needs to connect to it.
 
@@ -16,7 +16,7 @@ import shlex
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.state import SimulatorState
 
 CONN_ID = "wecom_default"
 ENV_VAR = f"AIRFLOW_CONN_{CONN_ID.upper()}"
@@ -43,9 +43,9 @@ every edit answers {"changes": [...]}, the change_contact events it caused, and 
 
 EXAMPLES = """\
 examples:
-  python -m wecom.simulator                      1000 members on http://127.0.0.1:8081, corp wwtestcorp
-  python -m wecom.simulator --members 20000 --departments 1500 --regime withheld --fault user/get:errcode=-1:times=5
-  python -m wecom.simulator --callback-url http://127.0.0.1:8090/wecom/callback/wecom_default
+  python -m wecom_simulator                      1000 members on http://127.0.0.1:8081, corp wwtestcorp
+  python -m wecom_simulator --members 20000 --departments 1500 --regime withheld --fault user/get:errcode=-1:times=5
+  python -m wecom_simulator --callback-url http://127.0.0.1:8090/wecom/callback/wecom_default
   curl -X PATCH http://127.0.0.1:8081/_sim/users/USERID -d '{"position": "Lead"}'    then
   curl -X POST http://127.0.0.1:8081/_sim/callbacks/flush"""
 
@@ -117,7 +117,7 @@ def startup_lines(base_url: str, state: SimulatorState, generated_s: float) -> l
         f"  airflow connections add {CONN_ID} --conn-uri {shlex.quote(connection_uri(base_url, state))}",
         "the DAGs also read the target database connection wecom_target_db, e.g.",
         '  export AIRFLOW_CONN_WECOM_TARGET_DB=\'{"conn_type": "sqlite", "host": "/tmp/wecom.db"}\'',
-        f"admin API: {base_url}/_sim/ (routes: python -m wecom.simulator --help)",
+        f"admin API: {base_url}/_sim/ (routes: python -m wecom_simulator --help)",
         *_example_edit(base_url, state),
         *_callback_lines(state),
     ]

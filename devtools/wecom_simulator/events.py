@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wecom.simulator.model import Change, Department, Member, Org
+from wecom_simulator.model import Change, Department, Member, Org
 
 BARE_TAGS = frozenset({"CreateTime", "MainDepartment", "Gender", "Status", "Id", "Order", "Type"})
 

@@ -24,8 +24,8 @@ from typing import Any
 import requests
 
 from wecom.api.crypto import WeComCrypto
-from wecom.simulator.events import envelope, render_event
-from wecom.simulator.model import Change, Org
+from wecom_simulator.events import envelope, render_event
+from wecom_simulator.model import Change, Org
 
 VERIFY_TIMEOUT_S = 1.0
 

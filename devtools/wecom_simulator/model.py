@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from wecom.simulator.profiles import PROFILE_DEFAULTS, derive_profile
+from wecom_simulator.profiles import PROFILE_DEFAULTS, derive_profile
 
 ROOT_ID = 1
 MAX_DEPTH = 15

@@ -14,14 +14,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wecom.simulator.callbacks import CallbackConfig, CallbackDispatcher
-from wecom.simulator.config import SimulatorConfig
-from wecom.simulator.exports import ExportJobs
-from wecom.simulator.faults import Fault, FaultBook
-from wecom.simulator.model import Change, Org
-from wecom.simulator.org import generate_org
-from wecom.simulator.throttle import FixedWindows
-from wecom.simulator.tokens import CursorBook, TokenStore
+from wecom_simulator.callbacks import CallbackConfig, CallbackDispatcher
+from wecom_simulator.config import SimulatorConfig
+from wecom_simulator.exports import ExportJobs
+from wecom_simulator.faults import Fault, FaultBook
+from wecom_simulator.model import Change, Org
+from wecom_simulator.org import generate_org
+from wecom_simulator.throttle import FixedWindows
+from wecom_simulator.tokens import CursorBook, TokenStore
 
 
 class SimulatorState:

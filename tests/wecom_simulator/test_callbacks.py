@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.wecom.simulator.helpers import AES_KEY, CALLBACK_TOKEN, Receiver
-from wecom.simulator.callbacks import CallbackVerificationError
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from tests.wecom_simulator.helpers import AES_KEY, CALLBACK_TOKEN, Receiver
+from wecom_simulator.callbacks import CallbackVerificationError
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 MEMBER_TAGS = [
     "UserID", "Name", "Department", "MainDepartment", "IsLeaderInDept", "DirectLeader", "Position", "Mobile",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
-from wecom.simulator import admin, robot
-from wecom.simulator.api import serve_api
-from wecom.simulator.downloads import serve_export_file
-from wecom.simulator.state import SimulatorState
+from wecom_simulator import admin, robot
+from wecom_simulator.api import serve_api
+from wecom_simulator.downloads import serve_export_file
+from wecom_simulator.state import SimulatorState
 
 
 def create_app(state: SimulatorState) -> FastAPI:

@@ -1,4 +1,4 @@
-"""``python -m wecom.simulator`` as a person or a benchmark runs it: a subprocess that says how to connect.
+"""``python -m wecom_simulator`` as a person or a benchmark runs it: a subprocess that says how to connect.
 
 The subprocess tests read the printed text the way a user would copy it, connect
 with the project's own client and Airflow hook, push callbacks to a local
@@ -22,17 +22,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.wecom.simulator.helpers import AES_KEY, CALLBACK_TOKEN, Api, Receiver
-from tests.wecom.simulator.test_api import assert_error
+from tests.wecom_simulator.helpers import AES_KEY, CALLBACK_TOKEN, Api, Receiver
+from tests.wecom_simulator.test_api import assert_error
 from wecom.api.client import WeComClient
 from wecom.api.crypto import WeComCrypto
 from wecom.errors import WeComPermissionError
-from wecom.simulator.__main__ import build_parser, config_settings
-from wecom.simulator.app import create_app
-from wecom.simulator.cli_text import LAST_LINE
-from wecom.simulator.config import SimulatorConfig
-from wecom.simulator.org import generate_org
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.__main__ import build_parser, config_settings
+from wecom_simulator.app import create_app
+from wecom_simulator.cli_text import LAST_LINE
+from wecom_simulator.config import SimulatorConfig
+from wecom_simulator.org import generate_org
+from wecom_simulator.state import SimulatorState
 
 PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
 SMALL = ["--port", "0", "--members", "40", "--departments", "5"]
@@ -80,7 +80,7 @@ class Simulator:
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "wecom.simulator", *SMALL, *args]
+    return [sys.executable, "-m", "wecom_simulator", *SMALL, *args]
 
 
 def environment(**extra: str) -> dict[str, str]:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.wecom.simulator.helpers import AES_KEY, Api
-from tests.wecom.simulator.test_api import USER_KEYS, assert_error
-from wecom.simulator.config import SimulatorConfig
-from wecom.simulator.org import generate_org
-from wecom.simulator.profiles import SENSITIVE_FIELDS
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from tests.wecom_simulator.helpers import AES_KEY, Api
+from tests.wecom_simulator.test_api import USER_KEYS, assert_error
+from wecom_simulator.config import SimulatorConfig
+from wecom_simulator.org import generate_org
+from wecom_simulator.profiles import SENSITIVE_FIELDS
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 ORG = generate_org(seed=12, members=40, departments=6)
 USERID = ORG.member_list()[0].userid

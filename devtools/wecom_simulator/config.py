@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from wecom.simulator.rights import (
+from wecom_simulator.rights import (
     ANY_IP,
     CONTACT_SYNC,
     DEFAULT_APP_FORBIDDEN_APIS,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.wecom.simulator.helpers import Api
-from tests.wecom.simulator.test_api import assert_error
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from tests.wecom_simulator.helpers import Api
+from tests.wecom_simulator.test_api import assert_error
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wecom.simulator.model import Department, Member, Org
-from wecom.simulator.profiles import SENSITIVE_FIELDS
+from wecom_simulator.model import Department, Member, Org
+from wecom_simulator.profiles import SENSITIVE_FIELDS
 
 USER_FIELD_ORDER = (
     "userid", "name", "department", "order", "position", "mobile", "gender", "email", "biz_mail",

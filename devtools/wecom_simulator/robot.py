@@ -26,8 +26,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from wecom.simulator import errcodes as ec
-from wecom.simulator.errcodes import ApiError, error_body
+from wecom_simulator import errcodes as ec
+from wecom_simulator.errcodes import ApiError, error_body
 
 INVALID_WEBHOOK = 93000
 INVALID_MSGTYPE = 40008

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from wecom.simulator.callbacks import CallbackConfig
-from wecom.simulator.config import SimulatorConfig
-from wecom.simulator.faults import Fault
-from wecom.simulator.model import Org
-from wecom.simulator.server import SimulatorServer
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.callbacks import CallbackConfig
+from wecom_simulator.config import SimulatorConfig
+from wecom_simulator.faults import Fault
+from wecom_simulator.model import Org
+from wecom_simulator.server import SimulatorServer
+from wecom_simulator.state import SimulatorState
 
 
 class RunningSimulator:
@@ -60,7 +60,7 @@ class RunningSimulator:
         return self.state.throttled
 
     def set_regime(self, regime: str, *, callback_form: str | None = None) -> SimulatorConfig:
-        """``full``, ``withheld`` or ``ids_only`` (see ``wecom.simulator.rights``); effective for the next call."""
+        """``full``, ``withheld`` or ``ids_only`` (see ``wecom_simulator.rights``); effective for the next call."""
         return self.state.set_regime(regime, callback_form=callback_form)
 
     def add_app_secret(self, secret: str, kind: str = "new_app") -> SimulatorConfig:

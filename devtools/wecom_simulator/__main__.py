@@ -19,13 +19,13 @@ import textwrap
 import time
 from typing import Any
 
-from wecom.simulator.callbacks import CallbackVerificationError
-from wecom.simulator.cli_text import ADMIN_ROUTES, EXAMPLES, startup_lines
-from wecom.simulator.config import LAST_CURSOR_STYLES, SimulatorConfig
-from wecom.simulator.downloads import FAULT_ENDPOINTS
-from wecom.simulator.faults import FAULT_SYNTAX, Fault, parse_fault
-from wecom.simulator.org import generate_org
-from wecom.simulator.rights import (
+from wecom_simulator.callbacks import CallbackVerificationError
+from wecom_simulator.cli_text import ADMIN_ROUTES, EXAMPLES, startup_lines
+from wecom_simulator.config import LAST_CURSOR_STYLES, SimulatorConfig
+from wecom_simulator.downloads import FAULT_ENDPOINTS
+from wecom_simulator.faults import FAULT_SYNTAX, Fault, parse_fault
+from wecom_simulator.org import generate_org
+from wecom_simulator.rights import (
     APP_KINDS,
     APP_REFUSABLE_APIS,
     CALLBACK_FORM_HELP,
@@ -35,8 +35,8 @@ from wecom.simulator.rights import (
     REGIMES,
     SECRET_KINDS,
 )
-from wecom.simulator.server import SimulatorServer
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.server import SimulatorServer
+from wecom_simulator.state import SimulatorState
 
 DEFAULTS = SimulatorConfig()
 ALPHANUMERIC = string.ascii_letters + string.digits
@@ -91,7 +91,7 @@ def _epilog() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wecom.simulator",
+        prog="python -m wecom_simulator",
         usage="%(prog)s [options]   (all optional; --help lists them with their defaults)",
         description=__doc__,
         epilog=_epilog(),

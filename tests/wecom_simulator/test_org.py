@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from wecom.simulator.model import DirectoryError, EntityConflict, EntityNotFound
-from wecom.simulator.org import Org, generate_org
-from wecom.simulator.payloads import department_full, user_full
+from wecom_simulator.model import DirectoryError, EntityConflict, EntityNotFound
+from wecom_simulator.org import Org, generate_org
+from wecom_simulator.payloads import department_full, user_full
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.wecom.simulator.helpers import Api
-from tests.wecom.simulator.test_api import assert_error
-from wecom.simulator.downloads import FAULT_ENDPOINTS
-from wecom.simulator.faults import Fault, parse_fault
-from wecom.simulator.org import generate_org
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from tests.wecom_simulator.helpers import Api
+from tests.wecom_simulator.test_api import assert_error
+from wecom_simulator.downloads import FAULT_ENDPOINTS
+from wecom_simulator.faults import Fault, parse_fault
+from wecom_simulator.org import generate_org
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 ORG = generate_org(seed=2, members=40, departments=6)
 

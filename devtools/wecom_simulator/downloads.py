@@ -11,8 +11,8 @@ import re
 
 from fastapi import Request, Response
 
-from wecom.simulator.api import ENDPOINTS, cut_short, delay_and_faults, fault_answer
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.api import ENDPOINTS, cut_short, delay_and_faults, fault_answer
+from wecom_simulator.state import SimulatorState
 
 DOWNLOAD_ENDPOINT = "export_file"
 # Every name a fault can be injected for: the /cgi-bin/ endpoints and the export downloads.

@@ -14,8 +14,8 @@ from types import TracebackType
 
 import uvicorn
 
-from wecom.simulator.app import create_app
-from wecom.simulator.state import SimulatorState
+from wecom_simulator.app import create_app
+from wecom_simulator.state import SimulatorState
 
 STARTUP_TIMEOUT_S = 10.0
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wecom.simulator import errcodes as ec
+from wecom_simulator import errcodes as ec
 
 CONTACT_SYNC = "contact_sync"
 NEW_APP = "new_app"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.wecom.simulator.helpers import CORP_ID, SECRET, Api
-from wecom.simulator.org import Org, generate_org
-from wecom.simulator.payloads import user_full
-from wecom.simulator.testing import RunningSimulator, running_simulator
+from tests.wecom_simulator.helpers import CORP_ID, SECRET, Api
+from wecom_simulator.org import Org, generate_org
+from wecom_simulator.payloads import user_full
+from wecom_simulator.testing import RunningSimulator, running_simulator
 
 ERRMSG = re.compile(
     r"^.+, hint: \[[^\]]+\], from ip: ([0-9.]+), more info at https://open\.work\.weixin\.qq\.com/devtool/query\?e=(-?\d+)$"

@@ -19,14 +19,14 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from wecom.api.crypto import CryptoConfigError, WeComAesCipher
-from wecom.simulator import errcodes as ec
-from wecom.simulator.errcodes import ApiError, error_body
-from wecom.simulator.exports import BLOCK_SIZE_RANGE, BlockSource
-from wecom.simulator.faults import Fault
-from wecom.simulator.model import ROOT_ID, Department, Member, iter_rows
-from wecom.simulator.payloads import department_full, department_simple, user_full, user_simple
-from wecom.simulator.rights import CONTACT_SYNC, refusal, withholds_sensitive
-from wecom.simulator.state import SimulatorState
+from wecom_simulator import errcodes as ec
+from wecom_simulator.errcodes import ApiError, error_body
+from wecom_simulator.exports import BLOCK_SIZE_RANGE, BlockSource
+from wecom_simulator.faults import Fault
+from wecom_simulator.model import ROOT_ID, Department, Member, iter_rows
+from wecom_simulator.payloads import department_full, department_simple, user_full, user_simple
+from wecom_simulator.rights import CONTACT_SYNC, refusal, withholds_sensitive
+from wecom_simulator.state import SimulatorState
 
 LIST_ID_DEFAULT_LIMIT = 1000
 LIST_ID_MAX_LIMIT = 10_000
