@@ -24,7 +24,7 @@ setup(
     ],
     package_dir={"": "plugins", SQL_PACKAGE: "include/sql"},
     package_data={SQL_PACKAGE: ["*/*.sql"]},
-    # Only what is listed: a stale egg-info manifest would otherwise slip the simulator back in.
+    # Only what is listed: a stale egg-info manifest would otherwise add files from an older layout.
     include_package_data=False,
     options={"egg_info": {"egg_base": str(EGG_BASE)}},
 )
