@@ -19,6 +19,8 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
+from wecom.runs import EventStatus
+
 # change type -> (entity type, the XML field that names the entity)
 ENTITY_OF_CHANGE: dict[str, tuple[str, str]] = {
     "create_user": ("user", "UserID"),
@@ -191,7 +193,7 @@ def parse_event(xml_text: str) -> ParsedEvent:
         new_entity_id=_text(payload, "NewUserID") if entity_type == "user" else None,
         create_time=datetime.fromtimestamp(int(created), UTC),
         payload=payload,
-        status="pending" if entity_type in SYNCED_ENTITY_TYPES else "ignored",
+        status=EventStatus.PENDING if entity_type in SYNCED_ENTITY_TYPES else EventStatus.IGNORED,
     )
 
 

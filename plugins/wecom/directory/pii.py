@@ -44,10 +44,6 @@ class PiiPolicy:
             raise PiiConfigError("pii: hashing needs a salt; set the Airflow Variable named by pii_salt_variable")
         return cls({name: mode for name, mode in modes.items() if mode != "keep"}, salt)
 
-    @property
-    def needs_salt(self) -> bool:
-        return "hash" in self.modes.values()
-
     def fingerprint(self) -> str:
         """A hash of the modes and the salt: under a new policy an unchanged directory must re-transform."""
         return hashlib.sha256(json.dumps([sorted(self.modes.items()), self.salt or ""]).encode()).hexdigest()

@@ -132,11 +132,6 @@ def write_manifest(directory: StagePath, manifest: dict[str, Any]) -> None:
         json.dump(manifest, handle, ensure_ascii=False, indent=2, sort_keys=True)
 
 
-def read_manifest(directory: StagePath) -> dict[str, Any]:
-    with (directory / MANIFEST).open("r", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def write_table(path: StagePath, frame: pd.DataFrame) -> int:
     """Write one normalized table as Parquet; returns its row count."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
