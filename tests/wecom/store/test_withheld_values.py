@@ -112,10 +112,10 @@ def test_a_present_empty_value_still_clears_and_a_real_change_still_versions(
     sync(sim, target_engine, tmp_path, "r3")
     (cleared,) = rows(target_engine, f"SELECT mobile FROM wecom_users WHERE userid = '{userid}'")
     assert cleared == (None,)
-    versions = rows(
-        target_engine, f"SELECT valid_from, mobile, position FROM wecom_users_history WHERE userid = '{userid}'"
-    )
-    assert [v[1:] for v in versions] == [
+    with target_engine.connect() as conn:
+        sql = f"SELECT mobile, position FROM wecom_users_history WHERE userid = '{userid}' ORDER BY valid_from"
+        versions = [tuple(row) for row in conn.execute(text(sql))]
+    assert versions == [
         (mobile, position),
         (mobile, "Chief Withheld Officer"),
         (None, "Chief Withheld Officer"),
