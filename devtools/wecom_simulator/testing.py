@@ -26,28 +26,9 @@ class RunningSimulator:
         self.state: SimulatorState = server.state
         self.base_url = server.base_url
 
-    def add_fault(
-        self,
-        endpoint: str,
-        *,
-        errcode: int | None = None,
-        http_status: int | None = None,
-        delay_s: float = 0.0,
-        body: str | None = None,
-        times: int | None = 1,
-        match: dict[str, Any] | None = None,
-        truncated: bool = False,
-    ) -> Fault:
-        return self.state.add_fault(
-            endpoint,
-            errcode=errcode,
-            http_status=http_status,
-            delay_s=delay_s,
-            body=body,
-            times=times,
-            match=match,
-            truncated=truncated,
-        )
+    def add_fault(self, endpoint: str, **options: Any) -> Fault:
+        """``SimulatorState.add_fault``: errcode, http_status, delay_s, body, times, match, truncated."""
+        return self.state.add_fault(endpoint, **options)
 
     @property
     def calls(self) -> dict[str, int]:

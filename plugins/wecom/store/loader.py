@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -61,7 +62,8 @@ class DirectoryLoader:
         if run.observed_at is None:
             raise ValueError("record_if_unchanged needs the run's observation time")
         with self.engine.begin() as conn:
-            reason = self._changed_reason(conn, run, run.observed_at)
+            last = self.runs.last_snapshot(conn, _run_params(run))
+            reason = self._changed_reason(conn, run, run.observed_at, last)
             if reason:
                 log.info("transforming and loading: %s", reason)
                 return None
@@ -76,16 +78,18 @@ class DirectoryLoader:
                 ),
                 drift={name: {} for name in DRIFT_TABLES},
             )
-            self.runs.record_result(conn, run, result, run.observed_at, now)
+            self.runs.record_result(conn, run, result, run.observed_at, now, last=last)
         log.info("load unchanged: 0 rows written; %s", result.message)
         return result
 
-    def _changed_reason(self, conn: Connection, run: RunRecord, observed_at: datetime) -> str | None:
-        """Why this snapshot may differ from what the tables hold, or None when it cannot."""
+    def _changed_reason(
+        self, conn: Connection, run: RunRecord, observed_at: datetime, last: Mapping[str, Any] | None
+    ) -> str | None:
+        """Why this snapshot may differ from what the tables hold (``last``: the newest snapshot run's row),
+        or None when it cannot."""
         if run.snapshot_digest is None:
             return "the snapshot is incomplete"
-        params = {"corp_id": run.corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
-        last = self.runs.last_snapshot(conn, params)
+        params = _run_params(run)
         if last is None:
             return "no snapshot was loaded before"
         since = parse_db_time(last["observed_at"])
@@ -145,11 +149,16 @@ class DirectoryLoader:
                 )
             else:
                 result = merge_snapshot(conn, tables, params, complete, options, first=previous is None)
-            self.runs.record_result(conn, run, result, observed_at, now)
+            self.runs.record_result(conn, run, result, observed_at, now, last=last)
         log.info("load %s: %s rows written; %s", result.status, result.rows_written, result.message)
         if result.status == RunStatus.GUARD_TRIPPED:
             raise MassDeletionError(result.message)
         return result
+
+
+def _run_params(run: RunRecord) -> dict[str, str]:
+    """What the run-row queries bind to name a corp and exclude this run's own row."""
+    return {"corp_id": run.corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
 
 
 def _differs_from_last(

@@ -107,16 +107,24 @@ class RunRecords:
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)
 
     def record_result(
-        self, conn: Connection, run: RunRecord, result: LoadResult, observed_at: datetime, finished: datetime
+        self,
+        conn: Connection,
+        run: RunRecord,
+        result: LoadResult,
+        observed_at: datetime,
+        finished: datetime,
+        *,
+        last: Mapping[str, Any] | None,
     ) -> None:
-        """The row of a full sync that loaded, repeated or refused a snapshot, with its plan and rights."""
+        """The row of a full sync that loaded, repeated or refused a snapshot, with its plan and rights;
+        ``last`` is the newest earlier snapshot run's row (``last_snapshot``), which the caller has read."""
         counts = {
             column: getattr(result.plans.get(table, TablePlan()), column.removeprefix(f"{prefix}_"))
             for table, prefix in RUN_COUNT_PREFIX.items()
             for column in RUN_COUNT_COLUMNS
             if column.startswith(f"{prefix}_")
         }
-        rights = self._judge_rights(conn, run, result)
+        rights = self._judge_rights(run, result, Rights.from_row(last))
         message = "; ".join(m for m in (result.message, run.message, _degraded_note(rights, result)) if m)
         self.record(
             conn,
@@ -167,14 +175,12 @@ class RunRecords:
         sql = read_statement("sync_runs/latest_full_snapshot.sql", self.dialect)
         return conn.execute(text(sql), params).mappings().one_or_none()
 
-    def _judge_rights(self, conn: Connection, run: RunRecord, result: LoadResult) -> Rights:
+    def _judge_rights(self, run: RunRecord, result: LoadResult, previous: Rights | None) -> Rights:
         """What this snapshot could not see against the previous one: a run that loaded (or repeated) a
         snapshot is degraded while it lacks a field group an earlier one could read; other runs only
         record what was withheld. Logs the change in the admin console's terms."""
         if result.status not in SNAPSHOT_STATUSES:
             return Rights(run.withheld)
-        params = {"corp_id": run.corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
-        previous = Rights.from_row(self.last_snapshot(conn, params))
         rights = judge(run.withheld, previous)
         result.newly_degraded = newly_lost(rights, previous)
         if rights.degraded:
