@@ -29,8 +29,8 @@ from sqlalchemy import text  # noqa: E402
 
 from wecom.api.client import WeComClient  # noqa: E402
 from wecom.callbacks.apply import DeltaApplier  # noqa: E402
+from wecom.callbacks.events_table import store_event  # noqa: E402
 from wecom.callbacks.parse import parse_event  # noqa: E402
-from wecom.callbacks.store import store_event  # noqa: E402
 from wecom.store.engine import create_target_engine  # noqa: E402
 from wecom.store.loader import DirectoryLoader  # noqa: E402
 from wecom.store.run_records import RunRecord  # noqa: E402

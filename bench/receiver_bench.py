@@ -42,7 +42,7 @@ from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 from wecom.api.crypto import WeComCrypto  # noqa: E402
-from wecom.callbacks.store import ensure_callback_events_table  # noqa: E402
+from wecom.callbacks.events_table import ensure_callback_events_table  # noqa: E402
 from wecom.store.sql import read_statements  # noqa: E402
 
 CONN_ID = "wecom_default"

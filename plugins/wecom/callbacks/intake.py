@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from wecom.callbacks.store import (
+from wecom.callbacks.events_table import (
     RETRYABLE_SQLSTATES,
     NewEvent,
     check_events_table,

@@ -35,6 +35,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from wecom.api.crypto import CallbackCryptoError, DecryptError, ReceiveIdError, SignatureError
+from wecom.callbacks.events_table import NewEvent, describe_failure
 from wecom.callbacks.intake import Intake
 from wecom.callbacks.parse import EventParseError, UnsafeXmlError, parse_event, parse_xml
 from wecom.callbacks.receiver_config import (
@@ -44,7 +45,6 @@ from wecom.callbacks.receiver_config import (
     Resolver,
     UnknownConnectionError,
 )
-from wecom.callbacks.store import NewEvent, describe_failure
 
 log = logging.getLogger(__name__)
 

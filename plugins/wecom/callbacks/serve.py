@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from wecom.callbacks.events_table import SchemaError, check_events_table, describe_failure
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
 from wecom.callbacks.receiver_config import (
     CONFIG_ERRORS,
@@ -31,7 +32,6 @@ from wecom.callbacks.receiver_config import (
     Resolver,
     UnknownConnectionError,
 )
-from wecom.callbacks.store import SchemaError, check_events_table, describe_failure
 
 log = logging.getLogger(__name__)
 

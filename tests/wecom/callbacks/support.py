@@ -10,8 +10,8 @@ from sqlalchemy import Engine, text
 
 from wecom.api.client import WeComClient
 from wecom.callbacks.apply import DeltaApplier, DeltaResult
+from wecom.callbacks.events_table import store_event
 from wecom.callbacks.parse import parse_event
-from wecom.callbacks.store import store_event
 from wecom.directory.transform import transform
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions

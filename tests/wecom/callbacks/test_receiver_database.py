@@ -30,9 +30,9 @@ from tests.wecom.callbacks.test_receiver import (
     stored,
     without_secrets,
 )
+from wecom.callbacks.events_table import ensure_callback_events_table
 from wecom.callbacks.receiver import create_receiver_app
 from wecom.callbacks.receiver_config import APPLICATION_NAME, ReceiverConfig, ReceiverLimits, receiver_engine
-from wecom.callbacks.store import ensure_callback_events_table
 from wecom.store.engine import create_target_engine
 
 postgres_only = pytest.mark.parametrize("target_engine", ["postgresql"], indirect=True)

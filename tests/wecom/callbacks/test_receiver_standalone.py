@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.wecom.api.test_crypto import CORP_ID
+from tests.wecom.callbacks.test_events_table import as_role, run_file
 from tests.wecom.callbacks.test_parse import event_xml
 from tests.wecom.callbacks.test_receiver import CRYPTO, MEMBER_EVENT, SECRETS, URL, envelope, stored
 from tests.wecom.callbacks.test_receiver_config import wecom_conn_env
-from tests.wecom.callbacks.test_store import as_role, run_file
-from wecom.callbacks.store import ensure_callback_events_table
+from wecom.callbacks.events_table import ensure_callback_events_table
 from wecom.receiver import main
 from wecom.store.engine import create_target_engine
 

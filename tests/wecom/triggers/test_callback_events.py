@@ -10,9 +10,9 @@ from sqlalchemy import Engine, make_url
 
 from tests.support.airflow_runner import target_connection
 from tests.wecom.callbacks.support import CORP, event_xml
+from wecom.callbacks.events_table import store_event
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.pending import PendingProbe, async_url
-from wecom.callbacks.store import store_event
 from wecom.store.loader import DirectoryLoader
 from wecom.triggers.callback_events import CallbackEventsTrigger
 

@@ -14,9 +14,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
 from tests.wecom.callbacks.test_parse import CORP_ID, CREATE_TIME, EVENTS, event_xml
-from wecom.callbacks.parse import dedup_key, parse_event
-from wecom.callbacks.receiver_config import ReceiverLimits, receiver_engine
-from wecom.callbacks.store import (
+from wecom.callbacks.events_table import (
     NewEvent,
     SchemaError,
     check_events_table,
@@ -24,6 +22,8 @@ from wecom.callbacks.store import (
     store_event,
     store_events,
 )
+from wecom.callbacks.parse import dedup_key, parse_event
+from wecom.callbacks.receiver_config import ReceiverLimits, receiver_engine
 from wecom.store.engine import create_target_engine
 from wecom.store.loader import DirectoryLoader
 from wecom.store.sql import parse_db_time, read_statements
