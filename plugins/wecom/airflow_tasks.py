@@ -21,7 +21,7 @@ from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, RunConfError, covering_snapshot
-from wecom.status import event_queue, run_row
+from wecom.status import event_queue_status, run_row
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord
 from wecom.store.run_spool import RunSpool
@@ -150,7 +150,7 @@ def report_callback_queue(wecom_conn_id: str, context: Context, newly_dead: int 
     """For the callback DAG: queue gauges (pending, failed, dead, lag), and a robot alert when events died."""
     corp_id = WeComHook(wecom_conn_id).settings.corp_id
     with target_loader(wecom_conn_id).engine.connect() as conn:
-        queue = event_queue(conn, corp_id)
+        queue = event_queue_status(conn, corp_id)
     metrics.emit_queue(Stats, corp_id, queue, queue.lag_seconds(datetime.now(UTC)))
     if newly_dead:
         reason = (

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from wecom.directory.rights import FIELD_GROUPS, Rights
 from wecom.runs import CHANGES, ENTITIES, QUEUE_STATUSES, SNAPSHOT_STATUSES
-from wecom.status import EventQueue
+from wecom.status import EventQueueStatus
 
 PREFIX = "wecom"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
@@ -73,7 +73,7 @@ def emit_run(stats: StatsBackend, row: dict[str, Any]) -> None:
         stats.gauge(name("sync", "degraded"), int(rights.degraded), tags=tags)
 
 
-def emit_queue(stats: StatsBackend, corp_id: str, queue: EventQueue, lag_seconds: float) -> None:
+def emit_queue(stats: StatsBackend, corp_id: str, queue: EventQueueStatus, lag_seconds: float) -> None:
     """The callback queue of one company: gauges, so each emission replaces the last."""
     tags = {"corp_id": corp_id}
     for status in QUEUE_STATUSES:

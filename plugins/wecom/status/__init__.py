@@ -17,20 +17,20 @@ from wecom.status.model import (
     ConfiguredCompany,
     CorpStatus,
     DatabaseStatus,
-    EventQueue,
+    EventQueueStatus,
     WaitingCompany,
     airflow_run_url,
 )
-from wecom.status.read import event_queue, read_database, read_status, run_row
+from wecom.status.read import event_queue_status, read_database, read_status, run_row
 
 __all__ = [
     "ConfiguredCompany",
     "CorpStatus",
     "DatabaseStatus",
-    "EventQueue",
+    "EventQueueStatus",
     "WaitingCompany",
     "airflow_run_url",
-    "event_queue",
+    "event_queue_status",
     "read_database",
     "read_status",
     "run_row",

@@ -32,7 +32,7 @@ class ConfiguredCompany(Protocol):
 
 
 @dataclass(frozen=True)
-class EventQueue:
+class EventQueueStatus:
     """The callback events of one company by status, and when the oldest pending one arrived."""
 
     counts: dict[str, int] = field(default_factory=dict)
@@ -59,7 +59,7 @@ class CorpStatus:
     last_guarded: Row | None = None
     last_snapshot: Row | None = None
     history: list[Row] = field(default_factory=list)  # full runs, oldest first
-    events: EventQueue = field(default_factory=EventQueue)
+    events: EventQueueStatus = field(default_factory=EventQueueStatus)
     dead_events: list[Row] = field(default_factory=list)  # newest first
     failed_events: list[Row] = field(default_factory=list)  # newest first
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from wecom.status.model import ConfiguredCompany, CorpStatus, DatabaseStatus, EventQueue, Row, WaitingCompany
+from wecom.status.model import ConfiguredCompany, CorpStatus, DatabaseStatus, EventQueueStatus, Row, WaitingCompany
 from wecom.store.sql import parse_db_time, read_named_statements
 
 STATUS_SQL = "status/status.sql"
@@ -27,11 +27,11 @@ def run_row(mapping: Mapping[str, Any]) -> Row:
     return row
 
 
-def event_queue(conn: Connection, corp_id: str) -> EventQueue:
+def event_queue_status(conn: Connection, corp_id: str) -> EventQueueStatus:
     sql = read_named_statements(STATUS_SQL, conn.dialect.name)
     rows = conn.execute(text(sql["event_counts"]), {"corp_id": corp_id}).all()
     oldest = next((parse_db_time(first) for status, _, first in rows if status == "pending"), None)
-    return EventQueue({status: n for status, n, _ in rows}, oldest)
+    return EventQueueStatus({status: n for status, n, _ in rows}, oldest)
 
 
 def company_name(dag_id: str) -> str:
@@ -79,7 +79,7 @@ def _runs(conn: Connection, sql: dict[str, str], corp_id: str, history: int) -> 
 def _events(conn: Connection, sql: dict[str, str], corp_id: str, limit: int) -> dict[str, Any]:
     in_status = sql["events_in_status"]
     return {
-        "events": event_queue(conn, corp_id),
+        "events": event_queue_status(conn, corp_id),
         "dead_events": _rows(conn, in_status, corp_id=corp_id, status="dead", limit=limit),
         "failed_events": _rows(conn, in_status, corp_id=corp_id, status="failed", limit=limit),
     }

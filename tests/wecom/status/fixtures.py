@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from wecom.status import CorpStatus, DatabaseStatus, EventQueue, WaitingCompany, airflow_run_url
+from wecom.status import CorpStatus, DatabaseStatus, EventQueueStatus, WaitingCompany, airflow_run_url
 from wecom.status.page import render_page
 
 NOW = datetime(2026, 12, 3, 6, 30, tzinfo=UTC)
@@ -85,7 +85,7 @@ def healthy() -> CorpStatus:
         last_guarded=history[-1],
         last_snapshot=history[-1],
         history=history,
-        events=EventQueue({"applied": 412, "superseded": 9, "ignored": 3}),
+        events=EventQueueStatus({"applied": 412, "superseded": 9, "ignored": 3}),
     )
 
 
@@ -101,7 +101,7 @@ def degraded() -> CorpStatus:
         last_guarded=history[-1],
         last_snapshot=history[-1],
         history=history,
-        events=EventQueue({"applied": 88, "dead": 2, "pending": 1}, NOW - timedelta(minutes=12)),
+        events=EventQueueStatus({"applied": 88, "dead": 2, "pending": 1}, NOW - timedelta(minutes=12)),
         dead_events=[
             dead_event(9031, 5, DEAD_REASON, ("department", None)),
             dead_event(9017, 30, "user/get answered 60111 (userid not found) five times", ("user", "zhangsan")),
@@ -123,7 +123,7 @@ def failing() -> CorpStatus:
         last_guarded=history[-3],
         last_snapshot=history[-4],
         history=history,
-        events=EventQueue({"applied": 40, "failed": 1}),
+        events=EventQueueStatus({"applied": 40, "failed": 1}),
         failed_events=[
             {**dead_event(77, 2, "database is locked", ("user", "lisi")), "status": "failed", "attempts": 1}
         ],
