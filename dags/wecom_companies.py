@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from airflow.sdk import Variable
 
-from wecom.companies import CompanyConfigError, read_companies
+from wecom.companies import read_companies
+from wecom.errors import CompanyConfigError
 
 _problems = read_companies(Variable.get("wecom_companies", default=None)).problems
 if _problems:

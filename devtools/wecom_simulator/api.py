@@ -18,7 +18,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from wecom.api.crypto import CryptoConfigError, WeComAesCipher
+from wecom.api.crypto import WeComAesCipher
+from wecom.errors import CryptoConfigError
 from wecom_simulator import errcodes as ec
 from wecom_simulator.errcodes import ApiError, error_body
 from wecom_simulator.exports import BLOCK_SIZE_RANGE, BlockSource

@@ -14,13 +14,14 @@ from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import metrics
-from wecom.directory.pii import PiiConfigError, PiiPolicy
+from wecom.directory.pii import PiiPolicy
+from wecom.errors import PiiConfigError, RunConfError
 from wecom.hooks.target import ConfigurationError, company_settings, ensure_target_schema, target_loader
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.operators.extract import default_staging_uri, run_folder
 from wecom.pipeline import run_record
-from wecom.run_options import RunConf, RunConfError, covering_snapshot
+from wecom.run_options import RunConf, covering_snapshot
 from wecom.status import event_queue_status, run_row
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord

@@ -20,14 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wecom.directory.pii import PiiConfigError, PiiPolicy
+from wecom.directory.pii import PiiPolicy
+from wecom.errors import CompanyConfigError, PiiConfigError
 
 DEFAULT_DAG_ID = "wecom_directory_sync"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-
-
-class CompanyConfigError(ValueError):
-    """The companies configuration is malformed; the message names the key."""
 
 
 @dataclass(frozen=True)

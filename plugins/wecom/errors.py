@@ -1,9 +1,11 @@
-"""Typed errors for everything that talks to WeCom or checks its data.
+"""Every exception class of the package: callers branch on the class, operators read the message.
 
 Every WeCom failure arrives as an ``errcode`` in an HTTP 200 body; the client
 maps each code to one of these classes so callers branch on the class (retry,
 fall back, fail fast) and operators see a message that says what to do.
-Messages never contain the access token or the secret.
+The other sections hold the errors of the callbacks, the configuration and
+the group robot. Stdlib only: every layer imports this module. Messages never
+contain the access token, the secret or member data.
 """
 
 from __future__ import annotations
@@ -60,3 +62,106 @@ class MassDeletionError(Exception):
 
 class WeComExportError(WeComError):
     """An export job failed (status 3), timed out, or a file arrived corrupt or short; names the job."""
+
+
+# WeCom's answers.
+
+
+class MalformedAnswerError(Exception):
+    """One answer lacks what the endpoint documents; ``what`` says how, e.g. "no 'userlist' list".
+
+    Retried like a busy server inside the transport; ``WeComMalformedResponseError`` once the retries are spent.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+# Callback and export-file crypto.
+
+
+class CallbackCryptoError(Exception):
+    """A callback or export file failed a crypto check."""
+
+
+class CryptoConfigError(CallbackCryptoError, ValueError):
+    """The token, key or receive id configured for the callback is malformed."""
+
+
+class SignatureError(CallbackCryptoError):
+    """The msg_signature does not match: the request is not from WeCom, or the token differs."""
+
+
+class DecryptError(CallbackCryptoError):
+    """The ciphertext is not base64, not block-aligned, badly padded or badly framed."""
+
+
+class ReceiveIdError(CallbackCryptoError):
+    """The message decrypted but was framed for another receive id (another corp or suite)."""
+
+
+# Callbacks: parsing, receiving, storing, applying.
+
+
+class EventParseError(ValueError):
+    """The text is not a well-formed WeCom event; the message never names member data."""
+
+
+class UnsafeXmlError(EventParseError):
+    """The XML declares a DTD or entities (billion laughs, external entities)."""
+
+
+class UnknownConnectionError(LookupError):
+    """No callback endpoint for this conn_id (no such connection, or not set up for callbacks)."""
+
+
+class ReceiverConfigError(ValueError):
+    """The connection exists but its callback settings are unusable."""
+
+
+class CallbackRejected(Exception):
+    """The receiver ends a request with ``status``; ``reason`` goes to the log only, the body is the bare phrase."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class EventsTableError(RuntimeError):
+    """The events table is missing, incomplete or not writable by this role; the message names the fix."""
+
+
+class EventApplyError(ValueError):
+    """An entity's events cannot be applied; the message names no member data."""
+
+
+# Configuration: the connection, the companies Variable, the PII policy, the run conf.
+
+
+class SettingsError(ValueError):
+    """A connection field is missing or malformed; the message names the field."""
+
+
+class CompanyConfigError(ValueError):
+    """The companies configuration is malformed; the message names the key."""
+
+
+class PiiConfigError(ValueError):
+    """A PII option names an unknown field or mode, or asks to hash without a salt."""
+
+
+class RunConfError(ValueError):
+    """The run conf has unknown keys or values of the wrong type."""
+
+
+# The group robot.
+
+
+class RobotError(RuntimeError):
+    """The robot refused the message (bad key 93000, too many messages 45009, ...)."""
+
+    def __init__(self, message: str, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode

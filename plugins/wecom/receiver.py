@@ -18,13 +18,12 @@ from wecom.callbacks import serve
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
 from wecom.callbacks.receiver_config import (
     ReceiverConfig,
-    ReceiverConfigError,
     ReceiverLimits,
     Resolver,
-    UnknownConnectionError,
     config_from_connection,
     receiver_engine,
 )
+from wecom.errors import ReceiverConfigError, UnknownConnectionError
 from wecom.store.engine import target_url
 
 log = logging.getLogger(__name__)

@@ -17,22 +17,13 @@ from dataclasses import dataclass
 
 import requests
 
-from wecom.errors import MassDeletionError, QualityCheckError, WeComError
-from wecom.settings import SettingsError
+from wecom.errors import MassDeletionError, QualityCheckError, RobotError, SettingsError, WeComError
 
 log = logging.getLogger(__name__)
 
 MAX_CONTENT_BYTES = 4096
 MAX_REASON_CHARS = 600
 SEND_PATH = "/cgi-bin/webhook/send"
-
-
-class RobotError(RuntimeError):
-    """The robot refused the message (bad key 93000, too many messages 45009, ...)."""
-
-    def __init__(self, message: str, errcode: int | None = None) -> None:
-        super().__init__(message)
-        self.errcode = errcode
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-
-class RunConfError(ValueError):
-    """The run conf has unknown keys or values of the wrong type."""
+from wecom.errors import RunConfError
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from wecom.errors import SettingsError
+
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 # The extraction strategies (``wecom.api.extract`` runs them) and ``auto``, here so that validating a
 # connection, and the provider info that builds the form, never import the extraction stack.
@@ -44,10 +46,6 @@ KNOWN_EXTRA = (
     | set(INT_OPTIONS)
     | set(FLOAT_OPTIONS)
 )
-
-
-class SettingsError(ValueError):
-    """A connection field is missing or malformed; the message names the field."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import uvicorn
 from sqlalchemy import URL
 
 from wecom.callbacks.receiver import create_receiver_app
-from wecom.callbacks.receiver_config import ReceiverConfig, UnknownConnectionError
+from wecom.callbacks.receiver_config import ReceiverConfig
+from wecom.errors import UnknownConnectionError
 from wecom.store.engine import create_target_engine
 
 

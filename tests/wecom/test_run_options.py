@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wecom.run_options import RunConf, RunConfError, covering_snapshot
+from wecom.errors import RunConfError
+from wecom.run_options import RunConf, covering_snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

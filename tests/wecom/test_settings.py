@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wecom.settings import SettingsError, WeComSettings
+from wecom.errors import SettingsError
+from wecom.settings import WeComSettings
 
 KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 

@@ -1,7 +1,7 @@
 """WeCom's directory API, one small method per endpoint, on top of ``wecom.api.transport``.
 
 Each method names the API and says what a good answer holds; an answer that
-lacks it raises ``Malformed`` inside the transport's retry loop, so a cut-short
+lacks it raises ``MalformedAnswerError`` inside the transport's retry loop, so a cut-short
 or rewritten answer is retried like a busy server and then fails with the
 endpoint's name. Pure Python: the Airflow hook only builds one of these from a
 connection (with the company's shared rate budget).
@@ -15,10 +15,10 @@ from typing import Any
 
 from wecom.api.budget import RateLimits
 from wecom.api.crypto import WeComAesCipher
-from wecom.api.rules import INVALID_CURSOR, Malformed
+from wecom.api.rules import INVALID_CURSOR
 from wecom.api.tokens import Secret
 from wecom.api.transport import Transport
-from wecom.errors import WeComConfigError, WeComError
+from wecom.errors import MalformedAnswerError, WeComConfigError, WeComError
 
 __all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]
 
@@ -34,10 +34,10 @@ def _items(key: str, *required: str) -> Callable[[dict[str, Any]], list[dict[str
     def check(body: dict[str, Any]) -> list[dict[str, Any]]:
         items = body.get(key)
         if not isinstance(items, list):
-            raise Malformed(f"no {key!r} list")
+            raise MalformedAnswerError(f"no {key!r} list")
         for item in items:
             if not isinstance(item, dict) or any(name not in item for name in required):
-                raise Malformed(f"a {key!r} entry without {', '.join(required)}")
+                raise MalformedAnswerError(f"a {key!r} entry without {', '.join(required)}")
         return items
 
     return check
@@ -46,13 +46,13 @@ def _items(key: str, *required: str) -> Callable[[dict[str, Any]], list[dict[str
 def _department(body: dict[str, Any]) -> dict[str, Any]:
     department = body.get("department")
     if not isinstance(department, dict) or "id" not in department:
-        raise Malformed("no department object with an id")
+        raise MalformedAnswerError("no department object with an id")
     return department
 
 
 def _member(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(body.get("userid"), str):
-        raise Malformed("no userid")
+        raise MalformedAnswerError("no userid")
     return {key: value for key, value in body.items() if key not in ("errcode", "errmsg")}
 
 
@@ -60,27 +60,27 @@ def _id_page(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     rows = _items("dept_user", "userid", "department")(body)
     cursor = body.get("next_cursor") or None
     if cursor is not None and not isinstance(cursor, str):
-        raise Malformed("a next_cursor that is not a string")
+        raise MalformedAnswerError("a next_cursor that is not a string")
     return rows, cursor
 
 
 def _jobid(body: dict[str, Any]) -> str:
     jobid = body.get("jobid")
     if not isinstance(jobid, str) or not jobid:
-        raise Malformed("no jobid")
+        raise MalformedAnswerError("no jobid")
     return jobid
 
 
 def _export_result(body: dict[str, Any]) -> dict[str, Any]:
     status = body.get("status")
     if status not in EXPORT_STATUSES or isinstance(status, bool):
-        raise Malformed("a status that is not 0, 1, 2 or 3")
+        raise MalformedAnswerError("a status that is not 0, 1, 2 or 3")
     if status != 2:
         return {"status": status}
     files = _items("data_list", "url", "size", "md5")(body)
     for entry in files:
         if not isinstance(entry["url"], str) or not isinstance(entry["size"], int) or entry["size"] < 0:
-            raise Malformed("a data_list entry without a url or a size")
+            raise MalformedAnswerError("a data_list entry without a url or a size")
     return {"status": status, "data_list": files}
 
 

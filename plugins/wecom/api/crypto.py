@@ -27,31 +27,13 @@ from collections.abc import Iterable, Iterator
 
 from Crypto.Cipher import AES
 
+from wecom.errors import CryptoConfigError, DecryptError, ReceiveIdError, SignatureError
+
 BLOCK_SIZE = 32
 _RANDOM_PREFIX = 16
 _LENGTH_FIELD = 4
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9]{1,32}")
-
-
-class CallbackCryptoError(Exception):
-    """A callback or export file failed a crypto check."""
-
-
-class CryptoConfigError(CallbackCryptoError, ValueError):
-    """The token, key or receive id configured for the callback is malformed."""
-
-
-class SignatureError(CallbackCryptoError):
-    """The msg_signature does not match: the request is not from WeCom, or the token differs."""
-
-
-class DecryptError(CallbackCryptoError):
-    """The ciphertext is not base64, not block-aligned, badly padded or badly framed."""
-
-
-class ReceiveIdError(CallbackCryptoError):
-    """The message decrypted but was framed for another receive id (another corp or suite)."""
 
 
 def decode_aes_key(encoding_aes_key: str) -> bytes:

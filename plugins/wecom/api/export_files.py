@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from wecom.api.client import WeComClient
-from wecom.api.crypto import CallbackCryptoError, WeComAesCipher
-from wecom.errors import WeComExportError
+from wecom.api.crypto import WeComAesCipher
+from wecom.errors import CallbackCryptoError, WeComExportError
 
 log = logging.getLogger("wecom.export")
 

@@ -72,14 +72,6 @@ class Failure:
         )
 
 
-class Malformed(Exception):
-    """An answer lacks what the endpoint documents; ``what`` says how, e.g. "no 'userlist' list"."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
 def _fail(error: type[WeComError], advice: str) -> Rule:
     return Rule(Action.FAIL, error, advice)
 

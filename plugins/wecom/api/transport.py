@@ -25,18 +25,9 @@ from wecom.api.budget import MemoryBudgetStore, RateBudget, RateLimits
 from wecom.api.concurrency import AdaptiveConcurrency
 from wecom.api.download import download_once
 from wecom.api.redact import redact
-from wecom.api.rules import (
-    MALFORMED,
-    RATE_LIMITED,
-    TOO_CONCURRENT,
-    TRANSPORT,
-    Action,
-    Failure,
-    Malformed,
-    interpret,
-)
+from wecom.api.rules import MALFORMED, RATE_LIMITED, TOO_CONCURRENT, TRANSPORT, Action, Failure, interpret
 from wecom.api.tokens import Secret, TokenCache
-from wecom.errors import WeComConfigError, WeComError
+from wecom.errors import MalformedAnswerError, WeComConfigError, WeComError
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 GETTOKEN = "gettoken"
@@ -188,7 +179,7 @@ class Transport:
         json_body: Mapping[str, Any] | None = None,
         check: Check[T] = _whole_body,
     ) -> T:
-        """One API call; ``check`` turns a successful body into the result or raises ``Malformed``.
+        """One API call; ``check`` turns a successful body into the result or raises ``MalformedAnswerError``.
 
         A malformed answer is retried like a busy server, so ``check`` runs inside the retry loop.
         """
@@ -310,7 +301,7 @@ class Transport:
                 return outcome
         try:
             return check(outcome)
-        except Malformed as malformed:
+        except MalformedAnswerError as malformed:
             return Failure(MALFORMED, detail=malformed.what)
 
     def _backoff(self, retry: int) -> float:
@@ -360,7 +351,7 @@ class Transport:
 def _token_answer(body: dict[str, Any]) -> tuple[str, int]:
     token, expires_in = body.get("access_token"), body.get("expires_in")
     if not isinstance(token, str) or not token:
-        raise Malformed("no access_token")
+        raise MalformedAnswerError("no access_token")
     if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
-        raise Malformed("no positive expires_in")
+        raise MalformedAnswerError("no positive expires_in")
     return token, expires_in

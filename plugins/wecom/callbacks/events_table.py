@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from wecom.callbacks.parse import ParsedEvent, dedup_key
+from wecom.errors import EventsTableError
 from wecom.store.sql import db_time, read_named_statements, read_statement, read_statements
 
 TABLE = "wecom_callback_events"
@@ -63,10 +64,6 @@ _CAUSES = {
     "40P01": "deadlock with another session, retries exhausted",
     "42501": "permission denied (see include/sql/grants/receiver.sql)",
 }
-
-
-class SchemaError(RuntimeError):
-    """The events table is missing, incomplete or not writable by this role; the message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +127,7 @@ def _missing_privilege(connection: Connection) -> str | None:
 def check_events_table(engine: Engine) -> None:
     """Once per engine: the table exists (created here only if missing), with its columns and rights.
 
-    Raises ``SchemaError`` with one line naming what is missing, e.g. the
+    Raises ``EventsTableError`` with one line naming what is missing, e.g. the
     grant a least-privilege role lacks; connection failures propagate.
     """
     with engine.connect() as connection:
@@ -140,18 +137,18 @@ def check_events_table(engine: Engine) -> None:
                 ensure_callback_events_table(connection)
                 connection.commit()
             except DBAPIError as exc:
-                raise SchemaError(
+                raise EventsTableError(
                     f"table {TABLE} does not exist and role {role} may not create it ({describe_failure(exc)}): "
                     "run the directory sync once, or the owner runs include/sql/schema/30_callback_events.sql"
                 ) from None
         columns = {c["name"] for c in inspect(connection).get_columns(TABLE)}
         absent = [c for c in INSERTED_COLUMNS if c not in columns]
         if absent:
-            raise SchemaError(f"table {TABLE} lacks columns {absent}: run the directory sync to upgrade it")
+            raise EventsTableError(f"table {TABLE} lacks columns {absent}: run the directory sync to upgrade it")
         if engine.dialect.name == "postgresql":
             missing = _missing_privilege(connection)
             if missing:
-                raise SchemaError(f"role {role} lacks GRANT {missing} (see {GRANTS_FILE})")
+                raise EventsTableError(f"role {role} lacks GRANT {missing} (see {GRANTS_FILE})")
 
 
 def store_events(connection: Connection, events: Sequence[NewEvent]) -> list[bool]:
@@ -211,7 +208,7 @@ def sqlstate(exc: BaseException) -> str | None:
 
 def describe_failure(exc: BaseException) -> str:
     """A one-line cause for the log, without the driver's message (it can name hosts and users)."""
-    if isinstance(exc, SchemaError):
+    if isinstance(exc, EventsTableError):
         return str(exc)
     if isinstance(exc, PoolTimeoutError):
         return "no database connection free in time (pool exhausted)"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wecom.errors import EventApplyError
 from wecom.runs import READY_STATUSES
 
 # change_contact tag -> user/get field; lists are comma-separated in events.
@@ -49,10 +50,6 @@ _ALIGNED = ("order", "is_leader_in_dept")
 _CHANGE_RANK = {"create": 0, "update": 1, "delete": 2}
 
 Version = tuple[datetime, dict[str, Any] | None]
-
-
-class EntityError(ValueError):
-    """An entity's events cannot be applied; the message names no member data."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +168,7 @@ def group_departments(events: Iterable[Event]) -> list[Group]:
 
 def _split(value: Any) -> list[str]:
     if not isinstance(value, str):
-        raise EntityError("a list field is not text")
+        raise EventApplyError("a list field is not text")
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
@@ -180,7 +177,7 @@ def int_list(value: Any, what: str) -> list[int]:
     try:
         return [int(part) for part in _split(value)]
     except ValueError:
-        raise EntityError(f"{what} holds a non-numeric entry") from None
+        raise EventApplyError(f"{what} holds a non-numeric entry") from None
 
 
 def _extattr(value: Any) -> dict[str, Any]:
@@ -221,7 +218,7 @@ def _apply_user_fields(state: dict[str, Any], payload: Mapping[str, Any]) -> boo
         if tag == "IsLeaderInDept":
             flags = int_list(value, tag)
             if len(flags) != len(state.get("department") or []):
-                raise EntityError("IsLeaderInDept does not align with the member's departments")
+                raise EventApplyError("IsLeaderInDept does not align with the member's departments")
             state[name] = flags
             said_leaders = True
         elif tag == "DirectLeader":
@@ -309,5 +306,5 @@ def fold_department(
         state = state | {"parentid": int(state["parentid"])}
         state["order"] = None if state.get("order") in (None, "") else int(state["order"])
     except (KeyError, TypeError, ValueError):
-        raise EntityError("department has no usable ParentId/Order (not yet known here)") from None
+        raise EventApplyError("department has no usable ParentId/Order (not yet known here)") from None
     return (state if alive else None), state

@@ -19,6 +19,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
+from wecom.errors import EventParseError, UnsafeXmlError
 from wecom.runs import EventStatus
 
 # change type -> (entity type, the XML field that names the entity)
@@ -76,14 +77,6 @@ FIELD_FORMATS: dict[str, re.Pattern[str]] = {
 
 # Elements that are always lists in the JSON payload, even with one child (ExtAttr/Item).
 _LIST_TAGS = frozenset({"Item"})
-
-
-class EventParseError(ValueError):
-    """The text is not a well-formed WeCom event; the message never names member data."""
-
-
-class UnsafeXmlError(EventParseError):
-    """The XML declares a DTD or entities (billion laughs, external entities)."""
 
 
 def parse_xml(data: bytes | str) -> Element:

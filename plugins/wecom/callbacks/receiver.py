@@ -34,16 +34,19 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from wecom.api.crypto import CallbackCryptoError, DecryptError, ReceiveIdError, SignatureError
 from wecom.callbacks.events_table import NewEvent, describe_failure
 from wecom.callbacks.intake import Intake
-from wecom.callbacks.parse import EventParseError, UnsafeXmlError, parse_event, parse_xml
-from wecom.callbacks.receiver_config import (
-    CONFIG_ERRORS,
-    ReceiverConfig,
-    ReceiverLimits,
-    Resolver,
+from wecom.callbacks.parse import parse_event, parse_xml
+from wecom.callbacks.receiver_config import CONFIG_ERRORS, ReceiverConfig, ReceiverLimits, Resolver
+from wecom.errors import (
+    CallbackCryptoError,
+    CallbackRejected,
+    DecryptError,
+    EventParseError,
+    ReceiveIdError,
+    SignatureError,
     UnknownConnectionError,
+    UnsafeXmlError,
 )
 
 log = logging.getLogger(__name__)
@@ -53,17 +56,8 @@ DEFAULT_CONFIG_TTL_S = 60.0
 Clock = Callable[[], float]
 
 
-class _Rejected(Exception):
-    """Ends a request with ``status``; ``reason`` goes to the log only, the body is the bare phrase."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 async def _on_rejected(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, _Rejected)
+    assert isinstance(exc, CallbackRejected)
     log.warning(
         "wecom callback %s conn_id=%r rejected with %d: %s",
         request.method,
@@ -102,9 +96,9 @@ class _ConfigCache:
             except CONFIG_ERRORS as exc:
                 value = exc
             except TimeoutError:
-                raise _Rejected(503, "connection lookup did not finish within the write deadline") from None
+                raise CallbackRejected(503, "connection lookup did not finish within the write deadline") from None
             except Exception as exc:
-                raise _Rejected(503, f"cannot load the connection ({type(exc).__name__})") from None
+                raise CallbackRejected(503, f"cannot load the connection ({type(exc).__name__})") from None
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
             if len(self._entries) < self.MAX_ENTRIES:
@@ -112,9 +106,9 @@ class _ConfigCache:
             entry = (now, value)
         value = entry[1]
         if isinstance(value, UnknownConnectionError):
-            raise _Rejected(404, str(value))
+            raise CallbackRejected(404, str(value))
         if isinstance(value, Exception):
-            raise _Rejected(500, f"connection misconfigured: {value}")
+            raise CallbackRejected(500, f"connection misconfigured: {value}")
         return value
 
 
@@ -122,7 +116,7 @@ def _signed_params(request: Request) -> tuple[str, str, str]:
     query = request.query_params
     params = (query.get("msg_signature"), query.get("timestamp"), query.get("nonce"))
     if not all(params):
-        raise _Rejected(403, "not a signed request: msg_signature, timestamp or nonce missing")
+        raise CallbackRejected(403, "not a signed request: msg_signature, timestamp or nonce missing")
     return params  # type: ignore[return-value]
 
 
@@ -132,40 +126,40 @@ def _verify(config: ReceiverConfig, signed: tuple[str, str, str], encrypted: str
     try:
         config.crypto.verify_signature(signature, timestamp, nonce, encrypted)
     except SignatureError as exc:
-        raise _Rejected(403, f"bad signature: {exc} (is the Token the connection's callback_token?)") from None
+        raise CallbackRejected(403, f"bad signature: {exc} (is the Token the connection's callback_token?)") from None
     if config.timestamp_window_s:
         if not (timestamp.isascii() and timestamp.isdigit()):
-            raise _Rejected(403, "timestamp is not a number")
+            raise CallbackRejected(403, "timestamp is not a number")
         skew = abs(time.time() - int(timestamp))
         if skew > config.timestamp_window_s:
-            raise _Rejected(403, f"timestamp is {skew:.0f} s away, window is {config.timestamp_window_s} s")
+            raise CallbackRejected(403, f"timestamp is {skew:.0f} s away, window is {config.timestamp_window_s} s")
 
 
 def _decrypt(config: ReceiverConfig, encrypted: str) -> str:
     try:
         return config.crypto.decrypt(encrypted)
     except ReceiveIdError as exc:
-        raise _Rejected(403, f"wrong corp: {exc} (is the connection's login this corp's id?)") from None
+        raise CallbackRejected(403, f"wrong corp: {exc} (is the connection's login this corp's id?)") from None
     except CallbackCryptoError as exc:
-        raise _Rejected(400 if isinstance(exc, DecryptError) else 403, f"cannot decrypt: {exc}") from None
+        raise CallbackRejected(400 if isinstance(exc, DecryptError) else 403, f"cannot decrypt: {exc}") from None
 
 
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     """The body, refused as soon as it is known to exceed ``limit`` or to take over ``timeout_s``."""
     declared = request.headers.get("content-length")
     if declared is not None and not (declared.isascii() and declared.isdigit()):
-        raise _Rejected(400, "Content-Length is not a number")
+        raise CallbackRejected(400, "Content-Length is not a number")
     if declared is not None and int(declared) > limit:
-        raise _Rejected(413, f"Content-Length {declared} exceeds {limit} bytes")
+        raise CallbackRejected(413, f"Content-Length {declared} exceeds {limit} bytes")
     body = bytearray()
     try:
         async with asyncio.timeout(timeout_s):
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > limit:
-                    raise _Rejected(413, f"body exceeds {limit} bytes")
+                    raise CallbackRejected(413, f"body exceeds {limit} bytes")
     except TimeoutError:
-        raise _Rejected(408, f"body not received within {timeout_s:g} s") from None
+        raise CallbackRejected(408, f"body not received within {timeout_s:g} s") from None
     return bytes(body)
 
 
@@ -174,12 +168,12 @@ def _parse_envelope(body: bytes) -> tuple[str | None, str]:
     try:
         envelope = parse_xml(body)
     except UnsafeXmlError:
-        raise _Rejected(400, "body XML declares a DTD or entities") from None
+        raise CallbackRejected(400, "body XML declares a DTD or entities") from None
     except EventParseError:
-        raise _Rejected(400, "body is not XML") from None
+        raise CallbackRejected(400, "body is not XML") from None
     encrypted = envelope.findtext("Encrypt")
     if not encrypted:
-        raise _Rejected(400, "body has no Encrypt element")
+        raise CallbackRejected(400, "body has no Encrypt element")
     return envelope.findtext("ToUserName"), encrypted
 
 
@@ -192,7 +186,7 @@ class _Gate:
 
     def __enter__(self) -> None:
         if self.busy >= self.limit:
-            raise _Rejected(503, f"more than {self.limit} requests in progress")
+            raise CallbackRejected(503, f"more than {self.limit} requests in progress")
         self.busy += 1
 
     def __exit__(self, *_exc: object) -> None:
@@ -220,7 +214,7 @@ def create_receiver_app(
     intake = intake or Intake()
 
     app = FastAPI(title="WeCom callback receiver", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_exception_handler(_Rejected, _on_rejected)
+    app.add_exception_handler(CallbackRejected, _on_rejected)
     configs = _ConfigCache(resolve, cache_ttl_s, clock)
     gate = _Gate(limits.max_concurrent_requests)
     route = f"{path_prefix}/callback/{{conn_id}}"
@@ -234,11 +228,11 @@ def create_receiver_app(
         try:
             signed = _signed_params(request)
             if not echostr:
-                raise _Rejected(400, "echostr missing")
+                raise CallbackRejected(400, "echostr missing")
             _verify(config, signed, echostr)
             answer = _decrypt(config, echostr)
-        except _Rejected as exc:
-            raise _Rejected(exc.status, f"URL verification failed: {exc.reason}") from None
+        except CallbackRejected as exc:
+            raise CallbackRejected(exc.status, f"URL verification failed: {exc.reason}") from None
         log.info("wecom callback URL verification for conn_id=%r: ok", conn_id)
         return PlainTextResponse(answer)
 
@@ -255,21 +249,21 @@ def create_receiver_app(
         received_at = datetime.now(UTC)
         _verify(config, signed, encrypted)
         if to_user is not None and to_user != config.corp_id:
-            raise _Rejected(403, "ToUserName is not this connection's corp id")
+            raise CallbackRejected(403, "ToUserName is not this connection's corp id")
         message = _decrypt(config, encrypted)
         try:
             event = parse_event(message)
         except EventParseError as exc:
-            raise _Rejected(400, f"decrypted event rejected: {exc}") from None
+            raise CallbackRejected(400, f"decrypted event rejected: {exc}") from None
         future = intake.submit(config.engine, NewEvent(config.corp_id, conn_id, event, message, received_at))
         try:
             async with asyncio.timeout(max(deadline - clock(), 0.001)):
                 is_new = await asyncio.wrap_future(future)
         except TimeoutError:
             reason = f"database write did not finish within the {limits.write_deadline_s:g} s deadline"
-            raise _Rejected(503, reason) from None
+            raise CallbackRejected(503, reason) from None
         except Exception as exc:
-            raise _Rejected(503, describe_failure(exc)) from None
+            raise CallbackRejected(503, describe_failure(exc)) from None
         log.debug(
             "wecom callback conn_id=%r stored %s %s (%s)",
             conn_id,

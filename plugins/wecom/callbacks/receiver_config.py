@@ -16,21 +16,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
-from wecom.api.crypto import CryptoConfigError, WeComCrypto
-from wecom.settings import SettingsError, WeComSettings
+from wecom.api.crypto import WeComCrypto
+from wecom.errors import CryptoConfigError, ReceiverConfigError, SettingsError, UnknownConnectionError
+from wecom.settings import WeComSettings
 from wecom.store.engine import AirflowConnectionLike, create_target_engine
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_TIMESTAMP_WINDOW_S = 300
 APPLICATION_NAME = "wecom-callback-receiver"
-
-
-class UnknownConnectionError(LookupError):
-    """No callback endpoint for this conn_id (no such connection, or not set up for callbacks)."""
-
-
-class ReceiverConfigError(ValueError):
-    """The connection exists but its callback settings are unusable."""
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,10 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from wecom.callbacks.events_table import SchemaError, check_events_table, describe_failure
+from wecom.callbacks.events_table import check_events_table, describe_failure
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
-from wecom.callbacks.receiver_config import (
-    CONFIG_ERRORS,
-    ReceiverConfig,
-    ReceiverConfigError,
-    ReceiverLimits,
-    Resolver,
-    UnknownConnectionError,
-)
+from wecom.callbacks.receiver_config import CONFIG_ERRORS, ReceiverConfig, ReceiverLimits, Resolver
+from wecom.errors import EventsTableError, ReceiverConfigError, UnknownConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +167,7 @@ def _check_endpoint(resolve: Resolver, conn_id: str) -> str | None:
     """Why ``conn_id`` cannot be served (a one-line reason), or None; a database that is down only warns."""
     try:
         check_events_table(resolve(conn_id).engine)
-    except (*CONFIG_ERRORS, SchemaError) as exc:
+    except (*CONFIG_ERRORS, EventsTableError) as exc:
         return f"{conn_id}: {exc}"
     except SQLAlchemyError as exc:
         log.warning(

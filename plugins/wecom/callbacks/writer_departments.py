@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from wecom.callbacks.fold import EntityError, FetchFailed, Group, fold_department
+from wecom.callbacks.fold import FetchFailed, Group, fold_department
 from wecom.callbacks.writer import WriteStep, before, not_before, plain_rows, records
 from wecom.directory.transform import TABLE_COLUMNS, transform_departments
+from wecom.errors import EventApplyError
 from wecom.store.sql import parse_db_time
 
 _COLUMNS = [c for c in TABLE_COLUMNS["wecom_departments"] if c != "corp_id"]
@@ -50,7 +51,7 @@ def apply_departments(step: WriteStep, groups: list[Group]) -> None:
         base = None if row is None else department_payload(row)
         try:
             state, content = fold_department(base, row is not None and row["is_deleted"], group.events, got)
-        except EntityError as error:
+        except EventApplyError as error:
             step.outcome.fail(f"department event: {error}", group.events)
             continue
         applied[group.key] = group

@@ -21,13 +21,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from wecom.callbacks.fold import EntityError, FetchFailed, Group, fold_user, named_departments
+from wecom.callbacks.fold import FetchFailed, Group, fold_user, named_departments
 from wecom.callbacks.queue import expanding, in_chunks
 from wecom.callbacks.writer import WriteStep, before, not_before
 from wecom.callbacks.writer_renames import NEW_USERID_TAKEN, move_renamed, sources, taken_new_userid
 from wecom.callbacks.writer_user_rows import Folded, write_users
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.transform import USER_FIELDS
+from wecom.errors import EventApplyError
 from wecom.store.sql import parse_db_time
 
 # users table column -> user/get field, to turn a stored row back into a payload (extattr is JSON text).
@@ -70,7 +71,7 @@ def _unknown_departments(group: Group, known: set[int], *, fetched: bool) -> str
     fetched answer is WeCom's present state and needs no check)."""
     try:
         unknown = sorted(named_departments(group.ready) - known)
-    except EntityError:
+    except EventApplyError:
         return None  # the fold reports the malformed list
     if fetched or not unknown:
         return None
@@ -93,7 +94,7 @@ def _fold(step: WriteStep, groups: list[Group], bases: Mapping[str, Mapping[str,
                 start, start_deleted = earlier[group.key], earlier[group.key] is None
             got = step.fetched.get(("user", group.key))
             versions, said_leaders = fold_user(group.key, start, start_deleted, group.events, got)
-        except EntityError as error:
+        except EventApplyError as error:
             step.outcome.fail(f"member event: {error}", group.events)
             continue
         step.outcome.settle("applied", group.events)

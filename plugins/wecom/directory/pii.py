@@ -13,15 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from wecom.errors import PiiConfigError
+
 if TYPE_CHECKING:  # the policy is parsed where DAG files are (wecom.companies); only the transform applies it
     import pandas as pd
 
 PII_FIELDS = ("mobile", "email", "biz_mail", "telephone", "address")
 MODES = ("keep", "hash", "drop")
-
-
-class PiiConfigError(ValueError):
-    """A PII option names an unknown field or mode, or asks to hash without a salt."""
 
 
 @dataclass(frozen=True)

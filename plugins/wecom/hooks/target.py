@@ -12,8 +12,9 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 from sqlalchemy.exc import OperationalError
 
+from wecom.errors import SettingsError
 from wecom.hooks.wecom import WeComHook
-from wecom.settings import SettingsError, WeComSettings
+from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection, location, unreachable
 from wecom.store.loader import DirectoryLoader
 

@@ -11,9 +11,8 @@ from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.api.extract import extract_directory
-from wecom.errors import WeComConfigError
+from wecom.errors import SettingsError, WeComConfigError
 from wecom.hooks.wecom import WeComHook
-from wecom.settings import SettingsError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -18,17 +18,8 @@ import xmltodict
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from wecom.api.crypto import (
-    BLOCK_SIZE,
-    CallbackCryptoError,
-    CryptoConfigError,
-    DecryptError,
-    ReceiveIdError,
-    SignatureError,
-    WeComAesCipher,
-    WeComCrypto,
-    decode_aes_key,
-)
+from wecom.api.crypto import BLOCK_SIZE, WeComAesCipher, WeComCrypto, decode_aes_key
+from wecom.errors import CallbackCryptoError, CryptoConfigError, DecryptError, ReceiveIdError, SignatureError
 
 TOKEN = "QDG6eK"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"

@@ -16,7 +16,6 @@ from sqlalchemy.exc import ProgrammingError
 from tests.wecom.callbacks.test_parse import CORP_ID, CREATE_TIME, EVENTS, event_xml
 from wecom.callbacks.events_table import (
     NewEvent,
-    SchemaError,
     check_events_table,
     ensure_callback_events_table,
     store_event,
@@ -24,6 +23,7 @@ from wecom.callbacks.events_table import (
 )
 from wecom.callbacks.parse import dedup_key, parse_event
 from wecom.callbacks.receiver_config import ReceiverLimits, receiver_engine
+from wecom.errors import EventsTableError
 from wecom.store.engine import create_target_engine
 from wecom.store.loader import DirectoryLoader
 from wecom.store.sql import parse_db_time, read_statements
@@ -184,7 +184,7 @@ def test_check_names_the_columns_an_older_table_lacks(tmp_path: Path) -> None:
     ensure_callback_events_table(engine)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE wecom_callback_events DROP COLUMN new_entity_id"))
-    with pytest.raises(SchemaError, match=r"lacks columns \['new_entity_id'\]"):
+    with pytest.raises(EventsTableError, match=r"lacks columns \['new_entity_id'\]"):
         check_events_table(engine)
     engine.dispose()
 
@@ -248,7 +248,7 @@ def test_a_missing_grant_fails_the_check_naming_it(
 ) -> None:
     with target_engine.begin() as connection:
         connection.execute(text(f"REVOKE {revoke} ON wecom_callback_events FROM wecom_receiver"))
-    with pytest.raises(SchemaError) as excinfo:
+    with pytest.raises(EventsTableError) as excinfo:
         check_events_table(receiver_role)
     assert str(excinfo.value) == (f"role wecom_receiver lacks GRANT {named} (see include/sql/grants/receiver.sql)")
 
@@ -257,7 +257,7 @@ def test_a_missing_grant_fails_the_check_naming_it(
 @pytest.mark.postgres
 def test_a_role_that_may_not_create_the_missing_table_is_told_how_to_get_it(target_engine: Engine) -> None:
     receiver = as_role(target_engine, "wecom_receiver")
-    with pytest.raises(SchemaError, match="does not exist and role wecom_receiver may not create it"):
+    with pytest.raises(EventsTableError, match="does not exist and role wecom_receiver may not create it"):
         check_events_table(receiver)
     receiver.dispose()
 

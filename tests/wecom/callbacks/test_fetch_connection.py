@@ -8,8 +8,9 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.airflow_tasks import callback_fetch_hook
+from wecom.errors import SettingsError
 from wecom.provider_info import get_provider_info
-from wecom.settings import SettingsError, WeComSettings
+from wecom.settings import WeComSettings
 
 
 def settings(**extra: object) -> WeComSettings:

@@ -7,17 +7,9 @@ from itertools import count
 
 import pytest
 
-from wecom.callbacks.fold import (
-    EntityError,
-    Event,
-    Gone,
-    fold_department,
-    fold_user,
-    group_users,
-    merge_present,
-    named_departments,
-)
+from wecom.callbacks.fold import Event, Gone, fold_department, fold_user, group_users, merge_present, named_departments
 from wecom.callbacks.writer_departments import cycle_members
+from wecom.errors import EventApplyError
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _ids = count(1)
@@ -93,9 +85,9 @@ def test_gone_deletes_and_says_the_member_leads_nothing() -> None:
 
 
 def test_malformed_lists_are_entity_errors_without_member_data() -> None:
-    with pytest.raises(EntityError, match="Department holds a non-numeric entry"):
+    with pytest.raises(EventApplyError, match="Department holds a non-numeric entry"):
         fold_user("li", None, False, [event("create_user", 5, UserID="li", Department="2,x")], None)
-    with pytest.raises(EntityError, match="IsLeaderInDept does not align"):
+    with pytest.raises(EventApplyError, match="IsLeaderInDept does not align"):
         fold_user("li", None, False, [event("create_user", 5, UserID="li", Department="2", IsLeaderInDept="1,0")], None)
 
 

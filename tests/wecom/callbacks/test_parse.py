@@ -7,13 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from wecom.callbacks.parse import (
-    FIELD_FORMATS,
-    MAX_FIELD_CHARS,
-    EventParseError,
-    UnsafeXmlError,
-    parse_event,
-)
+from wecom.callbacks.parse import FIELD_FORMATS, MAX_FIELD_CHARS, parse_event
+from wecom.errors import EventParseError, UnsafeXmlError
 
 CORP_ID = "ww0123456789abcdef"
 CREATE_TIME = 1700000000

@@ -38,7 +38,8 @@ from wecom.api.crypto import WeComCrypto, decode_aes_key
 from wecom.callbacks.intake import Intake
 from wecom.callbacks.parse import FIELD_FORMATS, dedup_key
 from wecom.callbacks.receiver import AIRFLOW_URL_PREFIX, create_receiver_app
-from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits, UnknownConnectionError
+from wecom.callbacks.receiver_config import ReceiverConfig, ReceiverLimits
+from wecom.errors import UnknownConnectionError
 from wecom.store.engine import create_target_engine
 
 CONN_ID = "wecom_default"

@@ -13,12 +13,8 @@ from fastapi.testclient import TestClient
 from tests.wecom.api.test_crypto import AES_KEY, CORP_ID, TOKEN
 from tests.wecom.callbacks.test_receiver import CONN_ID, MEMBER_EVENT, URL, envelope
 from wecom.callbacks.receiver import create_receiver_app
-from wecom.callbacks.receiver_config import (
-    ReceiverConfigError,
-    ReceiverLimits,
-    UnknownConnectionError,
-    receiver_engine,
-)
+from wecom.callbacks.receiver_config import ReceiverLimits, receiver_engine
+from wecom.errors import ReceiverConfigError, UnknownConnectionError
 from wecom.receiver import airflow_resolver
 from wecom.store.engine import target_url
 

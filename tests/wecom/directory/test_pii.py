@@ -7,8 +7,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from wecom.directory.pii import PiiConfigError, PiiPolicy
+from wecom.directory.pii import PiiPolicy
 from wecom.directory.transform import transform_users
+from wecom.errors import PiiConfigError
 
 RAW = pd.DataFrame(
     [

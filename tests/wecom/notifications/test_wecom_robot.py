@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from wecom.errors import MassDeletionError, QualityCheckError, WeComConfigError
+from wecom.errors import MassDeletionError, QualityCheckError, RobotError, WeComConfigError
 from wecom.notifications.wecom_robot import WeComRobotNotifier
-from wecom.robot import MAX_CONTENT_BYTES, RobotError, send_markdown
+from wecom.robot import MAX_CONTENT_BYTES, send_markdown
 from wecom_simulator.org import generate_org
 from wecom_simulator.testing import running_simulator
 
