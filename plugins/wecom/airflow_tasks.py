@@ -28,7 +28,7 @@ from wecom.store.run_records import RunRecord
 from wecom.store.run_spool import RunSpool
 from wecom.store.staging import StagePath
 
-log = logging.getLogger("wecom.airflow_tasks")
+log = logging.getLogger(__name__)
 
 
 def staged(manifest: dict[str, Any], step: str) -> StagePath:

@@ -42,7 +42,7 @@ from wecom.store.staging import (
     read_table,
 )
 
-log = logging.getLogger("wecom.pipeline")
+log = logging.getLogger(__name__)
 
 TABLE_FIELDS = {f.name: f"wecom_{f.name}" for f in fields(Snapshot)}
 # What ``check_snapshot`` reads of each table; a check on another column fails loudly with a KeyError.

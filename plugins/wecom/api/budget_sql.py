@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wecom.api.budget import BudgetKey, MemoryBudgetStore
 from wecom.store.sql import check_dialect, read_statement
 
-_log = logging.getLogger("wecom.api.client")
+_log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
 RETRY_STORE_AFTER_S = 60.0
 

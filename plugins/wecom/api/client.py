@@ -25,7 +25,7 @@ __all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]
 EXPORT_KINDS = ("user", "simple_user", "department", "taguser")
 EXPORT_STATUSES = (0, 1, 2, 3)  # waiting, running, done, failed
 MAX_CURSOR_RESTARTS = 3
-_log = logging.getLogger("wecom.api.client")
+_log = logging.getLogger(__name__)
 
 
 def _items(key: str, *required: str) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:

@@ -29,7 +29,7 @@ from wecom.api.client import WeComClient
 from wecom.api.crypto import WeComAesCipher
 from wecom.errors import CallbackCryptoError, WeComExportError
 
-log = logging.getLogger("wecom.export")
+log = logging.getLogger(__name__)
 
 RECORDS_KEY = {"user": "userlist", "simple_user": "userlist", "department": "department"}
 DONE, FAILED = 2, 3

@@ -49,7 +49,7 @@ from wecom.errors import (
 from wecom.settings import CHOICES, STRATEGIES
 from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_manifest
 
-log = logging.getLogger("wecom.api.extract")
+log = logging.getLogger(__name__)
 
 DEPARTMENTS_FILE = "departments.jsonl"
 USERS_FILE = "users.jsonl"

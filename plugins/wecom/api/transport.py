@@ -34,7 +34,7 @@ GETTOKEN = "gettoken"
 POOL_SIZE = 32
 _DOWNLOAD = "export_file"
 _TOKEN_MARGIN_S = 60.0
-_log = logging.getLogger("wecom.api.client")
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Check = Callable[[dict[str, Any]], T]

@@ -42,7 +42,7 @@ from wecom.runs import EventStatus, RunStatus
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
 
-log = logging.getLogger("wecom.callbacks")
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_MAX_WORKERS = 16

@@ -25,7 +25,7 @@ from wecom.store.plan import DRIFT_TABLES, LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord, RunRecords
 from wecom.store.sql import db_time, parse_db_time, read_named_statements, schema_statements
 
-log = logging.getLogger("wecom.store")
+log = logging.getLogger(__name__)
 
 ADDED_COLUMNS = "schema_changes/added_columns.sql"
 

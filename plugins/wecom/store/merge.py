@@ -34,7 +34,7 @@ from wecom.store.plan import (
 from wecom.store.sql import read_named_statements, read_statement
 from wecom.store.withheld_values import WithheldValues
 
-log = logging.getLogger("wecom.store")
+log = logging.getLogger(__name__)
 
 # Merge order matters: link tables look at the staged entities they belong to.
 MERGE_FILES: dict[str, str] = {

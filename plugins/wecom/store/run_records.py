@@ -20,7 +20,7 @@ from wecom.runs import CHANGES, SNAPSHOT_STATUSES, RunStatus
 from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
 from wecom.store.sql import db_time, parse_db_time, read_statement
 
-log = logging.getLogger("wecom.store")
+log = logging.getLogger(__name__)
 
 RUN_COUNT_PREFIX = {
     "wecom_departments": "departments",

@@ -19,7 +19,7 @@ from wecom.store.run_records import RunRecord
 from wecom.store.sql import parse_db_time
 from wecom.store.staging import StagePath, ensure_dir
 
-log = logging.getLogger("wecom.store")
+log = logging.getLogger(__name__)
 
 _TIME_FIELDS = ("logical_date", "observed_at", "started_at")
 

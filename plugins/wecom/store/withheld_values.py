@@ -22,7 +22,7 @@ from wecom.directory.transform import TABLE_DTYPES
 from wecom.directory.withheld import LINK_SETS, WITHHELD, carried_links, fill_withheld, withheld_owners
 from wecom.store.sql import read_named_statements
 
-log = logging.getLogger("wecom.store")
+log = logging.getLogger(__name__)
 
 Batch = pd.DataFrame | pa.RecordBatch
 

@@ -136,7 +136,7 @@ def test_buckets_that_left_every_window_are_pruned(target_engine: Engine) -> Non
 def test_a_missing_table_falls_back_to_this_process_for_a_minute_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="wecom.api.client")
+    caplog.set_level(logging.WARNING, logger="wecom.api.budget_sql")
     engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
     now = T0
     store = SqlBudgetStore(engine, clock=lambda: now)

@@ -528,10 +528,10 @@ def test_secrets_never_reach_exceptions_logs_or_reprs(
 def test_logs_one_debug_line_per_call_and_warn_on_retries(
     client: WeComClient, sim: RunningSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="wecom.api.client")
+    caplog.set_level(logging.DEBUG, logger="wecom.api.transport")
     sim.add_fault(endpoint="department/get", errcode=-1, times=1)
     client.department_get(1)
-    records = [r for r in caplog.records if r.name == "wecom.api.client"]
+    records = [r for r in caplog.records if r.name == "wecom.api.transport"]
     debug = [r.getMessage() for r in records if r.levelno == logging.DEBUG]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(debug) == 3

@@ -195,7 +195,7 @@ def test_export_fault_fails_naming_the_job(
     sim: RunningSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, fault: str, problem: str
 ) -> None:
     sim.add_export_fault(fault)
-    with caplog.at_level(logging.INFO, logger="wecom.export"), pytest.raises(WeComExportError) as caught:
+    with caplog.at_level(logging.INFO, logger="wecom.api.export_files"), pytest.raises(WeComExportError) as caught:
         extract(sim, tmp_path, "export")
     [named] = JOBID.findall(str(caught.value))
     assert named == started_jobs(caplog)[0], "the department job got the fault"

@@ -88,7 +88,7 @@ def test_a_different_or_older_snapshot_needs_the_full_load(
     loader: DirectoryLoader, second: RunRecord, why: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     load(loader, run("r1", 0))
-    with caplog.at_level("INFO", logger="wecom.store"):
+    with caplog.at_level("INFO", logger="wecom.store.loader"):
         assert loader.record_if_unchanged(second) is None
     assert why in caplog.text
     assert loader.runs.get("wecom_directory_sync", "r2") is None
