@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     group("--departments", metavar="N", type=int, default=100, help="departments (default %(default)s)")
     group("--seed", metavar="N", type=int, default=1, help="random seed of the company (default %(default)s)")
     group("--max-depth", metavar="N", type=int, default=15, help="deepest department level (default %(default)s)")
+    group("--tags", metavar="N", type=int, default=None, help="tags (default one per 8 departments, at most 12)")
     group(
         "--out-of-scope-departments",
         type=_id_set,
@@ -134,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="API,...",
         help=f"APIs app secrets get 48002 for, from {','.join(sorted(APP_REFUSABLE_APIS))} (default user/list_id)",
+    )
+    group(
+        "--new-ips-read-tags",
+        action="store_const",
+        const=True,
+        default=None,
+        help="let --new-ip callers still call tag/list, tag/get and export/taguser (WeCom does not say; default 48009)",
     )
     group(
         "--new-ip",
@@ -220,7 +228,9 @@ def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(str(error))
     callback = _callback_target(parser, args)
     started = time.perf_counter()
-    org = generate_org(seed=args.seed, members=args.members, departments=args.departments, max_depth=args.max_depth)
+    org = generate_org(
+        seed=args.seed, members=args.members, departments=args.departments, max_depth=args.max_depth, tags=args.tags
+    )
     state = SimulatorState(org, **settings)
     try:
         for fault in args.faults:

@@ -25,6 +25,7 @@ from wecom_simulator.faults import check_endpoint, parse_fault
 from wecom_simulator.model import Change, Department, DirectoryError, EntityNotFound
 from wecom_simulator.payloads import department_full, user_full
 from wecom_simulator.state import SimulatorState
+from wecom_simulator.tags import TagChange
 
 router = APIRouter(prefix="/_sim")
 
@@ -62,7 +63,10 @@ def _checked(action: Any, *args: Any, **kwargs: Any) -> Any:
         raise BadRequest(str(error)) from None
 
 
-def _change_summary(change: Change) -> dict[str, Any]:
+def _change_summary(change: Change | TagChange) -> dict[str, Any]:
+    if isinstance(change, TagChange):
+        lists = ("add_users", "del_users", "add_parties", "del_parties")
+        return {"change_type": change.kind, "tagid": change.tag.id, **{k: list(getattr(change, k)) for k in lists}}
     entity = change.entity
     key = {"id": entity.id} if isinstance(entity, Department) else {"userid": entity.userid}
     summary: dict[str, Any] = {"change_type": change.kind, **key, "fields": list(change.fields)}
@@ -73,7 +77,7 @@ def _change_summary(change: Change) -> dict[str, Any]:
 
 def _edited(
     state: SimulatorState,
-    changes: list[Change],
+    changes: list[Change] | list[TagChange],
     record: tuple[str, Callable[[], dict[str, Any]]] | None = None,
     status: int = 200,
 ) -> JSONResponse:

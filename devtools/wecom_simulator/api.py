@@ -24,8 +24,16 @@ from wecom_simulator import errcodes as ec
 from wecom_simulator.errcodes import ApiError, error_body
 from wecom_simulator.exports import BLOCK_SIZE_RANGE, BlockSource
 from wecom_simulator.faults import Fault
-from wecom_simulator.model import ROOT_ID, Department, Member, iter_rows
-from wecom_simulator.payloads import department_full, department_simple, user_full, user_simple
+from wecom_simulator.model import ROOT_ID, Department, Member, Tag, iter_rows
+from wecom_simulator.payloads import (
+    department_full,
+    department_simple,
+    tag_brief,
+    tag_detail,
+    tag_export_entries,
+    user_full,
+    user_simple,
+)
 from wecom_simulator.rights import CONTACT_SYNC, refusal, withholds_sensitive
 from wecom_simulator.state import SimulatorState
 
@@ -178,16 +186,42 @@ def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
     return ok(dept_user=rows)
 
 
+def _tag_param(state: SimulatorState, raw: Any) -> Tag:
+    """A tagid (query string or JSON body): missing -> 40058, malformed or unknown -> 40068."""
+    if raw is None or raw == "":
+        raise ApiError(ec.INVALID_PARAMETER, "tagid missing")
+    try:
+        tag_id = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(ec.INVALID_TAG) from None
+    tag = state.org.tags.get(tag_id)
+    if tag is None or isinstance(raw, bool):
+        raise ApiError(ec.INVALID_TAG)
+    return tag
+
+
+def tag_list(state: SimulatorState, call: Call) -> dict[str, Any]:
+    return ok(taglist=[tag_brief(tag) for tag in state.org.tags.values()])
+
+
+def tag_get(state: SimulatorState, call: Call) -> dict[str, Any]:
+    tag = _tag_param(state, call.params.get("tagid"))
+    hidden = state.config.out_of_scope_departments
+    return ok(**tag_detail(state.org, tag, sensitive=call.sensitive, hidden=hidden))
+
+
 EXPORT_LOCK_SLICE = 1000
 
 
-def _export_blocks(state: SimulatorState, kind: str, sensitive: bool) -> BlockSource:
+def _export_blocks(state: SimulatorState, kind: str, sensitive: bool, tag: Tag | None = None) -> BlockSource:
     """The export's entries in blocks, built under the lock a slice at a time so the API stays responsive."""
 
     def build(items: list[Any]) -> list[dict[str, Any]]:
         org = state.org
         if kind == "department":
             return [department_full(d) for d in items]
+        if kind == "taguser":
+            return items
         members = [m for m in items if org.is_current(m)]
         if kind == "user":
             return [user_full(org, m, sensitive=sensitive) for m in members]
@@ -200,6 +234,8 @@ def _export_blocks(state: SimulatorState, kind: str, sensitive: bool) -> BlockSo
             items: list[Any]
             if kind == "department":
                 items = [org.departments[d] for d in org.subtree_ids(ROOT_ID)]
+            elif tag is not None:
+                items = tag_export_entries(org, tag, hidden)
             else:
                 items = [m for m in org.member_list() if not all(d in hidden for d in m.department)]
         for start in range(0, max(len(items), 1), size):
@@ -222,12 +258,13 @@ def _export_starter(kind: str) -> Handler:
         block_size = call.body.get("block_size", high)
         if not isinstance(block_size, int) or isinstance(block_size, bool) or not low <= block_size <= high:
             raise ApiError(ec.INVALID_PARAMETER, f"block_size must be {low}-{high}")
+        tag = _tag_param(state, call.body.get("tagid")) if kind == "taguser" else None
         config = state.config
         jobid = state.exports.start(
             kind,
             cipher,
             block_size,
-            _export_blocks(state, kind, call.sensitive),
+            _export_blocks(state, kind, call.sensitive, tag),
             now=state.clock(),
             queue_s=config.export_queue_s,
             run_s=config.export_run_s,
@@ -259,6 +296,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "export/simple_user": Endpoint("POST", _export_starter("simple_user")),
     "export/user": Endpoint("POST", _export_starter("user")),
     "export/department": Endpoint("POST", _export_starter("department")),
+    "export/taguser": Endpoint("POST", _export_starter("taguser")),
+    "tag/list": Endpoint("GET", tag_list, empty={"taglist": []}),
+    "tag/get": Endpoint("GET", tag_get),
     "export/get_result": Endpoint("GET", export_get_result),
 }
 
@@ -338,6 +378,7 @@ def _check_access(state: SimulatorState, name: str, endpoint: Endpoint, call: Ca
             name,
             new_ip=config.is_new_ip(call.client_ip),
             app_forbidden_apis=config.app_forbidden_apis,
+            new_ips_read_tags=config.new_ips_read_tags,
         )
         if refused is not None:
             raise ApiError(refused)

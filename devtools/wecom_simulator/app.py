@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
-from wecom_simulator import admin, robot
+from wecom_simulator import admin, admin_tags, robot
 from wecom_simulator.api import serve_api
 from wecom_simulator.downloads import serve_export_file
 from wecom_simulator.state import SimulatorState
@@ -25,5 +25,6 @@ def create_app(state: SimulatorState) -> FastAPI:
         return await serve_export_file(request, file_id)
 
     app.include_router(admin.router)
+    app.include_router(admin_tags.router)
     admin.install_error_handler(app)
     return app

@@ -26,6 +26,7 @@ import requests
 from wecom.api.crypto import WeComCrypto
 from wecom_simulator.events import envelope, render_event
 from wecom_simulator.model import Change, Org
+from wecom_simulator.tags import TagChange
 
 VERIFY_TIMEOUT_S = 1.0
 
@@ -123,7 +124,7 @@ class CallbackDispatcher:
         if answer.status_code != 200 or answer.text != echo:
             raise CallbackVerificationError(f"URL check failed: HTTP {answer.status_code}, echo did not match")
 
-    def publish(self, changes: list[Change], org: Org, *, ids_only: bool) -> None:
+    def publish(self, changes: list[Change | TagChange], org: Org, *, ids_only: bool) -> None:
         """Render and queue ``changes``; the caller holds the state lock, so events see this exact edit."""
         with self._cond:
             config = self._config

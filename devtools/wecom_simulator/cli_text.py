@@ -38,6 +38,8 @@ admin API (JSON in and out, under BASE_URL):
   POST /_sim/callbacks/flush             answers once every queued callback was delivered ({"timeout"?: 10})
   GET|PATCH|DELETE /_sim/users/ID, POST /_sim/users         a member as user/get shows it; edit, move, rename
   GET|PATCH|DELETE /_sim/departments/ID, POST /_sim/departments
+  GET /_sim/tags, GET|PATCH|DELETE /_sim/tags/ID, POST /_sim/tags     a tag as tag/get shows it; create, rename
+  POST /_sim/tags/ID/members, POST /_sim/tags/ID/members/remove       {"userlist", "partylist"}: update_tag
   GET|DELETE /_sim/robot/messages, PUT /_sim/robot/keys     the group robot's inbox and its valid keys
 every edit answers {"changes": [...]}, the change_contact events it caused, and pushes them when callbacks are on."""
 
@@ -108,8 +110,8 @@ def startup_lines(base_url: str, state: SimulatorState, generated_s: float) -> l
     faults = [fault.endpoint for fault in state.faults.pending()]
     lines = [
         base_url,
-        f"WeCom simulator: {len(state.org.users)} members in {len(state.org.departments)} departments "
-        f"(generated in {generated_s:.1f}s), regime {config.regime}",
+        f"WeCom simulator: {len(state.org.users)} members in {len(state.org.departments)} departments, "
+        f"{len(state.org.tags)} tags (generated in {generated_s:.1f}s), regime {config.regime}",
         f"corp id: {config.corp_id}   secret: {config.secret}",
         f"Airflow connection {CONN_ID}, as an environment variable of every Airflow component:",
         f"  export {ENV_VAR}={shlex.quote(connection_json(base_url, state))}",

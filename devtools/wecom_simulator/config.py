@@ -37,8 +37,9 @@ class SimulatorConfig:
     ``old_app``); ``app_secrets`` maps further secrets to ``new_app`` or
     ``old_app``; ``app_forbidden_apis`` are refused to app secrets (48002);
     ``new_ips`` are caller IPs added to the contact-sync assistant after
-    2022-08-15 (``*``: every caller); ``callback_form`` is ``full`` or
-    ``ids_only``. ``regime`` (``create``/``updated`` only) sets ``secret_kind``
+    2022-08-15 (``*``: every caller); ``new_ips_read_tags`` lets those IPs
+    still call the tag APIs (WeCom does not say; default no); ``callback_form``
+    is ``full`` or ``ids_only``. ``regime`` (``create``/``updated`` only) sets ``secret_kind``
     and ``new_ips`` at once; settings passed with it win.
     ``out_of_scope_departments``: departments outside the app's visible scope;
     they still appear in the department lists, but reading them or their
@@ -60,6 +61,7 @@ class SimulatorConfig:
     app_secrets: dict[str, str] = field(default_factory=dict)
     app_forbidden_apis: frozenset[str] = DEFAULT_APP_FORBIDDEN_APIS
     new_ips: frozenset[str] = field(default_factory=frozenset)
+    new_ips_read_tags: bool = False
     callback_form: str = "full"
     out_of_scope_departments: frozenset[int] = field(default_factory=frozenset)
     list_id_last_cursor: str = "empty"

@@ -16,6 +16,7 @@ INVALID_SECRET = 40001
 INVALID_CORPID = 40013
 INVALID_TOKEN = 40014
 INVALID_PARAMETER = 40058
+INVALID_TAG = 40068
 TOKEN_MISSING = 41001
 CORPID_MISSING = 41002
 SECRET_MISSING = 41004
@@ -40,6 +41,7 @@ MESSAGES: dict[int, str] = {
     INVALID_CORPID: "invalid corpid",
     INVALID_TOKEN: "invalid access_token",
     INVALID_PARAMETER: "invalid parameter",
+    INVALID_TAG: "invalid tagid",
     TOKEN_MISSING: "access_token missing",
     CORPID_MISSING: "corpid missing",
     SECRET_MISSING: "corpsecret missing",

@@ -6,7 +6,8 @@ samples. The ids-only form is what callback URLs configured after 2022-08-15
 receive: member events carry only UserID (+NewUserID on a rename, without
 which a rename could not be told) and Department, party events only Id and
 ParentId, and update_party fires only when the parent changed. Deletes carry
-the id alone in both forms.
+the id alone in both forms. update_tag (``tags.TagChange``) names the tag and the
+members and departments an edit added or removed.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from wecom_simulator.model import Change, Department, Member, Org
+from wecom_simulator.tags import TagChange
 
-BARE_TAGS = frozenset({"CreateTime", "MainDepartment", "Gender", "Status", "Id", "Order", "Type"})
+BARE_TAGS = frozenset({"CreateTime", "MainDepartment", "Gender", "Status", "Id", "Order", "Type", "TagId"})
 
 # user/get field -> event tag, in WeCom's sample order; fields without a tag never appear in events.
 USER_TAGS: dict[str, str] = {
@@ -100,11 +102,25 @@ def _party_body(change: Change, dept: Department, ids_only: bool) -> list[str] |
     return body + [_element(PARTY_TAGS[f], getattr(dept, f)) for f in change.fields if f in PARTY_TAGS]
 
 
-def render_event(change: Change, org: Org, corp_id: str, *, ids_only: bool, create_time: int) -> str | None:
-    """The decrypted event XML for ``change``, or None when WeCom would send nothing for it."""
-    entity = change.entity
-    if isinstance(entity, Member):
-        body: list[str] | None = _member_body(change, org, entity, ids_only)
+def _tag_body(change: TagChange) -> list[str]:
+    """update_tag: the tag id and the four comma-separated lists, empty ones included, as in WeCom's sample."""
+    items = {
+        "AddUserItems": change.add_users,
+        "DelUserItems": change.del_users,
+        "AddPartyItems": change.add_parties,
+        "DelPartyItems": change.del_parties,
+    }
+    return [_element("TagId", change.tag.id)] + [_element(name, list(values)) for name, values in items.items()]
+
+
+def render_event(change: Change | TagChange, org: Org, corp_id: str, *, ids_only: bool, create_time: int) -> str | None:
+    """The decrypted event XML for ``change``, or None when WeCom would send nothing for it.
+
+    update_tag carries ids only in both forms: the ids-only form does not change it."""
+    if isinstance(change, TagChange):
+        body: list[str] | None = _tag_body(change)
+    elif isinstance(entity := change.entity, Member):
+        body = _member_body(change, org, entity, ids_only)
     else:
         body = _party_body(change, entity, ids_only)
     if body is None:

@@ -1,4 +1,4 @@
-"""Asynchronous bulk export jobs: ``export/simple_user``, ``export/user``, ``export/department``.
+"""Asynchronous bulk export jobs: ``export/simple_user``, ``export/user``, ``export/department``, ``export/taguser``.
 
 File format (our reference does not document the plaintext, so this is the
 simulator's choice, and the extractor is built against it): each file is one
@@ -8,6 +8,9 @@ UTF-8 JSON document shaped like the matching list endpoint's answer,
 * ``export/user``: ``{"userlist": [<user/get fields>, ...]}`` (sensitive fields
   absent when the job was started with a ``new_app`` secret, see ``rights``)
 * ``export/department``: ``{"department": [<department/list entry>, ...]}``
+* ``export/taguser`` (body ``tagid``, 40068 when unknown): ``{"userlist": [{"userid": ..., "type": 1},
+  {"department": <id>, "type": 2}, ...]}``, the tag's members and departments in one list, which is
+  why WeCom counts ``block_size`` as "members plus departments" for this job
 
 with at most ``block_size`` entries per file, encrypted as a whole with
 ``WeComAesCipher.encrypt_bytes`` (AES-256-CBC, key = base64(aeskey + "="),
@@ -44,7 +47,7 @@ import orjson
 
 from wecom.api.crypto import WeComAesCipher
 
-EXPORT_KINDS = {"simple_user": "userlist", "user": "userlist", "department": "department"}
+EXPORT_KINDS = {"simple_user": "userlist", "user": "userlist", "department": "department", "taguser": "userlist"}
 EXPORT_FAULTS = ("wrong_md5", "truncated", "failed")
 BLOCK_SIZE_RANGE = (10_000, 1_000_000)
 

@@ -69,6 +69,16 @@ class Department:
     leaders: list[Member] = field(default_factory=list)
 
 
+@dataclass(slots=True, eq=False)
+class Tag:
+    """A tag (标签): members and whole departments (a department means its subtree) that hold it."""
+
+    id: int
+    name: str
+    users: list[Member] = field(default_factory=list)
+    parties: list[int] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Change:
     """One directory change as a change_contact event will describe it."""
@@ -101,6 +111,7 @@ class Org:
         self.children: dict[int, list[int]] = {}
         self.users: dict[str, Member] = {}
         self.dept_members: dict[int, list[Member]] = {}
+        self.tags: dict[int, Tag] = {}
         self.version = 0
         self._cache: dict[str, tuple[int, Any]] = {}
 
@@ -299,6 +310,9 @@ class Org:
         self.children.pop(dept.id, None)
         del self.dept_members[dept.id]
         self.children[dept.parentid].remove(dept.id)
+        for tag in self.tags.values():
+            if dept.id in tag.parties:
+                tag.parties.remove(dept.id)
         self.version += 1
         return [Change("delete_party", dept)]
 
@@ -355,6 +369,9 @@ class Org:
             leaders = self.departments[dept_id].leaders
             if member in leaders:
                 leaders.remove(member)
+        for tag in self.tags.values():
+            if member in tag.users:
+                tag.users.remove(member)
         self.version += 1
         return [Change("delete_user", member)]
 

@@ -5,7 +5,8 @@ directory, so tests and benchmarks can state exact expectations. The shape
 covers what a sync must survive: a spine reaching ``max_depth`` levels, gaps
 in department ids, equal sibling orders, members in up to 20 departments with
 the main department not always first, mixed-case userids, members with no
-direct leader or several, every status, and empty departments.
+direct leader or several, every status, empty departments, and tags holding
+members and whole departments.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from wecom_simulator.model import (
     DirectoryError,
     Member,
     Org,
+    Tag,
 )
 from wecom_simulator.profiles import identity
+from wecom_simulator.tags import MAX_TAGS, generate_tags, generated_tag_count
 
-__all__ = ["Change", "Department", "DirectoryError", "Member", "Org", "generate_org"]
+__all__ = ["Change", "Department", "DirectoryError", "Member", "Org", "Tag", "generate_org"]
 
 ROOT_NAME = ("示例科技有限公司", "Example Technology Co., Ltd.")
 ROOT_ORDER = 100_000_000
@@ -48,17 +51,23 @@ LEVEL_NAMES: tuple[tuple[tuple[str, str], ...], ...] = (
 )  # fmt: skip
 
 
-def generate_org(seed: int = 1, members: int = 1000, departments: int = 100, max_depth: int = MAX_DEPTH) -> Org:
-    """A directory of ``members`` members in ``departments`` departments (root id 1 included)."""
+def generate_org(
+    seed: int = 1, members: int = 1000, departments: int = 100, max_depth: int = MAX_DEPTH, tags: int | None = None
+) -> Org:
+    """A directory of ``members`` members in ``departments`` departments (root id 1 included), and ``tags``
+    tags (default: one per eight departments, at most 12) holding members and departments."""
     if departments < 1 or members < 0:
         raise ValueError("need at least one department and a non-negative member count")
     if not 1 <= max_depth <= MAX_DEPTH:
         raise ValueError(f"max_depth must be 1-{MAX_DEPTH}")
+    if tags is not None and not 0 <= tags <= MAX_TAGS:
+        raise ValueError(f"tags must be 0-{MAX_TAGS}")
     rng = random.Random(seed)
     org = Org(seed=seed, max_depth=max_depth)
     _build_tree(org, rng, departments)
     _add_members(org, rng, members)
     _assign_leaders(org, rng)
+    generate_tags(org, generated_tag_count(departments) if tags is None else tags)
     return org
 
 

@@ -2,14 +2,16 @@
 
 One place builds each shape so the list endpoints, user/get and export files can
 never drift apart. ``sensitive=False`` drops the fields that apps created after
-2022-06-20 no longer receive: they are absent, not empty, as on WeCom.
+2022-06-20 no longer receive: they are absent, not empty, as on WeCom (for tag/get,
+the members' ``name``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from wecom_simulator.model import Department, Member, Org
+from wecom_simulator.model import Department, Member, Org, Tag
 from wecom_simulator.profiles import SENSITIVE_FIELDS
 
 USER_FIELD_ORDER = (
@@ -47,3 +49,30 @@ def user_simple(org: Org, member: Member) -> dict[str, Any]:
 def user_full(org: Org, member: Member, *, sensitive: bool = True) -> dict[str, Any]:
     view = org.user_view(member)
     return {key: view[key] for key in USER_FIELD_ORDER if sensitive or key not in SENSITIVE_FIELDS}
+
+
+def tag_brief(tag: Tag) -> dict[str, Any]:
+    """A tag/list entry."""
+    return {"tagid": tag.id, "tagname": tag.name}
+
+
+def visible_tag_items(org: Org, tag: Tag, hidden: Collection[int]) -> tuple[list[Member], list[int]]:
+    """The tag's members and departments the caller may see: not those wholly in ``hidden`` departments."""
+    members = [m for m in tag.users if org.is_current(m) and not all(d in hidden for d in m.department)]
+    return members, [d for d in tag.parties if d not in hidden]
+
+
+def tag_detail(org: Org, tag: Tag, *, sensitive: bool = True, hidden: Collection[int] = ()) -> dict[str, Any]:
+    """tag/get's answer: the tag name, its members (``name`` withheld from apps created after 2022-06-20)
+    and its departments."""
+    members, parties = visible_tag_items(org, tag, hidden)
+    userlist = [
+        {"userid": m.userid, "name": org.profile(m)["name"]} if sensitive else {"userid": m.userid} for m in members
+    ]
+    return {"tagname": tag.name, "userlist": userlist, "partylist": parties}
+
+
+def tag_export_entries(org: Org, tag: Tag, hidden: Collection[int] = ()) -> list[dict[str, Any]]:
+    """export/taguser's entries: one per member (``type`` 1) and one per department (``type`` 2)."""
+    members, parties = visible_tag_items(org, tag, hidden)
+    return [{"userid": m.userid, "type": 1} for m in members] + [{"department": d, "type": 2} for d in parties]

@@ -42,6 +42,8 @@ CITIES = ("北京市海淀区", "上海市浦东新区", "广州市天河区", "
           "武汉市洪山区", "南京市鼓楼区", "西安市雁塔区", "苏州市工业园区")  # fmt: skip
 STREETS = ("科技园路", "中关村大街", "张江路", "滨江大道", "人民路", "解放路", "文一西路", "天府大道")
 HOBBIES = ("旅游", "阅读", "羽毛球", "摄影", "围棋", "跑步", "烹饪", "书法", "")
+COST_CENTRES = ("CC-1001", "CC-1042", "CC-2010", "CC-3300", "CC-4120")
+MINIPROGRAM_APPID = "wx1234567890abcdef"
 EMAIL_DOMAIN = "example.com"
 BIZ_MAIL_DOMAIN = "example.wecom.work"
 CORP_SHORT_NAME = "示例科技"
@@ -164,14 +166,22 @@ def derive_profile(seed: int, index: int) -> dict[str, Any]:
             "external_corp_name": CORP_SHORT_NAME,
             "external_attr": [{"type": 0, "name": "工号", "text": {"value": f"E{index:07d}"}}],
         },
-        "extattr": {
-            "attrs": [
-                {"type": 0, "name": "爱好", "text": {"value": draw.pick(HOBBIES)}},
-                {
-                    "type": 1,
-                    "name": "个人主页",
-                    "web": {"url": f"https://home.example.com/{local}", "title": f"{name}的主页"},
-                },
-            ]
-        },
+        "extattr": {"attrs": _custom_fields(draw, index, name, local)},
     }
+
+
+def _custom_fields(draw: Draw, index: int, name: str, local: str) -> list[dict[str, Any]]:
+    """The company's custom fields (自定义字段) of one member: text, web and, for some, a mini program.
+
+    A hobby is sometimes set to nothing: WeCom then sends the attribute with an empty value.
+    """
+    attrs: list[dict[str, Any]] = [
+        {"type": 0, "name": "爱好", "text": {"value": draw.pick(HOBBIES)}},
+        {"type": 1, "name": "个人主页", "web": {"url": f"https://home.example.com/{local}", "title": f"{name}的主页"}},
+        {"type": 0, "name": "工号", "text": {"value": f"E{index:07d}"}},
+        {"type": 0, "name": "成本中心", "text": {"value": draw.pick(COST_CENTRES)}},
+    ]
+    if draw.chance(100):
+        page = {"appid": MINIPROGRAM_APPID, "pagepath": f"/card/index?u={local}", "title": "电子名片"}
+        attrs.append({"type": 2, "name": "名片", "miniprogram": page})
+    return attrs

@@ -14,7 +14,9 @@ decide an answer, as on WeCom:
   documented as "only the members the caller may see", so apps may run them);
 * the caller IP, for the contact-sync secret only: an IP added to its trusted
   IPs after 2022-08-15 may call the id lists (``department/simplelist``,
-  ``user/list_id``) and nothing else that reads the directory (48009);
+  ``user/list_id``) and nothing else that reads the directory (48009). Whether
+  it may still read tags WeCom does not say: ``new_ips_read_tags`` chooses
+  (default no: ``tag/list``, ``tag/get`` and ``export/taguser`` answer 48009);
 * the callback URL's form: one set after 2022-08-15 receives ``ids_only``
   events (see ``events``).
 
@@ -38,7 +40,8 @@ ANY_IP = "*"
 # What a contact-sync IP added after 2022-08-15 may still call (gettoken needs no token and is never refused).
 ID_LIST_APIS = frozenset({"department/simplelist", "user/list_id", "export/get_result"})
 # The contact-sync APIs an app secret may be refused with 48002 (``app_forbidden_apis`` picks among them).
-APP_REFUSABLE_APIS = frozenset({"user/list_id", "export/simple_user", "export/user", "export/department"})
+TAG_APIS = frozenset({"tag/list", "tag/get", "export/taguser"})
+APP_REFUSABLE_APIS = frozenset({"user/list_id", "export/simple_user", "export/user", "export/department"}) | TAG_APIS
 DEFAULT_APP_FORBIDDEN_APIS = frozenset({"user/list_id"})
 
 CALLBACK_FORMS = ("full", "ids_only")
@@ -57,8 +60,8 @@ REGIME_HELP = {
     ),
     "ids_only": (
         "the contact-sync secret from an IP added to its trusted IPs after 2022-08-15: only gettoken, "
-        "department/simplelist and user/list_id answer; department/list, department/get, user/get, "
-        "user/list, user/simplelist and the export jobs answer 48009"
+        "department/simplelist and user/list_id answer (and the tag APIs with new_ips_read_tags); "
+        "department/list, department/get, user/get, user/list, user/simplelist and the export jobs answer 48009"
     ),
 }
 CALLBACK_FORM_HELP = {
@@ -103,10 +106,13 @@ def check_rights_settings(
         raise ValueError(f"callback_form must be one of {CALLBACK_FORMS}, got {callback_form!r}")
 
 
-def refusal(kind: str, endpoint: str, *, new_ip: bool, app_forbidden_apis: frozenset[str]) -> int | None:
+def refusal(
+    kind: str, endpoint: str, *, new_ip: bool, app_forbidden_apis: frozenset[str], new_ips_read_tags: bool = False
+) -> int | None:
     """The errcode WeCom answers a token of ``kind`` calling ``endpoint``, or None when allowed."""
     if kind == CONTACT_SYNC:
-        return ec.CONTACT_SYNC_FORBIDDEN if new_ip and endpoint not in ID_LIST_APIS else None
+        allowed = ID_LIST_APIS | (TAG_APIS if new_ips_read_tags else frozenset())
+        return ec.CONTACT_SYNC_FORBIDDEN if new_ip and endpoint not in allowed else None
     return ec.API_FORBIDDEN if endpoint in app_forbidden_apis else None
 
 

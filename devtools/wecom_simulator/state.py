@@ -14,11 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from wecom_simulator import tags
 from wecom_simulator.callbacks import CallbackConfig, CallbackDispatcher
 from wecom_simulator.config import SimulatorConfig
 from wecom_simulator.exports import ExportJobs
 from wecom_simulator.faults import Fault, FaultBook
-from wecom_simulator.model import Change, Org
+from wecom_simulator.model import Change, Org, Tag
 from wecom_simulator.org import generate_org
 from wecom_simulator.throttle import FixedWindows
 from wecom_simulator.tokens import CursorBook, TokenStore
@@ -160,6 +161,7 @@ class SimulatorState:
                 "in_flight": self._in_flight,
                 "members": len(self.org.users),
                 "departments": len(self.org.departments),
+                "tags": len(self.org.tags),
             }
 
     def reset_stats(self) -> None:
@@ -195,7 +197,7 @@ class SimulatorState:
 
     # -- directory edits (each one is announced as change_contact callbacks when configured) ----------
 
-    def _edit(self, edit: Callable[..., list[Change]], *args: Any) -> list[Change]:
+    def _edit(self, edit: Callable[..., list[Any]], *args: Any) -> list[Any]:
         with self.lock:
             changes = edit(*args)
             self.callbacks.publish(changes, self.org, ids_only=self.config.callback_form == "ids_only")
@@ -218,3 +220,24 @@ class SimulatorState:
 
     def delete_department(self, dept_id: int) -> list[Change]:
         return self._edit(self.org.delete_department, dept_id)
+
+    # -- tags (only membership edits are called back, as update_tag) ----------------------------------
+
+    def add_tag(self, fields: dict[str, Any]) -> Tag:
+        with self.lock:
+            return tags.add_tag(self.org, fields)
+
+    def rename_tag(self, tag_id: int, fields: dict[str, Any]) -> Tag:
+        with self.lock:
+            return tags.rename_tag(self.org, tag_id, fields)
+
+    def delete_tag(self, tag_id: int) -> Tag:
+        with self.lock:
+            return tags.delete_tag(self.org, tag_id)
+
+    def add_tag_members(self, tag_id: int, fields: dict[str, Any]) -> list[tags.TagChange]:
+        """``{"userlist"?, "partylist"?}`` join the tag; one update_tag event says which were new."""
+        return self._edit(tags.add_tag_members, self.org, tag_id, fields)
+
+    def remove_tag_members(self, tag_id: int, fields: dict[str, Any]) -> list[tags.TagChange]:
+        return self._edit(tags.remove_tag_members, self.org, tag_id, fields)

@@ -37,7 +37,7 @@ class WeComTransientError(WeComError):
 
 
 class WeComNotFoundError(WeComError):
-    """The entity does not exist (60111 user, 60003/60123 department): it was deleted meanwhile."""
+    """The entity does not exist (60111 user, 60003/60123 department, 40068 tag): it was deleted meanwhile."""
 
 
 class WeComNoPrivilegeError(WeComError):

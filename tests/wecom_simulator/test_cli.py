@@ -165,7 +165,7 @@ def test_help_gives_the_defaults_the_fault_syntax_and_every_admin_route(capsys: 
     app = create_app(SimulatorState(generate_org(members=3, departments=2)))
     admin_paths = {route.path for route in app.routes if route.path.startswith("/_sim/")}  # type: ignore[attr-defined]
     for path in admin_paths:
-        shown = path.replace("{userid}", "ID").replace("{dept_id}", "ID")
+        shown = path.replace("{userid}", "ID").replace("{dept_id}", "ID").replace("{tag_id}", "ID")
         assert shown in text, f"{path} is not in --help"
 
 

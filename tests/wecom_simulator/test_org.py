@@ -75,7 +75,7 @@ def test_members_shape(org: Org) -> None:
         assert u["main_department"] in u["department"]
         assert len(u["direct_leader"]) <= 5 and u["userid"] not in u["direct_leader"]
         assert all(d in org.departments for d in u["department"])
-        assert {a["type"] for a in u["extattr"]["attrs"]} == {0, 1}
+        assert {0, 1} <= {a["type"] for a in u["extattr"]["attrs"]} <= {0, 1, 2}
     assert any(u["main_department"] != u["department"][0] for u in users)
     assert any(not u["direct_leader"] for u in users) and any(len(u["direct_leader"]) > 1 for u in users)
     assert any(any("\u4e00" <= ch <= "\u9fff" for ch in u["name"]) for u in users)

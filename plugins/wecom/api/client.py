@@ -64,6 +64,18 @@ def _id_page(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     return rows, cursor
 
 
+def _tag_members(body: dict[str, Any]) -> dict[str, Any]:
+    """tag/get: ``tagname``, ``userlist`` (objects with a userid) and ``partylist`` (department ids) as far as
+    they are present: a list the answer lacks stays absent (withheld), it never becomes empty."""
+    answer = {key: body[key] for key in ("tagname", "userlist", "partylist") if key in body}
+    if "userlist" in answer:
+        answer["userlist"] = _items("userlist", "userid")(answer)
+    parties = answer.get("partylist", [])
+    if not isinstance(parties, list) or any(not isinstance(d, int) or isinstance(d, bool) for d in parties):
+        raise Malformed("a partylist that is not a list of department ids")
+    return answer
+
+
 def _jobid(body: dict[str, Any]) -> str:
     jobid = body.get("jobid")
     if not isinstance(jobid, str) or not jobid:
@@ -158,6 +170,14 @@ class WeComClient(Transport):
                 return rows
             request = {"cursor": cursor, "limit": limit}
 
+    def tag_list(self) -> list[dict[str, Any]]:
+        """Every tag the secret sees: ``{tagid, tagname}``."""
+        return self.call("GET", "tag/list", check=_items("taglist", "tagid"))
+
+    def tag_get(self, tagid: int) -> dict[str, Any]:
+        """One tag's name, members (``userid``, and ``name`` unless withheld) and departments (whole subtrees)."""
+        return self.call("GET", "tag/get", params={"tagid": tagid}, check=_tag_members)
+
     # --- export jobs ------------------------------------------------------------------------------
 
     @property
@@ -169,11 +189,16 @@ class WeComClient(Transport):
         """The cipher that decrypts this client's export files."""
         return WeComAesCipher(self._export_key())
 
-    def export_start(self, kind: str, *, block_size: int = 1_000_000) -> str:
-        """Start an ``export/<kind>`` job; returns its jobid. The files will be encrypted with our key."""
+    def export_start(self, kind: str, *, block_size: int = 1_000_000, tagid: int | None = None) -> str:
+        """Start an ``export/<kind>`` job (``taguser`` exports the members of ``tagid``); returns its jobid.
+        The files will be encrypted with our key."""
         if kind not in EXPORT_KINDS:
             raise ValueError(f"unknown export kind {kind!r}: choose one of {', '.join(EXPORT_KINDS)}")
+        if (kind == "taguser") != (tagid is not None):
+            raise ValueError("export/taguser takes a tagid, and only it does")
         body = {"encoding_aeskey": self._export_key(), "block_size": block_size}
+        if tagid is not None:
+            body["tagid"] = tagid
         return self.call("POST", f"export/{kind}", json_body=body, check=_jobid)
 
     def export_result(self, jobid: str) -> dict[str, Any]:

@@ -9,7 +9,10 @@ time, so neither a file nor its records are ever held whole.
 
 The plaintext of an export file is one JSON document, ``{"userlist": [...]}``
 or ``{"department": [...]}``, shaped like the matching list endpoint's answer
-(WeCom does not document it further; the simulator produces exactly this).
+(WeCom does not document it further; the simulator produces exactly this). A
+tag's export (``taguser``) lists its members and departments in one ``userlist``,
+``{"userid", "type": 1}`` and ``{"department", "type": 2}`` (``wecom.api.tag_walk``
+reads both forms).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from wecom.errors import CallbackCryptoError, WeComExportError
 
 log = logging.getLogger(__name__)
 
-RECORDS_KEY = {"user": "userlist", "simple_user": "userlist", "department": "department"}
+RECORDS_KEY = {"user": "userlist", "simple_user": "userlist", "department": "department", "taguser": "userlist"}
 DONE, FAILED = 2, 3
 READ_CHUNK = 1 << 20
 _HEAD = re.compile(r'\s*\{\s*"([^"\\]+)"\s*:\s*\[')
@@ -42,10 +45,10 @@ _DECODER = json.JSONDecoder()
 class ExportJob:
     """One started job: its kind and id, and where its files are once it is done."""
 
-    def __init__(self, client: WeComClient, kind: str, *, block_size: int) -> None:
+    def __init__(self, client: WeComClient, kind: str, *, block_size: int, tagid: int | None = None) -> None:
         self.client = client
         self.kind = kind
-        self.jobid = client.export_start(kind, block_size=block_size)
+        self.jobid = client.export_start(kind, block_size=block_size, tagid=tagid)
         self.files: list[dict[str, Any]] = []
         log.info("started export/%s job %s", kind, self.jobid)
 

@@ -125,6 +125,7 @@ RULES: dict[int, Rule] = {
     60111: _fail(WeComNotFoundError, "{endpoint}: userid not found (errcode 60111)" + _NOT_FOUND),
     60003: _fail(WeComNotFoundError, "{endpoint}: department not found (errcode 60003)" + _NOT_FOUND),
     60123: _fail(WeComNotFoundError, "{endpoint}: invalid department (errcode 60123)" + _NOT_FOUND),
+    40068: _fail(WeComNotFoundError, "{endpoint}: invalid tagid (errcode 40068)" + _NOT_FOUND),
     60011: _fail(
         WeComNoPrivilegeError,
         "{endpoint}: no privilege for this member or department (errcode 60011): it lies outside the "

@@ -113,6 +113,21 @@ def test_directory_methods_return_validated_payloads(client: WeComClient, sim: R
     assert client.post("user/list_id", {"limit": 5})["errcode"] == 0
 
 
+def test_tag_methods_return_what_wecom_sent_and_no_more(client: WeComClient, sim: RunningSimulator) -> None:
+    tags = client.tag_list()
+    assert [t["tagid"] for t in tags] == list(sim.state.org.tags)
+    tag = next(t for t in sim.state.org.tags.values() if t.users)
+    answer = client.tag_get(tag.id)
+    assert set(answer) == {"tagname", "userlist", "partylist"}
+    assert [u["userid"] for u in answer["userlist"]] == [m.userid for m in tag.users]
+    sim.add_fault("tag/get", body='{"errcode": 0, "errmsg": "ok", "tagname": "x"}')
+    assert client.tag_get(tag.id) == {"tagname": "x"}, "lists WeCom left out stay absent, never empty"
+    sim.add_fault("tag/get", body='{"errcode": 0, "errmsg": "ok", "partylist": ["2"]}')
+    assert client.tag_get(tag.id)["partylist"] == tag.parties, "a malformed answer is retried like a busy one"
+    with pytest.raises(ValueError, match="takes a tagid"):
+        client.export_start("taguser")
+
+
 def test_counters_match_what_the_server_received(client: WeComClient, sim: RunningSimulator) -> None:
     sim.add_fault(endpoint="user/simplelist", errcode=-1, times=1)
     client.user_simplelist(1)
@@ -257,6 +272,8 @@ FAIL_FAST: list[tuple[str, int, type[WeComError], tuple[str, ...]]] = [
     ("department/get", 60003, WeComNotFoundError, ("department not found",)),
     ("department/get", 60123, WeComNotFoundError, ("invalid department",)),
     ("department/get", 60011, WeComNoPrivilegeError, ("visible scope",)),
+    ("tag/get", 40068, WeComNotFoundError, ("invalid tagid", "deleted meanwhile")),
+    ("tag/list", 48009, WeComPermissionError, ("2022-08-15",)),
     ("department/get", 50100, WeComError, ("50100",)),
     ("department/get", 40003, WeComError, ("errcode 40003",)),
 ]
@@ -269,6 +286,8 @@ def call_endpoint(client: WeComClient, endpoint: str) -> Any:
         "department/get": lambda: client.department_get(1),
         "user/get": lambda: client.user_get(A_MEMBER),
         "user/list_id": client.user_list_id,
+        "tag/list": client.tag_list,
+        "tag/get": lambda: client.tag_get(1),
     }
     return calls[endpoint]()
 
