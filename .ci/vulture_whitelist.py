@@ -19,10 +19,14 @@ _.serialize
 _.notify
 _.fastapi_apps
 _.external_views
+# the sqlite asset scheme's OpenLineage converter (provider info "asset-uris"), called by the OpenLineage provider
+convert_sqlite_asset
 
-# Parameters whose names must match another library's signature: Airflow's Stats, Path.mkdir.
+# Parameters whose names must match another library's signature: Airflow's Stats, Path.mkdir,
+# the OpenLineage provider's asset converters.
 rate
 exist_ok
+lineage_context
 
 # Enum members reached by iterating the enum (runs.CHANGES = tuple(Change)).
 _.INSERTED

@@ -27,6 +27,7 @@ AIRFLOW_LAYER = (
     "wecom.provider_info",
     "wecom.airflow_tasks",
     "wecom.receiver",
+    "wecom.lineage",
 )
 LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.provider_info")
 HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy")

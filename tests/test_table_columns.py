@@ -10,15 +10,7 @@ from sqlalchemy import create_engine, inspect
 
 from wecom.store.loader import DirectoryLoader
 from wecom.store.sql import read_named_statements, sql_dir
-from wecom.tables import SQL_FAMILIES, TABLES
-
-# Columns the tables keep beside the content a snapshot fills: bookkeeping of each write.
-BOOKKEEPING = {
-    "wecom_departments": {"is_deleted", "first_seen_at", "last_seen_at", "deleted_at", "updated_at", "observed_at"},
-    "wecom_users": {"is_deleted", "first_seen_at", "last_seen_at", "deleted_at", "updated_at", "observed_at"},
-    "wecom_user_departments": {"updated_at"},
-}
-HISTORY = {"valid_from", "valid_to", "change_source", "run_id"}
+from wecom.tables import HISTORY_COLUMNS, HISTORY_SUFFIX, SQL_FAMILIES, TABLES, directory_tables, history_table
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +24,19 @@ def schema(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_the_ddl_declares_exactly_the_specified_columns(schema, table: str) -> None:
     columns = {c["name"] for c in schema.get_columns(table)}
-    assert columns == set(TABLES[table].dtypes) | BOOKKEEPING.get(table, set())
+    assert columns == set(TABLES[table].dtypes) | set(TABLES[table].bookkeeping)
 
 
-@pytest.mark.parametrize("table", sorted(SQL_FAMILIES.values()))
+@pytest.mark.parametrize("table", sorted(t for t, spec in TABLES.items() if spec.history))
 def test_history_tables_version_every_content_column(schema, table: str) -> None:
-    columns = {c["name"] for c in schema.get_columns(f"{table}_history")}
-    assert columns == set(TABLES[table].dtypes) | HISTORY
+    columns = {c["name"] for c in schema.get_columns(history_table(table))}
+    assert columns == set(TABLES[table].dtypes) | set(HISTORY_COLUMNS)
+
+
+def test_every_history_table_in_the_ddl_is_declared_so_it_gets_its_asset_and_lineage(schema) -> None:
+    """A table the DDL versions but the spec does not mark ``history=True`` would get no asset events."""
+    in_ddl = {t for t in schema.get_table_names() if t.endswith(HISTORY_SUFFIX)}
+    assert in_ddl == {t for t in directory_tables() if t.endswith(HISTORY_SUFFIX)}
 
 
 def _statement_files() -> list[Path]:

@@ -165,3 +165,11 @@ class RobotError(RuntimeError):
     def __init__(self, message: str, errcode: int | None = None) -> None:
         super().__init__(message)
         self.errcode = errcode
+
+
+# The target database as assets and lineage.
+
+
+class TargetLocationError(ValueError):
+    """A target database connection cannot name its tables as assets and lineage datasets (a relative
+    SQLite path, a PostgreSQL connection without host or database); the message names the connection."""

@@ -39,6 +39,15 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "WeCom", "python-modules": ["wecom.hooks.wecom"]}],
         "operators": [{"integration-name": "WeCom", "python-modules": ["wecom.operators.extract"]}],
+        # The directory tables' assets on SQLite (docs/data-platform.md); PostgreSQL's scheme is the
+        # postgres provider's. The normalizer is a standard-library module, cheap for every process.
+        "asset-uris": [
+            {
+                "schemes": ["sqlite"],
+                "handler": "wecom.datasets.sanitize_sqlite_uri",
+                "to_openlineage_converter": "wecom.lineage.convert_sqlite_asset",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": CONNECTION_TYPE,

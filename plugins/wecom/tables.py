@@ -1,23 +1,41 @@
-"""The directory tables' content columns, written once.
+"""The directory tables and their columns, written once.
 
-The transform's dtypes (``wecom.directory.transform.TABLE_DTYPES``) and the SQL files'
-column lists (``$USERS_VALUES`` and friends, filled by ``wecom.store.sql``) are both
-read from here, so a new member field is one line in this file plus its DDL
-(``include/sql/schema/``), which a test checks against this spec. A leaf
-module: standard library only, cheap to import anywhere.
+The transform's dtypes (``wecom.directory.transform.TABLE_DTYPES``), the SQL files'
+column lists (``$USERS_VALUES`` and friends, filled by ``wecom.store.sql``), and the
+tables' Airflow assets and lineage schemas (``wecom.datasets``) are all read from
+here, so a new member field is one line in this file plus its DDL
+(``include/sql/schema/``), which a test checks against this spec, and a new table is
+one entry here. A leaf module: standard library only, cheap to import anywhere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+HISTORY_SUFFIX = "_history"
+# Columns every write maintains beside a snapshot's content, with their logical types.
+_LIFECYCLE = {
+    "is_deleted": "boolean",
+    "first_seen_at": "timestamp",
+    "last_seen_at": "timestamp",
+    "deleted_at": "timestamp",
+    "updated_at": "timestamp",
+    "observed_at": "timestamp",
+}
+# What an SCD-2 history table adds to its table's content columns.
+HISTORY_COLUMNS = {"valid_from": "timestamp", "valid_to": "timestamp", "change_source": "string", "run_id": "string"}
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table's content: its key columns and every column a snapshot fills, with its pandas dtype."""
+    """A table's content: its key columns and every column a snapshot fills, with its pandas dtype;
+    the bookkeeping columns its writes maintain (logical types); whether ``<table>_history``
+    versions it."""
 
     key: tuple[str, ...]
     dtypes: dict[str, str]
+    bookkeeping: dict[str, str] = field(default_factory=dict)
+    history: bool = False
 
     @property
     def values(self) -> list[str]:
@@ -40,6 +58,8 @@ TABLES: dict[str, TableSpec] = {
             "depth": "Int64",
             "row_hash": "string",
         },
+        bookkeeping=_LIFECYCLE,
+        history=True,
     ),
     "wecom_users": TableSpec(
         key=("corp_id", "userid"),
@@ -63,6 +83,8 @@ TABLES: dict[str, TableSpec] = {
             "extattr": "string",
             "row_hash": "string",
         },
+        bookkeeping=_LIFECYCLE,
+        history=True,
     ),
     "wecom_user_departments": TableSpec(
         key=("corp_id", "userid", "department_id"),
@@ -75,6 +97,8 @@ TABLES: dict[str, TableSpec] = {
             "is_main": "boolean",
             "row_hash": "string",
         },
+        bookkeeping={"updated_at": "timestamp"},
+        history=True,
     ),
     "wecom_department_leaders": TableSpec(
         key=("corp_id", "department_id", "userid"),
@@ -105,3 +129,18 @@ def column_tokens() -> dict[str, str]:
         tokens[f"{prefix}_FROM_EXCLUDED"] = ", ".join(f"{c} = excluded.{c}" for c in values)
         tokens[f"{prefix}_FROM_BINDS"] = ", ".join(f"{c} = :{c}" for c in values)
     return tokens
+
+
+def history_table(table: str) -> str:
+    return table + HISTORY_SUFFIX
+
+
+def directory_tables() -> dict[str, dict[str, str]]:
+    """Every directory table a sync writes, each current table followed by its history, with all its
+    columns and their types: what ``wecom.datasets`` turns into assets and lineage schemas."""
+    tables: dict[str, dict[str, str]] = {}
+    for name, spec in TABLES.items():
+        tables[name] = spec.dtypes | spec.bookkeeping
+        if spec.history:
+            tables[history_table(name)] = spec.dtypes | HISTORY_COLUMNS
+    return tables

@@ -37,10 +37,12 @@ from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
 from wecom.callbacks.writer_users import apply_users
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
+from wecom.directory.rights import Rights
 from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
 from wecom.runs import EventStatus, RunStatus
 from wecom.store.loader import DirectoryLoader
-from wecom.store.run_records import RunRecord
+from wecom.store.plan import changed_tables
+from wecom.store.run_records import RUN_COUNT_PREFIX, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,14 @@ class DeltaResult:
     api_calls: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
     observed_at: datetime | None = None
+    # Rows written per directory table (what users, departments and memberships count, and the rest).
+    tables: dict[str, Counts] = field(default_factory=dict)
+    # The field groups the latest snapshot is degraded in: the tables hold older values there.
+    degraded: list[str] = field(default_factory=list)
+
+    def changed_tables(self) -> dict[str, dict[str, int]]:
+        """What the apply changed, per table (``wecom.store.plan.changed_tables``)."""
+        return changed_tables(self.tables)
 
     def run_counts(self) -> dict[str, int]:
         counts = {f"users_{k}": v for k, v in vars(self.users).items()}
@@ -126,6 +136,10 @@ class DeltaApplier:
             apply_departments(step, department_groups)
             apply_users(step, user_groups, self.pii)
             self._settle(EventQueue(conn, corp_id, self.max_attempts), step, batch, result)
+            last = self.loader.runs.last_snapshot(
+                conn, {"corp_id": corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
+            )
+            result.degraded = sorted(Rights.from_row(last).lost) if last else []
             self.loader.runs.record(
                 conn,
                 replace(run, kind="delta", api_calls_by_endpoint=result.api_calls),
@@ -153,6 +167,7 @@ class DeltaApplier:
             "dead": dying,
         }
         result.users, result.departments, result.memberships = step.users, step.departments, step.memberships
+        result.tables = dict(step.written) | {table: getattr(step, name) for table, name in RUN_COUNT_PREFIX.items()}
         applied = set(outcome.applied)
         result.observed_at = max((e.create_time for e in batch if e.event_id in applied), default=None)
 

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from wecom.callbacks.fold import Event, Fetched, Version
-from wecom.store.sql import db_time, read_named_statements
+from wecom.store.sql import db_time, read_named_statements, written_table
 
 SQL_FILES = {
     "users": "deltas/users.sql",
@@ -66,6 +66,8 @@ class WriteStep:
     users: Counts = field(default_factory=Counts)
     departments: Counts = field(default_factory=Counts)
     memberships: Counts = field(default_factory=Counts)
+    # Rows each statement of ``run`` wrote, per table and change: the counts of the tables without their own.
+    written: defaultdict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
     # History statements by version level, then statement name: executed in bulk, level by level.
     history: dict[int, dict[str, list[dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
@@ -82,10 +84,15 @@ class WriteStep:
         return db_time(value, self.dialect)
 
     def run(self, family: str, *statements: str, **params: Any) -> None:
-        """Execute named statements of one file with ``:corp_id`` and ``:now`` bound."""
+        """Execute named statements of one file with ``:corp_id`` and ``:now`` bound, counting what they write."""
         sql = self.sql(family)
         for statement in statements:
-            self.conn.execute(text(sql[statement]), {"corp_id": self.corp_id, "now": self.t(self.now), **params})
+            result = self.conn.execute(
+                text(sql[statement]), {"corp_id": self.corp_id, "now": self.t(self.now), **params}
+            )
+            if (target := written_table(sql[statement])) and result.rowcount > 0:
+                counts = self.written[target[0]]
+                setattr(counts, target[1], getattr(counts, target[1]) + result.rowcount)
 
     # --- history ---------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from wecom.runs import CHANGES
+from wecom.runs import CHANGES, RunStatus
+from wecom.tables import TABLES, history_table
 
 SOFT_DELETED = frozenset({"wecom_departments", "wecom_users"})
 # Tables whose changes count as drift: what callbacks should already have applied.
@@ -55,10 +56,16 @@ class LoadResult:
     # Field groups this snapshot lost against the previous one (alert once), and the advice for them.
     newly_degraded: list[str] = field(default_factory=list)
     rights_advice: str | None = None
+    # Every field group this snapshot could not read that an earlier one could (stored values kept).
+    degraded: list[str] = field(default_factory=list)
 
     @property
     def drift_total(self) -> int | None:
         return drift_total(self.drift)
+
+    def changed_tables(self) -> dict[str, dict[str, int]]:
+        """What the load changed, per table (``changed_tables``); nothing unless it wrote."""
+        return changed_tables(self.plans) if self.status in WRITING_STATUSES else {}
 
     def plan_json(self) -> str | None:
         if not self.plans:
@@ -76,6 +83,24 @@ class LoadResult:
                 name: {k: v for k, v in asdict(plan).items() if k != "samples"} for name, plan in self.plans.items()
             },
         }
+
+
+# Load outcomes that wrote the tables: a dry run, a stale snapshot and a tripped guard change nothing.
+WRITING_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.PARTIAL})
+
+
+def changed_tables(counts: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Each directory table with changes, mapped to its four change counts (all four, zeros included):
+    ``counts`` holds, per table, anything with ``inserted``/``updated``/``deleted``/``revived``. A
+    history table carries the changes of the table it versions (each one wrote a version)."""
+    changed: dict[str, dict[str, int]] = {}
+    for table, spec in TABLES.items():
+        four = {change: getattr(counts.get(table), change, 0) for change in CHANGES}
+        if any(four.values()):
+            changed[table] = four
+            if spec.history:
+                changed[history_table(table)] = dict(four)
+    return changed
 
 
 def drift_total(drift: Mapping[str, Mapping[str, int]] | None) -> int | None:

@@ -183,6 +183,7 @@ class RunRecords:
             return Rights(run.withheld)
         rights = judge(run.withheld, previous)
         result.newly_degraded = newly_lost(rights, previous)
+        result.degraded = sorted(rights.lost)
         if rights.degraded:
             result.rights_advice = advice(rights.lost, run.strategy, run.strategy_reason)
             news = "rights shrank since the last snapshot" if result.newly_degraded else "still degraded"

@@ -44,6 +44,9 @@ COLUMN_TOKENS = column_tokens()
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 _COMMENT_LINE = re.compile(r"^\s*--.*$", re.MULTILINE)
 _NAME_LINE = re.compile(r"^\s*--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+# The first write to a wecom_ table in a statement is its target (an upsert's DO UPDATE SET names none).
+_WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(wecom_\w+)", re.IGNORECASE)
+_WRITE_CHANGE = {"INSERT": "inserted", "UPDATE": "updated", "DELETE": "deleted"}
 
 
 def sql_dir() -> Traversable:
@@ -116,6 +119,15 @@ def schema_statements(dialect: str) -> list[str]:
     """Every DDL statement of ``schema/*.sql``, files in name order; all are idempotent."""
     names = sorted(f.name for f in sql_dir().joinpath("schema").iterdir() if f.name.endswith(".sql"))
     return [s for name in names for s in read_statements(f"schema/{name}", dialect)]
+
+
+def written_table(statement: str) -> tuple[str, str] | None:
+    """``(table, change)`` a statement writes: ``("wecom_department_leaders", "inserted")`` for an
+    ``INSERT INTO wecom_department_leaders ...``; None when it writes no ``wecom_`` table (a stage)."""
+    match = _WRITE.search(statement)
+    if match is None:
+        return None
+    return match.group(2).lower(), _WRITE_CHANGE[match.group(1).split()[0].upper()]
 
 
 def db_time(value: datetime | None, dialect: str) -> datetime | str | None:

@@ -335,3 +335,37 @@ def test_snapshots_and_callbacks_share_one_history(engine: Engine) -> None:
         (at20, "left", 2),
         (at20, "joined", 3),
     ]
+
+
+def test_an_apply_counts_each_table_it_changed_once_and_a_rerun_none(engine: Engine) -> None:
+    seed_tree(engine)
+    store(
+        engine,
+        "create_user",
+        10,
+        UserID="zhangsan",
+        Name="张三",
+        Department="2,3",
+        MainDepartment=2,
+        IsLeaderInDept="1,0",
+    )
+    run = RunRecord(dag_id="wecom_callback_deltas", run_id="counted", corp_id=CORP, kind="delta")
+    changed = DeltaApplier(engine).apply(run).changed_tables()
+    inserted = lambda n: {"inserted": n, "updated": 0, "deleted": 0, "revived": 0}  # noqa: E731
+    assert changed == {
+        "wecom_departments": inserted(4),
+        "wecom_departments_history": inserted(4),
+        "wecom_users": inserted(1),
+        "wecom_users_history": inserted(1),
+        "wecom_user_departments": inserted(2),
+        "wecom_user_departments_history": inserted(2),
+        "wecom_department_leaders": inserted(1),
+        "wecom_department_closure": inserted(8),  # four self rows, 1-2, 1-3, 1-4, 2-4
+    }
+    assert DeltaApplier(engine).apply(run).changed_tables() == {}
+    store(engine, "update_user", 20, UserID="zhangsan", Position="Manager")
+    moved = apply(engine).changed_tables()
+    assert moved == {
+        "wecom_users": {"inserted": 0, "updated": 1, "deleted": 0, "revived": 0},
+        "wecom_users_history": {"inserted": 0, "updated": 1, "deleted": 0, "revived": 0},
+    }

@@ -14,6 +14,7 @@ from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord
 from wecom.store.sql import db_time
+from wecom.tables import directory_tables
 
 # These tests delete 1 of 2 members on purpose: the guard has tests of its own.
 NO_GUARD = LoadOptions(max_delete_share=1.0)
@@ -276,3 +277,26 @@ def test_pending_callback_events_older_than_the_snapshot_are_superseded(loader: 
         ("new", "pending"),
         ("old", "superseded"),
     ]
+
+
+def test_a_load_reports_each_table_it_changed_and_a_dry_run_or_an_equal_resync_none(loader: DirectoryLoader) -> None:
+    def named(name: str) -> dict:
+        return snapshot([user("alice", name, f"h-{name}")], [membership("alice", 2)])
+
+    first = load(loader, named("A"), T0, "r1").changed_tables()
+    # every table the snapshot fills, each history with the changes it versions; no direct leaders in it
+    assert set(first) == set(directory_tables()) - {"wecom_user_direct_leaders"}
+    assert (
+        first["wecom_users"]
+        == first["wecom_users_history"]
+        == {"inserted": 1, "updated": 0, "deleted": 0, "revived": 0}
+    )
+    assert first["wecom_department_closure"]["inserted"] == 3
+    dry = load(loader, named("B"), T0 + timedelta(1), "r2", options=LoadOptions(dry_run=True))
+    assert dry.plans["wecom_users"].updated == 1 and dry.changed_tables() == {}
+    renamed = load(loader, named("B"), T0 + timedelta(2), "r3").changed_tables()
+    assert renamed == {
+        "wecom_users": {"inserted": 0, "updated": 1, "deleted": 0, "revived": 0},
+        "wecom_users_history": {"inserted": 0, "updated": 1, "deleted": 0, "revived": 0},
+    }
+    assert load(loader, named("B"), T0 + timedelta(3), "r4").changed_tables() == {}
