@@ -8,22 +8,22 @@ to the directory tables, within seconds of their arrival, between full syncs.
 
 * **wait_for_callbacks** checks once and otherwise *defers*: the trigger polls the events table
   from the triggerer (no worker slot is held while nothing happens) and fires as soon as
-  events are pending, or failed with attempts left. After a day without events it skips the
-  run, and the next one starts waiting again.
+  events are pending, or failed with attempts left. After `[wecom] callback_wait_timeout` (default
+  an hour) without events it skips the run, and the next one starts waiting again.
 * **apply_callbacks** takes the ready events of each member and department in CreateTime order,
   folds them, fetches the entities whose events carry only ids (within the rate limits; a
   60111/60123 answer soft-deletes; a secret refused with 48009/48002/60011 applies the events
   from the ids they carry and keeps every other field), writes current and history tables
   (history `valid_from` is the event's CreateTime) and records a `wecom_sync_runs` row of kind
   `delta`. Events no newer than the last complete snapshot are `superseded`; a failing entity's
-  events are `failed` and retried by later runs, `dead` after `WECOM_DELTA_MAX_ATTEMPTS`
+  events are `failed` and retried by later runs, `dead` after `[wecom] callback_max_attempts`
   (default 5) attempts. An event naming an unknown department, a NewUserID another live member
   holds, or a move making a department cycle waits the same attempts (what resolves it may
   still arrive), then is `dead` with the reason in `last_error`.
 * **summarize** logs the run row and the queue, and alerts when events died.
 
 Schedule `@continuous` with one active run: a new run starts waiting the moment the previous one
-ends, so an event is applied about one poll interval (`WECOM_DELTA_POLL_S`, default 5 s) after
+ends, so an event is applied about one poll interval (`[wecom] callback_poll_interval`, default 5 s) after
 it is stored. Every task is safe to clear and rerun: applied events are never applied twice.
 Connections per company (Airflow Variable `wecom_companies`): the `wecom` connection
 (`wecom_default`) and the target database (`wecom_target_db`). The fetches use the connection
@@ -33,12 +33,12 @@ named by the `wecom` connection's `fetch_conn_id` extra when set (e.g. the conta
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Context, Variable, dag, task
 
+from wecom import config
 from wecom.airflow_tasks import (
     callback_fetch_hook,
     context_run,
@@ -47,15 +47,14 @@ from wecom.airflow_tasks import (
     record_failure,
     report_callback_queue,
 )
-from wecom.callbacks.apply import DEFAULT_MAX_WORKERS, DeltaApplier
+from wecom.callbacks.apply import DeltaApplier
 from wecom.companies import Company, read_companies
+from wecom.constants import COMPANIES_VARIABLE, DEFAULT_MAX_WORKERS
 from wecom.hooks.target import ensure_target_schema, target_loader
 from wecom.hooks.wecom import WeComHook
 from wecom.sensors.callback_events import CallbackEventsSensor
 
 DAG_ID = "wecom_callback_deltas"
-MAX_ATTEMPTS = int(os.environ.get("WECOM_DELTA_MAX_ATTEMPTS", "5"))
-POLL_S = float(os.environ.get("WECOM_DELTA_POLL_S", "5"))
 log = logging.getLogger(__name__)
 
 
@@ -76,7 +75,7 @@ def apply_callbacks(
         applier = DeltaApplier(
             target_loader(wecom_conn_id).engine,
             client,
-            max_attempts=MAX_ATTEMPTS,
+            max_attempts=config.callback_max_attempts(),
             max_workers=hook.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
             pii=pii_policy(pii, pii_salt_variable),
         )
@@ -114,8 +113,6 @@ def callback_deltas_dag(company: Company) -> None:
         waiting = CallbackEventsSensor(
             task_id="wait_for_callbacks",
             wecom_conn_id=company.wecom_conn_id,
-            max_attempts=MAX_ATTEMPTS,
-            poke_interval=POLL_S,
             soft_fail=True,
         )
         result = apply_callbacks(company.wecom_conn_id, dict(company.pii), company.pii_salt_variable)
@@ -126,5 +123,5 @@ def callback_deltas_dag(company: Company) -> None:
 
 
 # Broken entries get no DAGs here; dags/wecom_companies.py shows them as its import error.
-for _company in read_companies(Variable.get("wecom_companies", default=None)).companies:
+for _company in read_companies(Variable.get(COMPANIES_VARIABLE, default=None)).companies:
     callback_deltas_dag(_company)

@@ -13,9 +13,10 @@ from __future__ import annotations
 from airflow.sdk import Variable
 
 from wecom.companies import read_companies
+from wecom.constants import COMPANIES_VARIABLE
 from wecom.errors import CompanyConfigError
 
-_problems = read_companies(Variable.get("wecom_companies", default=None)).problems
+_problems = read_companies(Variable.get(COMPANIES_VARIABLE, default=None)).problems
 if _problems:
     raise CompanyConfigError(
         "Variable wecom_companies (Admin > Variables): what is named here gets no DAGs until it is fixed; "

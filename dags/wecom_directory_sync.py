@@ -55,6 +55,7 @@ from wecom.airflow_tasks import (
     staged,
 )
 from wecom.companies import Company, read_companies
+from wecom.constants import COMPANIES_VARIABLE
 from wecom.errors import MassDeletionError, QualityCheckError
 from wecom.hooks.target import target_loader
 from wecom.operators.extract import WeComExtractOperator
@@ -186,5 +187,5 @@ def directory_sync_dag(company: Company) -> None:
 
 
 # Broken entries get no DAGs here; dags/wecom_companies.py shows them as its import error.
-for _company in read_companies(Variable.get("wecom_companies", default=None)).companies:
+for _company in read_companies(Variable.get(COMPANIES_VARIABLE, default=None)).companies:
     directory_sync_dag(_company)

@@ -129,7 +129,7 @@ class AirflowLocal:
 
     @property
     def env(self) -> dict[str, str]:
-        """What every component and `airflow` CLI call gets: the home, and the WeCom package's settings.
+        """What every component and `airflow` CLI call gets: the home (airflow.cfg there holds the rest).
 
         The caller's own AIRFLOW* variables (a test session's, a shell's) are left out: airflow.cfg is the
         whole configuration, so what the launcher prints is what runs.
@@ -137,8 +137,6 @@ class AirflowLocal:
         inherited = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
         return inherited | {
             "AIRFLOW_HOME": str(self.home),
-            "WECOM_SQL_DIR": str(ROOT / "include" / "sql"),
-            "WECOM_STAGING_URI": f"file://{self.staging}",
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -204,7 +202,7 @@ class AirflowLocal:
         return f"redis://127.0.0.1:{port}/0"
 
     def _write_config(self, broker: str | None) -> None:
-        """airflow.cfg in the home: the repo's DAGs and plugins, no examples, one API worker, the login."""
+        """airflow.cfg in the home: the repo's DAGs and plugins, no examples, one API worker, the login, [wecom]."""
         s = self.secrets
         cfg = configparser.ConfigParser(interpolation=None)
         cfg.read_dict(
@@ -232,6 +230,8 @@ class AirflowLocal:
                     "broker_url": broker or "",
                     "result_backend": "db+" + self.metadata_url.replace("+psycopg2", ""),
                 },
+                # the WeCom package's deployment settings (docs/configuration.md)
+                "wecom": {"staging_uri": f"file://{self.staging}"},
             }
         )
         path = self.home / "airflow.cfg"

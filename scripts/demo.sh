@@ -15,8 +15,7 @@ export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$AIRFLOW_HOME/airflow.db
-export WECOM_SQL_DIR=$ROOT/include/sql
-export WECOM_STAGING_URI=file://$DEMO/staging
+export AIRFLOW__WECOM__STAGING_URI=file://$DEMO/staging
 mkdir -p "$AIRFLOW_HOME" "$DEMO"
 
 echo "== Airflow metadata database in $AIRFLOW_HOME"

@@ -38,7 +38,6 @@ os.environ.update(
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "WECOM_SQL_DIR": str(ROOT / "include" / "sql"),
     }
 )
 

@@ -28,8 +28,9 @@ AIRFLOW_LAYER = (
     "wecom.airflow_tasks",
     "wecom.receiver",
     "wecom.lineage",
+    "wecom.config",
 )
-LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.provider_info")
+LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.constants", "wecom.provider_info")
 HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy")
 # Loaded by every Airflow component that loads providers and plugins, or by the triggerer.
 ENTRY_POINTS = ("wecom.provider_info", "wecom.plugin", "wecom.triggers", "wecom.sensors")

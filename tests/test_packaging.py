@@ -86,7 +86,7 @@ def test_the_installed_wheel_creates_the_schema_from_its_own_sql_files(wheel: Pa
     python = venv / "bin" / "python"
     _run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", wheel)
 
-    env = {k: v for k, v in os.environ.items() if k not in {"WECOM_SQL_DIR", "PYTHONPATH"}}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probe = _run(python, "-c", PROBE, tmp_path / "installed.db", cwd=tmp_path, env=env)
     found = json.loads(probe.stdout.strip().splitlines()[-1])
 

@@ -13,13 +13,13 @@ from airflow.sdk.log import mask_secret
 from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import SQLAlchemyError
 
-from wecom import metrics
+from wecom import config, metrics
 from wecom.directory.pii import PiiPolicy
 from wecom.errors import PiiConfigError, RunConfError
 from wecom.hooks.target import ConfigurationError, company_settings, ensure_target_schema, target_loader
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import WeComRobotNotifier
-from wecom.operators.extract import default_staging_uri, run_folder
+from wecom.operators.extract import run_folder
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, covering_snapshot
 from wecom.status import event_queue_status, run_row
@@ -98,7 +98,7 @@ def record_failure(wecom_conn_id: str, kind: str = "full"):
 
 def failed_run_spool(corp_id: str) -> RunSpool:
     """Where a company's failed runs wait while the target database is down (its staging folder)."""
-    return RunSpool(run_folder(default_staging_uri(), corp_id, "failed-runs", "pending"))
+    return RunSpool(run_folder(config.staging_uri(), corp_id, "failed-runs", "pending"))
 
 
 def ensure_schema_and_replay(wecom_conn_id: str) -> None:

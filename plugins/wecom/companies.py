@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wecom.constants import DEFAULT_WECOM_CONN_ID
 from wecom.directory.pii import PiiPolicy
 from wecom.errors import CompanyConfigError, PiiConfigError
 
@@ -32,7 +33,7 @@ class Company:
     """One WeCom company: where its credentials and target are, and how to sync it."""
 
     name: str = "default"
-    wecom_conn_id: str = "wecom_default"
+    wecom_conn_id: str = DEFAULT_WECOM_CONN_ID
     schedule: str | None = "@daily"
     retries: int = 3
     freshness_minutes: float = 60

@@ -19,7 +19,6 @@ modules.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -29,6 +28,8 @@ from urllib.parse import urlsplit
 from airflow.sdk.plugins_manager import AirflowPlugin
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wecom.constants import SECRET_EXTRAS
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -36,24 +37,18 @@ if TYPE_CHECKING:
 
 STATUS_PREFIX = "/wecom/status"
 RECEIVER_PREFIX = "/wecom"
-# Comma-separated target-database connections the status page reads (default: every company's).
-STATUS_CONN_IDS_ENV = "WECOM_STATUS_TARGET_CONN_IDS"
-# Extra keys of a wecom connection holding secrets. Airflow masks a connection's extra in the REST API, the
-# UI and logs by key name only (its default names and [core] sensitive_var_conn_names, as substrings):
-# "token" covers callback_token; nothing covers the other two.
-SENSITIVE_EXTRA = ("callback_token", "encoding_aes_key", "robot_webhook_key")
 CONNECTION_TEST_PATH = "/api/v2/connections/test"
 
 
 def register_sensitive_extra() -> None:
-    """Add ``SENSITIVE_EXTRA`` to the sensitive names of this process's maskers (the core one serves the
+    """Add ``SECRET_EXTRAS`` to the sensitive names of this process's maskers (the core one serves the
     REST API, the SDK one task logs and rendered templates), so masking needs no deployment setting.
     ``[core] hide_sensitive_var_conn_fields = False`` still turns masking by name off."""
     from airflow._shared.secrets_masker import _secrets_masker as core_masker  # noqa: PLC0415
     from airflow.sdk._shared.secrets_masker import _secrets_masker as sdk_masker  # noqa: PLC0415
 
     for masker in (core_masker(), sdk_masker()):
-        masker.sensitive_variables_fields = sorted({*masker.sensitive_variables_fields, *SENSITIVE_EXTRA})
+        masker.sensitive_variables_fields = sorted({*masker.sensitive_variables_fields, *SECRET_EXTRAS})
 
 
 def without_port_zero(body: bytes) -> bytes:
@@ -128,35 +123,35 @@ def status_targets() -> tuple[dict[str, list[Company]], str | None]:
     wrong with the configuration (``None`` when the ``wecom_companies`` Variable and every company's
     ``wecom`` connection can be read).
 
-    The databases are ``$WECOM_STATUS_TARGET_CONN_IDS`` if set, else the companies' target databases,
+    The databases are ``[wecom] status_target_conn_ids`` if set, else the companies' target databases,
     each named by its ``wecom`` connection's ``target_conn_id``, as for every DAG of the company.
     """
     from airflow.sdk import Variable  # noqa: PLC0415
 
+    from wecom import config  # noqa: PLC0415
     from wecom.companies import read_companies  # noqa: PLC0415
+    from wecom.constants import COMPANIES_VARIABLE  # noqa: PLC0415
     from wecom.hooks.wecom import WeComHook  # noqa: PLC0415
 
-    config = read_companies(Variable.get("wecom_companies", default=None))
-    companies, problems = config.companies, list(config.problems)
+    configured = read_companies(Variable.get(COMPANIES_VARIABLE, default=None))
+    companies, problems = configured.companies, list(configured.problems)
     target_of: dict[str, str] = {}
     for company in companies:
         try:
             target_of[company.name] = WeComHook(company.wecom_conn_id).settings.target_conn_id
         except Exception as problem:  # one unreadable connection must not hide the other companies
             problems.append(f"company {company.name!r}: connection {company.wecom_conn_id!r}: {problem}")
-    configured = os.environ.get(STATUS_CONN_IDS_ENV)
-    conn_ids = [c.strip() for c in configured.split(",")] if configured else list(dict.fromkeys(target_of.values()))
-    targets = {conn_id: [c for c in companies if target_of.get(c.name) == conn_id] for conn_id in conn_ids if conn_id}
+    conn_ids = config.status_target_conn_ids() or list(dict.fromkeys(target_of.values()))
+    targets = {conn_id: [c for c in companies if target_of.get(c.name) == conn_id] for conn_id in conn_ids}
     return targets, "; ".join(problems) or None
 
 
 def ui_run_link() -> Callable[[str, str], str]:
     """``run_link(dag_id, run_id)``: the run's page in the Airflow UI, under ``[api] base_url``'s path."""
-    from airflow.configuration import conf  # noqa: PLC0415
-
+    from wecom import config  # noqa: PLC0415
     from wecom.status import airflow_run_url  # noqa: PLC0415
 
-    root = urlsplit(conf.get("api", "base_url", fallback="/") or "/").path
+    root = urlsplit(config.airflow_base_url()).path
     return partial(airflow_run_url, root)
 
 
@@ -217,7 +212,10 @@ class WeComPlugin(AirflowPlugin):
     @classmethod
     def on_load(cls, *args: Any, **kwargs: Any) -> None:
         """Runs in every process that loads plugins (the API server, each task) before it serves or renders."""
+        from wecom import config  # noqa: PLC0415
+
         register_sensitive_extra()
+        config.warn_about_dropped_environment()
 
     # Order matters: Starlette tries mounts in order and /wecom would swallow /wecom/status.
     fastapi_apps: list[dict[str, Any]] = [  # noqa: RUF012 (AirflowPlugin's own interface)

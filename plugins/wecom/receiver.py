@@ -67,9 +67,9 @@ def airflow_resolver(limits: ReceiverLimits) -> Resolver:
 
 def airflow_app() -> FastAPI:
     """The app the Airflow plugin mounts at ``AIRFLOW_URL_PREFIX`` (built once, on its first request)."""
-    from airflow.configuration import conf  # noqa: PLC0415
+    from wecom import config  # noqa: PLC0415
 
-    base_url = (conf.get("api", "base_url", fallback="") or "https://<airflow host>").rstrip("/")
+    base_url = config.airflow_base_url() or "https://<airflow host>"
     log.info(
         "wecom callback receiver: paste %s%s/callback/<conn_id> into the admin console",
         base_url,

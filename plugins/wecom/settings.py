@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from wecom.constants import DEFAULT_BASE_URL, DEFAULT_TARGET_CONN_ID, SECRET_EXTRAS
 from wecom.errors import SettingsError
 
-DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 # The extraction strategies (``wecom.api.extract`` runs them) and ``auto``, here so that validating a
 # connection, and the provider info that builds the form, never import the extraction stack.
 STRATEGIES = ("export", "list", "detail", "ids")
@@ -58,7 +58,7 @@ class WeComSettings:
     callback_token: str | None = field(default=None, repr=False)
     encoding_aes_key: str | None = field(default=None, repr=False)
     strategy: str = "auto"
-    target_conn_id: str = "wecom_target_db"
+    target_conn_id: str = DEFAULT_TARGET_CONN_ID
     robot_webhook_key: str | None = field(default=None, repr=False)
     # The wecom connection whose secret the callback applier fetches ids-only entities with
     # (user/get, department/get); None: this connection's own.
@@ -139,12 +139,12 @@ class WeComSettings:
             callback_token=token,
             encoding_aes_key=aes_key,
             strategy=strategy,
-            target_conn_id=extra.get("target_conn_id") or "wecom_target_db",
+            target_conn_id=extra.get("target_conn_id") or DEFAULT_TARGET_CONN_ID,
             robot_webhook_key=robot_key,
             fetch_conn_id=fetch_conn_id,
             options=options,
         )
 
     def secrets(self) -> list[str]:
-        """Values that must be masked wherever Airflow prints."""
-        return [s for s in (self.secret, self.callback_token, self.encoding_aes_key, self.robot_webhook_key) if s]
+        """Values that must be masked wherever Airflow prints: the secret and the secret extras."""
+        return [s for s in (self.secret, *(getattr(self, name) for name in SECRET_EXTRAS)) if s]

@@ -47,7 +47,7 @@ def test_the_celery_profile_adds_redis_and_two_workers_sharing_staging() -> None
     assert worker["command"] == ["celery", "worker"] and worker["deploy"]["replicas"] == 2
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "/opt/airflow/wecom-staging" in {v["target"] for v in worker["volumes"] if v["source"] == "wecom-staging"}
-    assert worker["environment"]["WECOM_STAGING_URI"] == "file:///opt/airflow/wecom-staging"
+    assert worker["environment"]["AIRFLOW__WECOM__STAGING_URI"] == "file:///opt/airflow/wecom-staging"
     for name in (*AIRFLOW_SERVICES, "airflow-worker"):
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name

@@ -23,7 +23,7 @@ def target_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """An empty target database, the only one the status page reads."""
     path = tmp_path / "target.db"
     monkeypatch.setenv("AIRFLOW_CONN_STATUS_TARGET", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    monkeypatch.setenv("WECOM_STATUS_TARGET_CONN_IDS", "status_target")
+    monkeypatch.setenv("AIRFLOW__WECOM__STATUS_TARGET_CONN_IDS", "status_target")
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080/")
     return f"sqlite:///{path}"
 
@@ -130,7 +130,7 @@ def test_a_broken_company_entry_is_reported_beside_the_valid_companies(
     monkeypatch.setenv("AIRFLOW_VAR_WECOM_COMPANIES", json.dumps(companies))
     conn = {"conn_type": "wecom", "login": "wwcorp", "password": "s", "extra": {"target_conn_id": "status_db"}}
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", json.dumps(conn))
-    monkeypatch.delenv("WECOM_STATUS_TARGET_CONN_IDS", raising=False)
+    monkeypatch.delenv("AIRFLOW__WECOM__STATUS_TARGET_CONN_IDS", raising=False)
     targets, problems = status_targets()
     assert {conn_id: [c.name for c in listed] for conn_id, listed in targets.items()} == {"status_db": ["default"]}
     assert problems == "wecom_companies[1].retries: expected int (company 'acme')"

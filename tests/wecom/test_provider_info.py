@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from tests.support.airflow_api import airflow_api
-from wecom.plugin import SENSITIVE_EXTRA
+from wecom.constants import SECRET_EXTRAS
 from wecom.provider_info import PACKAGE_NAME, get_provider_info
 from wecom.settings import CHOICES, FLOAT_OPTIONS, INT_OPTIONS, KNOWN_EXTRA
 
@@ -52,7 +52,7 @@ def test_the_form_offers_what_the_settings_accept() -> None:
         assert schema["type"][0] == ("integer" if name in INT_OPTIONS else "number"), name
     secret = {name for name, field in fields.items() if field["schema"].get("format") == "password"}
     # The form hides what is typed in these; the plugin has Airflow mask the stored values by the same names.
-    assert secret == {"callback_token", "encoding_aes_key", "robot_webhook_key"} == set(SENSITIVE_EXTRA)
+    assert secret == {"callback_token", "encoding_aes_key", "robot_webhook_key"} == set(SECRET_EXTRAS)
 
 
 def test_reading_the_provider_info_imports_nothing_heavy() -> None:

@@ -27,9 +27,9 @@ from wecom.api.download import download_once
 from wecom.api.redact import redact
 from wecom.api.rules import MALFORMED, RATE_LIMITED, TOO_CONCURRENT, TRANSPORT, Action, Failure, interpret
 from wecom.api.tokens import Secret, TokenCache
+from wecom.constants import DEFAULT_BASE_URL, DEFAULT_WECOM_CONN_ID
 from wecom.errors import MalformedAnswerError, WeComConfigError, WeComError
 
-DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 GETTOKEN = "gettoken"
 POOL_SIZE = 32
 _DOWNLOAD = "export_file"
@@ -66,7 +66,7 @@ class Transport:
         corp_id: str = "",
         secret: str = "",
         *,
-        conn_id: str = "wecom_default",
+        conn_id: str = DEFAULT_WECOM_CONN_ID,
         timeout: float = 10.0,
         max_retries: int = 3,
         backoff_base: float = 0.5,

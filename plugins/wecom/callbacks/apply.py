@@ -32,10 +32,11 @@ from sqlalchemy import Engine
 
 from wecom.api.client import WeComClient
 from wecom.callbacks.fold import Event, Fetched, FetchFailed, Gone, Group, group_departments, group_users
-from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, EventQueue
+from wecom.callbacks.queue import EventQueue
 from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
 from wecom.callbacks.writer_users import apply_users
+from wecom.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_WORKERS
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.rights import Rights
 from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
@@ -47,7 +48,6 @@ from wecom.store.run_records import RUN_COUNT_PREFIX, RunRecord
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 20_000
-DEFAULT_MAX_WORKERS = 16
 EVENT_STATUSES = (EventStatus.APPLIED, EventStatus.SUPERSEDED, EventStatus.FAILED, EventStatus.DEAD)
 
 

@@ -34,6 +34,9 @@ def async_url(url: URL) -> URL | None:
 class PendingProbe:
     """Counts a corp's ready events (pending, or failed with attempts left) on one target database."""
 
+    # How the probe waits between two counts; tests replace it to step through a wait without a clock.
+    sleep = staticmethod(asyncio.sleep)
+
     def __init__(self, url: URL, corp_id: str, max_attempts: int) -> None:
         self.corp_id = corp_id
         self.max_attempts = max_attempts
@@ -62,6 +65,12 @@ class PendingProbe:
             return await asyncio.to_thread(self._count_blocking)
         async with self._async.connect() as conn:
             return int((await conn.execute(self._statement(), self._params())).scalar_one())
+
+    async def wait(self, poll_interval: float) -> int:
+        """Count every ``poll_interval`` seconds until events are ready; their number."""
+        while (ready := await self.count()) == 0:
+            await self.sleep(poll_interval)
+        return ready
 
     async def close(self) -> None:
         if self._async is not None:

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, TextClause, bindparam, text
 
 from wecom.callbacks.fold import Event
+from wecom.constants import DEFAULT_MAX_ATTEMPTS
 from wecom.store.sql import db_time, parse_db_time, read_named_statements
 
 EVENTS_SQL = "deltas/events.sql"
-DEFAULT_MAX_ATTEMPTS = 5
 # Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
 CHUNK = 500
 

@@ -12,6 +12,7 @@ from airflow.sdk.log import mask_secret
 from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLimits
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
+from wecom.constants import DEFAULT_WECOM_CONN_ID, SECRET_EXTRAS
 from wecom.errors import WeComError
 from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection
@@ -34,7 +35,7 @@ class WeComHook(BaseHook):
     """
 
     conn_name_attr = "wecom_conn_id"
-    default_conn_name = "wecom_default"
+    default_conn_name = DEFAULT_WECOM_CONN_ID
     conn_type = "wecom"
     hook_name = "WeCom"
 
@@ -48,7 +49,7 @@ class WeComHook(BaseHook):
         conn = self.get_connection(self.wecom_conn_id)
         for value in (
             conn.password,
-            *(conn.extra_dejson.get(k) for k in ("callback_token", "encoding_aes_key", "robot_webhook_key")),
+            *(conn.extra_dejson.get(k) for k in SECRET_EXTRAS),
         ):
             if value:
                 mask_secret(value)

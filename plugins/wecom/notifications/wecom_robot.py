@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from airflow.sdk import BaseNotifier, Context
-from airflow.sdk.configuration import conf
 
+from wecom import config
 from wecom.hooks.wecom import WeComHook
 from wecom.robot import Alert, failure_reason, markdown, send_markdown
 from wecom.status import airflow_run_url
@@ -46,7 +46,7 @@ class WeComRobotNotifier(BaseNotifier):
             return
         dag_run = context["dag_run"]
         ti = context.get("ti")
-        base_url = conf.get("api", "base_url", fallback="") or ""
+        base_url = config.airflow_base_url()
         alert = Alert(
             title=self.title,
             corp_id=settings.corp_id,

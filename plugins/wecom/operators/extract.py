@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -10,17 +9,13 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
+from wecom import config
 from wecom.api.extract import extract_directory
+from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.errors import SettingsError, WeComConfigError
 from wecom.hooks.wecom import WeComHook
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def default_staging_uri() -> str:
-    """``$WECOM_STAGING_URI``, else a folder under ``$AIRFLOW_HOME`` (fine for one machine only)."""
-    home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
-    return os.environ.get("WECOM_STAGING_URI") or f"file://{home}/wecom-staging"
 
 
 def run_folder(staging_uri: str, corp_id: str, dag_id: str, run_id: str) -> ObjectStoragePath:
@@ -62,14 +57,14 @@ class WeComExtractOperator(BaseOperator):
             settings = hook.settings
             client = hook.get_conn()
             folder = run_folder(
-                self.staging_uri or default_staging_uri(), settings.corp_id, self.dag_id, context["run_id"]
+                self.staging_uri or config.staging_uri(), settings.corp_id, self.dag_id, context["run_id"]
             )
             with client:
                 manifest = extract_directory(
                     client,
                     folder / "raw",
                     strategy=self.strategy or settings.strategy,
-                    max_workers=settings.options.get("max_workers", 8),
+                    max_workers=settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
                 )
         except (WeComConfigError, SettingsError) as error:
             raise AirflowFailException(str(error)) from None

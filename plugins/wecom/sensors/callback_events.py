@@ -1,59 +1,95 @@
-"""``CallbackEventsSensor``: succeeds when callback events wait to be applied, deferring while none do."""
+"""``CallbackEventsSensor``: succeeds when callback events wait to be applied."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseSensorOperator, Context
+from airflow.sdk import BaseHook, BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException
 
-from wecom.callbacks.queue import DEFAULT_MAX_ATTEMPTS, count_ready
+from wecom import config
+from wecom.callbacks.queue import count_ready
+from wecom.constants import DEFAULT_WECOM_CONN_ID
 from wecom.hooks.wecom import WeComHook
 from wecom.store.engine import engine_from_airflow_connection
 from wecom.triggers.callback_events import CallbackEventsTrigger
 
 
 class CallbackEventsSensor(BaseSensorOperator):
-    """Checks once; if nothing is ready, defers to ``CallbackEventsTrigger`` so no worker slot is held.
+    """Waits until a company's callback events are ready to apply; returns how many (XCom: one integer).
 
-    Returns the number of ready events (XCom: one integer). The corp id and the target database (its
-    ``target_conn_id``) come from the ``wecom`` connection, as for every task of the company.
+    A sensor like any other: ``poke()`` counts once, so ``mode="reschedule"``, ``timeout``,
+    ``soft_fail``, ``exponential_backoff`` and ``max_wait`` behave as Airflow documents them for
+    every sensor. With ``deferrable=True`` (the default, from ``[wecom] default_deferrable``) it counts
+    once, then waits in the triggerer (``CallbackEventsTrigger``) holding no worker slot, until events
+    are ready or ``timeout`` ends the wait. ``poke_interval`` defaults to ``[wecom]
+    callback_poll_interval`` and ``timeout`` to ``[wecom] callback_wait_timeout``; events are ready
+    while they have attempts left (``max_attempts``, default ``[wecom] callback_max_attempts``). The
+    corp id and the target database come from the ``wecom`` connection, as for every task of the
+    company.
     """
 
-    template_fields = ("wecom_conn_id",)
+    template_fields: Sequence[str] = ("wecom_conn_id",)
 
     def __init__(
         self,
         *,
-        wecom_conn_id: str = "wecom_default",
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        poke_interval: float = 5.0,
-        timeout: float = timedelta(days=1).total_seconds(),
+        wecom_conn_id: str = DEFAULT_WECOM_CONN_ID,
+        max_attempts: int | None = None,
+        deferrable: bool | None = None,
+        poke_interval: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        super().__init__(
+            poke_interval=config.callback_poll_interval() if poke_interval is None else poke_interval,
+            timeout=config.callback_wait_timeout() if timeout is None else timeout,
+            **kwargs,
+        )
         self.wecom_conn_id = wecom_conn_id
         self.max_attempts = max_attempts
+        self.deferrable = config.default_deferrable() if deferrable is None else deferrable
 
-    def execute(self, context: Context) -> int:
-        settings = WeComHook(self.wecom_conn_id).settings
-        corp_id, target_conn_id = settings.corp_id, settings.target_conn_id
-        engine = engine_from_airflow_connection(BaseHook.get_connection(target_conn_id))
+    @cached_property
+    def hook(self) -> WeComHook:
+        return WeComHook(self.wecom_conn_id)
+
+    @property
+    def attempts(self) -> int:
+        """Attempts an event may use before it is dead: the argument, else ``[wecom] callback_max_attempts``."""
+        return config.callback_max_attempts() if self.max_attempts is None else self.max_attempts
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        settings = self.hook.settings
+        engine = engine_from_airflow_connection(BaseHook.get_connection(settings.target_conn_id))
         try:
-            ready = count_ready(engine, corp_id, self.max_attempts)
+            ready = count_ready(engine, settings.corp_id, self.attempts)
         finally:
             engine.dispose()
         if ready:
             self.log.info("%d callback event(s) ready to apply", ready)
-            return ready
+        return PokeReturnValue(is_done=ready > 0, xcom_value=ready)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if found := self.poke(context):
+            return found.xcom_value
+        settings = self.hook.settings
         self.defer(
             trigger=CallbackEventsTrigger(
-                target_conn_id, corp_id, poll_interval=self.poke_interval, max_attempts=self.max_attempts
+                settings.target_conn_id, settings.corp_id, poll_interval=self.poke_interval, max_attempts=self.attempts
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> int:
+        """Back from the trigger: the count, or the trigger's error (with ``soft_fail``, a skip, as for any sensor)."""
+        if event.get("status") == "error":
+            raise AirflowException(event["message"])
         self.log.info("%d callback event(s) ready to apply", event["ready"])
         return int(event["ready"])

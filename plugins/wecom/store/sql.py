@@ -10,7 +10,6 @@ tables' column lists are tokens too (``$USERS_VALUES``, ``$USERS_FROM_EXCLUDED``
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime
 from functools import cache
@@ -50,20 +49,18 @@ _WRITE_CHANGE = {"INSERT": "inserted", "UPDATE": "updated", "DELETE": "deleted"}
 
 
 def sql_dir() -> Traversable:
-    """Where the SQL files are: ``$WECOM_SQL_DIR``, else the copy in the installed wheel, else a checkout's.
+    """Where the SQL files are: the copy in the installed wheel, else a checkout's.
 
-    The wheel ships ``include/sql`` as the data package ``wecom.sql_files`` (see setup.py); a
-    checkout run from ``plugins/`` without an install reads ``include/sql`` beside it.
+    The wheel ships ``include/sql`` as the data package ``wecom.sql_files`` (see setup.py); an
+    editable install or a checkout run from ``plugins/`` reads ``include/sql`` beside ``plugins/``.
     """
-    configured = os.environ.get("WECOM_SQL_DIR")
-    candidates: list[Traversable] = [Path(configured)] if configured else []
-    candidates += [*_packaged_sql(), _CHECKOUT_ROOT / "include" / "sql"]
+    candidates: list[Traversable] = [*_packaged_sql(), _CHECKOUT_ROOT / "include" / "sql"]
     for candidate in candidates:
         if candidate.joinpath("schema").is_dir():
             return candidate
     raise FileNotFoundError(
-        "cannot find the project's SQL files; set WECOM_SQL_DIR to the include/sql folder "
-        f"(looked in: {', '.join(str(c) for c in candidates)})"
+        "cannot find the project's SQL files: reinstall the package (pip install wecom-airflow-sync), which "
+        f"ships them (looked in: {', '.join(str(c) for c in candidates)})"
     )
 
 

@@ -1,9 +1,11 @@
-"""The trigger and its probe on real SQLite and PostgreSQL: silent while nothing waits, fires once events do."""
+"""The trigger and its probe on real SQLite and PostgreSQL, driven through ``run()`` without a clock:
+silent while nothing waits, fires once events do, and ends in an error event (never an exception)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, make_url
@@ -30,6 +32,19 @@ def engine(target_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     return target_engine
 
 
+def first_event(trigger: CallbackEventsTrigger) -> dict:
+    """Drive ``run()`` to its first event, as the triggerer does, and check that it is the last."""
+
+    async def drive() -> dict:
+        runner = trigger.run()
+        event = await anext(runner)
+        with pytest.raises(StopAsyncIteration):
+            await anext(runner)
+        return event.payload
+
+    return asyncio.run(drive())
+
+
 def test_serializes_to_its_importable_path() -> None:
     trigger = CallbackEventsTrigger("events_db", CORP, poll_interval=0.5, max_attempts=3)
     classpath, kwargs = trigger.serialize()
@@ -37,20 +52,36 @@ def test_serializes_to_its_importable_path() -> None:
     assert CallbackEventsTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 
-def test_fires_once_events_are_ready_and_not_before(engine: Engine) -> None:
+def test_fires_once_events_are_ready_and_not_before(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two polls find only an ignored tag event; a member event stored during the second wait fires it."""
     store(engine, "update_tag", TagId=1)
+    waits: list[float] = []
 
-    async def scenario() -> dict:
-        runner = CallbackEventsTrigger("events_db", CORP, poll_interval=0.05).run()
-        first = asyncio.ensure_future(anext(runner))
-        await asyncio.sleep(0.5)
-        assert not first.done(), "fired although only an ignored tag event is stored"
-        await asyncio.to_thread(store, engine, "delete_user", UserID="u1")
-        event = await asyncio.wait_for(first, timeout=10)
-        await runner.aclose()
-        return event.payload
+    async def between_polls(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            await asyncio.to_thread(store, engine, "delete_user", UserID="u1")
 
-    assert asyncio.run(scenario()) == {"corp_id": CORP, "ready": 1}
+    monkeypatch.setattr(PendingProbe, "sleep", staticmethod(between_polls))
+    event = first_event(CallbackEventsTrigger("events_db", CORP, poll_interval=7.5))
+    assert event == {"status": "success", "corp_id": CORP, "ready": 1}
+    assert waits == [7.5, 7.5]  # it counted three times, waiting its interval between
+
+
+def test_an_unknown_connection_ends_in_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_NOWHERE", raising=False)
+    event = first_event(CallbackEventsTrigger("nowhere", CORP))
+    assert event["status"] == "error" and event["corp_id"] == CORP
+    assert "'nowhere'" in event["message"] and "AirflowNotFoundException" in event["message"]
+
+
+def test_a_database_that_cannot_be_read_ends_in_an_error_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database without the events table (here: an empty file) is reported, not retried for ever."""
+    monkeypatch.setenv("AIRFLOW_CONN_EMPTY_DB", target_connection(f"sqlite:///{tmp_path / 'empty.db'}"))
+    event = first_event(CallbackEventsTrigger("empty_db", CORP))
+    assert event["status"] == "error"
+    assert event["message"].startswith(f"cannot count the ready callback events of corp '{CORP}' in target database")
+    assert "wecom_callback_events" in event["message"]
 
 
 def test_probe_uses_the_async_driver_and_threads_only_for_libpq_options(engine: Engine) -> None:
