@@ -72,7 +72,7 @@ def _tag_members(body: dict[str, Any]) -> dict[str, Any]:
         answer["userlist"] = _items("userlist", "userid")(answer)
     parties = answer.get("partylist", [])
     if not isinstance(parties, list) or any(not isinstance(d, int) or isinstance(d, bool) for d in parties):
-        raise Malformed("a partylist that is not a list of department ids")
+        raise MalformedAnswerError("a partylist that is not a list of department ids")
     return answer
 
 
