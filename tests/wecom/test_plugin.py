@@ -11,6 +11,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.airflow_api import AirflowApi, airflow_api
+from tests.support.receiver import BODY_CASES, WRITES, check_body_case, serving
+from tests.wecom.callbacks.test_receiver import CRYPTO
+from tests.wecom.callbacks.test_receiver_config import wecom_conn_env
 from wecom.plugin import STATUS_PREFIX, status_targets
 from wecom.store.loader import DirectoryLoader
 
@@ -134,3 +137,32 @@ def test_a_broken_company_entry_is_reported_beside_the_valid_companies(
     targets, problems = status_targets()
     assert {conn_id: [c.name for c in listed] for conn_id, listed in targets.items()} == {"status_db": ["default"]}
     assert problems == "wecom_companies[1].retries: expected int (company 'acme')"
+
+
+@pytest.fixture(scope="module")
+def api_server(airflow_metadata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """Airflow's API server app (core API, UI and every plugin's apps) served by uvicorn over loopback, as
+    ``airflow api-server`` serves it, with a ``wecom_default`` connection set up for callbacks."""
+    from airflow.api_fastapi.app import create_app, purge_cached_app
+
+    tmp_path = tmp_path_factory.mktemp("api_server")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in wecom_conn_env(tmp_path).items():
+            patch.setenv(key, value)
+        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "api-server-test-jwt-secret")  # the execution API's startup
+        purge_cached_app()
+        with serving(create_app(), timeout_keep_alive=120, log_config=None) as port:
+            yield port, tmp_path
+        purge_cached_app()
+
+
+@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize(("size", "content", "status"), BODY_CASES)
+def test_the_receiver_route_judges_a_body_by_the_body_limit_its_signature_and_content(
+    api_server: tuple[int, Path], size: int, content: str, status: int, write: str
+) -> None:
+    """The receiver the plugin mounts in the API server: a body up to the connection's
+    callback_max_body_bytes (64 KiB) is answered for what it holds, a larger one 413, also when the
+    client writes all of it before it reads the answer."""
+    port, tmp_path = api_server
+    check_body_case(port, tmp_path / "target.db", CRYPTO, (size, content, status), write)

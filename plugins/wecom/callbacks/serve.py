@@ -2,8 +2,8 @@
 
 uvicorn serving the callback app, hardened for the open internet: a client
 must send a request's headers within ``--header-timeout`` and its body within
-``--body-timeout``, headers are capped in size and bodies by the connection's
-``callback_max_body_bytes``; past ``--max-requests`` requests in progress (or
+``--body-timeout``, the request line and headers are capped by ``--max-header-bytes`` and
+bodies by the connection's ``callback_max_body_bytes``; past ``--max-requests`` requests in progress (or
 ``--max-connections`` connections) the answer is 503 at once, which WeCom
 retries. SIGTERM stops accepting, finishes the requests in flight (their
 database writes included) for up to ``--shutdown-timeout`` seconds, then exits.
@@ -36,24 +36,39 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = 10
 
 
 class _BoundedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline and a size cap on each request's headers.
+    """uvicorn's HTTP/1.1 protocol with a deadline and a size cap on each request's head, and a deadline
+    on a body that is still arriving after its answer went out.
 
-    uvicorn bounds only the idle time between requests: a client that sends
-    half a request line would hold its connection forever. The clock starts
-    when the connection opens and again when the next request begins.
+    uvicorn bounds only the idle time between requests: a client that sends half a request line would
+    hold its connection forever. The head (request line and headers, up to the blank line that ends
+    them) must arrive within ``header_timeout_s`` and ``max_header_bytes``; the clock starts when the
+    connection opens and again when the next request begins. Body bytes never count against the head:
+    the app judges a body (its size against the connection's ``callback_max_body_bytes``, its signature,
+    its content), even when the client sent it in the same packets as the headers.
+
+    When the app answers before the body is in (413 on the Content-Length, a bad signature checked
+    later, 503 at once), uvicorn reads and drops the rest, so a client that writes its whole body
+    before reading gets the answer rather than a reset; the rest must arrive within ``body_timeout_s``,
+    then the connection closes, as it does once the rest is in.
     """
 
     header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
     max_header_bytes = DEFAULT_MAX_HEADER_BYTES
+    body_timeout_s = ReceiverLimits().body_timeout_s
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._drain_deadline: asyncio.TimerHandle | None = None
+        self._body_in = True
+        self._drained = False
         super().connection_made(transport)
         self._arm_header_deadline()
 
     def _arm_header_deadline(self) -> None:
         self._header_bytes = 0
+        self._head_started = False
+        self._head_tail = b""
         self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
-            self.header_timeout_s, self._headers_too_slow
+            self.header_timeout_s, self._close_connection
         )
 
     def _disarm_header_deadline(self) -> None:
@@ -61,19 +76,42 @@ class _BoundedHttpProtocol(HttpToolsProtocol):
             self._header_deadline.cancel()
             self._header_deadline = None
 
-    def _headers_too_slow(self) -> None:
-        self._header_deadline = None
+    def _disarm_drain_deadline(self) -> None:
+        if self._drain_deadline is not None:
+            self._drain_deadline.cancel()
+            self._drain_deadline = None
+        self._drained = False
+
+    def _close_connection(self) -> None:
+        self._disarm_header_deadline()
+        self._disarm_drain_deadline()
         if not self.transport.is_closing():
             self.transport.close()
 
+    def _head_bytes(self, data: bytes) -> int:
+        """How many bytes of ``data`` belong to the head: all of them until the blank line that ends it.
+
+        Empty lines before the request line are allowed (RFC 9112, 2.2) and count, but do not end it.
+        """
+        seen = self._head_tail + data
+        start = 0
+        if not self._head_started:
+            start = len(seen) - len(seen.lstrip(b"\r\n"))
+            self._head_started = start < len(seen)
+        self._head_tail = seen[-3:]
+        end = seen.find(b"\r\n\r\n", start) if self._head_started else -1
+        return len(data) if end < 0 else end + 4 - (len(seen) - len(data))
+
     def data_received(self, data: bytes) -> None:
         if self._header_deadline is not None:
-            self._header_bytes += len(data)
+            self._header_bytes += self._head_bytes(data)
             if self._header_bytes > self.max_header_bytes:
                 self._disarm_header_deadline()
                 self.send_400_response("Request headers too large.")
                 return
         super().data_received(data)
+        if self._drained:  # after the parser, which may still hold a pipelined request to drop
+            self._close_connection()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -82,15 +120,31 @@ class _BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
+        self._body_in = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._body_in = True
+        self._drained = self._drain_deadline is not None  # the rest of an answered body is in
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._body_in and not self.transport.is_closing():
+            self._drain_deadline = self.loop.call_later(self.body_timeout_s, self._close_connection)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self._disarm_drain_deadline()
         super().connection_lost(exc)
 
 
-def bounded_protocol(header_timeout_s: float, max_header_bytes: int) -> type[HttpToolsProtocol]:
-    attributes = {"header_timeout_s": header_timeout_s, "max_header_bytes": max_header_bytes}
+def bounded_protocol(header_timeout_s: float, max_header_bytes: int, body_timeout_s: float) -> type[HttpToolsProtocol]:
+    attributes = {
+        "header_timeout_s": header_timeout_s,
+        "max_header_bytes": max_header_bytes,
+        "body_timeout_s": body_timeout_s,
+    }
     return type("BoundedHttpProtocol", (_BoundedHttpProtocol,), attributes)
 
 
@@ -206,7 +260,7 @@ def main(argv: Sequence[str] | None, resolver: Callable[[ReceiverLimits], Resolv
         app,
         host=args.host,
         port=args.port,
-        http=bounded_protocol(args.header_timeout, args.max_header_bytes),
+        http=bounded_protocol(args.header_timeout, args.max_header_bytes, args.body_timeout),
         limit_concurrency=args.max_connections,
         timeout_keep_alive=args.keep_alive_timeout,
         timeout_graceful_shutdown=args.shutdown_timeout,

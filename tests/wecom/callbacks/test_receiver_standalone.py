@@ -15,11 +15,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.support.receiver import BAD_SIGNATURE, BODY_CASES, KB, WRITES, check_body_case, sized_event
 from tests.wecom.api.test_crypto import CORP_ID
 from tests.wecom.callbacks.test_events_table import as_role, run_file
 from tests.wecom.callbacks.test_parse import event_xml
@@ -158,6 +160,67 @@ def test_oversized_headers_are_refused(server: tuple[int, Path]) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"POST /wecom/callback/wecom_default HTTP/1.1\r\nX-Padding: " + b"x" * 8192)
         assert answer(sock).startswith(b"HTTP/1.1 400")
+
+
+def test_only_the_request_line_and_headers_count_against_the_header_limit(server: tuple[int, Path]) -> None:
+    """Heads of exactly the limit (4096 bytes here) pass, whatever follows them in the same packet."""
+    port, _ = server
+    body, params = sized_event(60 * KB, BAD_SIGNATURE, CRYPTO, "head_limit")
+    for head_bytes, sent_body, status in ((4096, body, b"403"), (4097, b"", b"400")):
+        head = f"POST {URL}?{urlencode(params)} HTTP/1.1\r\nContent-Length: {len(sent_body)}\r\nX-Padding: "
+        head += "p" * (head_bytes - len(head) - len("\r\n\r\n")) + "\r\n\r\n"
+        assert len(head) == head_bytes
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(head.encode() + sent_body)
+            assert answer(sock).startswith(b"HTTP/1.1 " + status)
+
+
+@pytest.fixture(scope="module")
+def default_limits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """The receiver with its default header and body limits, and a body timeout no loaded machine reaches."""
+    tmp_path = tmp_path_factory.mktemp("default_limits")
+    process, port = start(tmp_path, "--body-timeout", "120")
+    yield port, tmp_path
+    stop(process)
+
+
+@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize(("size", "content", "status"), BODY_CASES)
+def test_a_body_is_judged_by_the_body_limit_its_signature_and_content(
+    default_limits_server: tuple[int, Path], size: int, content: str, status: int, write: str
+) -> None:
+    """Only the request line and headers count against the header limit (16 KiB): a body up to the
+    connection's callback_max_body_bytes (64 KiB) is answered for what it holds, a larger one 413,
+    also when the client writes all of it before it reads the answer."""
+    port, tmp_path = default_limits_server
+    check_body_case(port, tmp_path / "target.db", CRYPTO, (size, content, status), write)
+
+
+def test_the_rest_of_a_refused_body_is_dropped_for_the_body_timeout_then_the_connection_closes(
+    server: tuple[int, Path],
+) -> None:
+    """A 413 goes out as soon as Content-Length says too much; the rest of the body is read and dropped
+    for at most the body timeout (1 s here), so a client that trickles it cannot hold the connection
+    (each byte it sends would otherwise restart uvicorn's keep-alive clock)."""
+    port, _ = server
+    head, body = sealed_request(port, event_xml("update_user", "<UserID>announced_3mb</UserID>"))
+    head = head.replace(f"Content-Length: {len(body)}".encode(), f"Content-Length: {3 * KB * KB}".encode())
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + body)
+        assert answer(sock).startswith(b"HTTP/1.1 413")
+        sock.settimeout(0.2)
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b"x")
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed by the server
+                break
+        else:
+            pytest.fail(f"the connection was still open after {WAIT_S} s of trickled body")
 
 
 def test_shutdown_finishes_the_request_in_flight(tmp_path: Path) -> None:
