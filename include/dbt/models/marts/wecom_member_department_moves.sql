@@ -6,10 +6,22 @@ with stints as (
 ),
 
 moves as (
-    select corp_id, userid, department_id, joined_at as moved_at, 'joined' as move, joined_by as recorded_by
+    select
+        corp_id,
+        userid,
+        department_id,
+        joined_at as moved_at,
+        'joined' as move_type,
+        joined_by as recorded_by
     from stints
     union all
-    select corp_id, userid, department_id, left_at as moved_at, 'left' as move, null as recorded_by
+    select
+        corp_id,
+        userid,
+        department_id,
+        left_at as moved_at,
+        'left' as move_type,
+        null as recorded_by
     from stints
     where left_at is not null
 )
@@ -18,11 +30,11 @@ select
     moves.corp_id,
     moves.userid,
     moves.moved_at,
-    moves.move,
+    moves.move_type,
     moves.department_id,
     departments.name as department_name,
     moves.recorded_by
 from moves
 left join {{ source('wecom', 'wecom_departments') }} as departments
     on departments.corp_id = moves.corp_id
-    and departments.department_id = moves.department_id
+        and departments.department_id = moves.department_id

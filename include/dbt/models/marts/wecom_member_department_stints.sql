@@ -45,6 +45,6 @@ select
 from stints
 inner join numbered as first_version
     on first_version.corp_id = stints.corp_id
-    and first_version.userid = stints.userid
-    and first_version.department_id = stints.department_id
-    and first_version.dbt_valid_from = stints.joined_at
+        and first_version.userid = stints.userid
+        and first_version.department_id = stints.department_id
+        and first_version.dbt_valid_from = stints.joined_at

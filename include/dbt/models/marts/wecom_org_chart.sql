@@ -26,20 +26,20 @@ select
     members.position,
     members.status,
     membership.is_main,
-    coalesce(membership.is_leader, false) or leader.userid is not null as is_leader,
     membership.sort_order,
-    direct_leaders.direct_leader_userids
+    direct_leaders.direct_leader_userids,
+    coalesce(membership.is_leader, false) or leader.userid is not null as is_leader
 from {{ source('wecom', 'wecom_user_departments') }} as membership
 inner join members
     on members.corp_id = membership.corp_id
-    and members.userid = membership.userid
+        and members.userid = membership.userid
 inner join {{ ref('wecom_org_departments') }} as department
     on department.corp_id = membership.corp_id
-    and department.department_id = membership.department_id
+        and department.department_id = membership.department_id
 left join {{ source('wecom', 'wecom_department_leaders') }} as leader
     on leader.corp_id = membership.corp_id
-    and leader.department_id = membership.department_id
-    and leader.userid = membership.userid
+        and leader.department_id = membership.department_id
+        and leader.userid = membership.userid
 left join direct_leaders
     on direct_leaders.corp_id = membership.corp_id
-    and direct_leaders.userid = membership.userid
+        and direct_leaders.userid = membership.userid

@@ -18,14 +18,14 @@ path_names as (
         closure.corp_id,
         closure.descendant_id as department_id,
         {{ dbt.listagg(
-            "coalesce(ancestor.name, " ~ dbt.cast("ancestor.department_id", api.Column.translate_type("string")) ~ ")",
+            "coalesce(ancestor.name, " ~ dbt.cast("ancestor.department_id", dbt.type_string()) ~ ")",
             "' / '",
             "order by closure.distance desc"
         ) }} as path_names
     from closure
     inner join departments as ancestor
         on ancestor.corp_id = closure.corp_id
-        and ancestor.department_id = closure.ancestor_id
+            and ancestor.department_id = closure.ancestor_id
     group by closure.corp_id, closure.descendant_id
 ),
 
@@ -38,22 +38,28 @@ leaders as (
     from {{ source('wecom', 'wecom_department_leaders') }} as leader
     left join {{ source('wecom', 'wecom_users') }} as member
         on member.corp_id = leader.corp_id
-        and member.userid = leader.userid
+            and member.userid = leader.userid
     group by leader.corp_id, leader.department_id
 ),
 
 direct_members as (
-    select corp_id, department_id, count(*) as direct_member_count
+    select
+        corp_id,
+        department_id,
+        count(*) as direct_member_count
     from members
     group by corp_id, department_id
 ),
 
 subtree_members as (
-    select closure.corp_id, closure.ancestor_id as department_id, count(distinct members.userid) as subtree_member_count
+    select
+        closure.corp_id,
+        closure.ancestor_id as department_id,
+        count(distinct members.userid) as subtree_member_count
     from closure
     inner join members
         on members.corp_id = closure.corp_id
-        and members.department_id = closure.descendant_id
+            and members.department_id = closure.descendant_id
     group by closure.corp_id, closure.ancestor_id
 )
 
@@ -70,22 +76,22 @@ select
     path_names.path_names,
     leaders.leader_userids,
     leaders.leader_names,
+    departments.observed_at,
     coalesce(direct_members.direct_member_count, 0) as direct_member_count,
-    coalesce(subtree_members.subtree_member_count, 0) as subtree_member_count,
-    departments.observed_at
+    coalesce(subtree_members.subtree_member_count, 0) as subtree_member_count
 from departments
 left join departments as parent
     on parent.corp_id = departments.corp_id
-    and parent.department_id = departments.parent_id
+        and parent.department_id = departments.parent_id
 left join path_names
     on path_names.corp_id = departments.corp_id
-    and path_names.department_id = departments.department_id
+        and path_names.department_id = departments.department_id
 left join leaders
     on leaders.corp_id = departments.corp_id
-    and leaders.department_id = departments.department_id
+        and leaders.department_id = departments.department_id
 left join direct_members
     on direct_members.corp_id = departments.corp_id
-    and direct_members.department_id = departments.department_id
+        and direct_members.department_id = departments.department_id
 left join subtree_members
     on subtree_members.corp_id = departments.corp_id
-    and subtree_members.department_id = departments.department_id
+        and subtree_members.department_id = departments.department_id

@@ -2,16 +2,20 @@
     of `to` with the same corp_id (several companies share a database and their ids may collide).
     `to_where` narrows the rows it may name, such as "not is_deleted". -#}
 {% test wecom_in_corp(model, column_name, to, field, to_where=none) %}
-select child.corp_id, child.{{ column_name }}
+with parents as (
+    select * from {{ to }}
+    where {{ to_where or 'true' }}
+)
+
+select
+    child.corp_id,
+    child.{{ column_name }}
 from (select * from {{ model }}) as child
-where child.{{ column_name }} is not null
-  and not exists (
-      select 1
-      from (select * from {{ to }}) as parent
-      where parent.corp_id = child.corp_id
-        and parent.{{ field }} = child.{{ column_name }}
-        {%- if to_where %}
-        and ({{ to_where }})
-        {%- endif %}
-  )
+where
+    child.{{ column_name }} is not null
+    and not exists (
+        select 1
+        from parents
+        where parents.corp_id = child.corp_id and parents.{{ field }} = child.{{ column_name }}
+    )
 {% endtest %}
