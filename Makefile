@@ -8,6 +8,13 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 SIM := $(VENV)/.installed-simulator
+# dbt in a virtualenv of its own (requirements-dbt.txt: its pins clash with Airflow's), for include/dbt.
+DBT_VENV := .venv-dbt
+DBT_INSTALLED := $(DBT_VENV)/.installed
+# Its artifacts (compiled SQL, run results, logs) go to var/dbt/, out of the project folder.
+DBT = DBT_PROJECT_DIR=include/dbt DBT_PROFILES_DIR=include/dbt \
+	DBT_TARGET_PATH=$(CURDIR)/var/dbt/$(1)/target DBT_LOG_PATH=$(CURDIR)/var/dbt/$(1)/logs $(DBT_VENV)/bin/dbt
+DBT_ARGS ?= build
 # pytest-xdist workers; `make test PYTEST_WORKERS=0` runs in one process. worksteal: an idle worker
 # takes tests queued for a busy one, so the long DAG tests do not end up in one worker's queue.
 PYTEST_WORKERS ?= auto
@@ -15,7 +22,7 @@ PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 # What needs no PostgreSQL server and no Airflow metadata database (markers: pyproject.toml).
 UNIT := not postgres and not airflow and not integration
 
-.PHONY: demo test test-unit lint format bench system-deps venv clean
+.PHONY: demo test test-unit lint format bench system-deps venv dbt-venv dbt clean
 
 # The runtime set (requirements.txt) and the package itself, as `make demo` needs them.
 $(RUNTIME): requirements.txt constraints.txt pyproject.toml setup.py
@@ -37,6 +44,19 @@ $(DEV): $(SIM) requirements-dev.txt
 	touch $@
 
 venv: $(DEV)
+
+$(DBT_INSTALLED): requirements-dbt.txt constraints-dbt.txt
+	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dbt.txt
+	touch $@
+
+dbt-venv: $(DBT_INSTALLED)
+
+# dbt by hand on a PostgreSQL the sync DAG loaded, named by libpq's variables (include/dbt/profiles.yml):
+# PGHOST=... PGPORT=... PGUSER=... PGPASSWORD=... PGDATABASE=... make dbt DBT_ARGS="source freshness"
+dbt: $(DBT_INSTALLED)
+	$(call DBT,run) $(DBT_ARGS)
 
 # Debian packages the tests start themselves: PostgreSQL 15 server binaries (throwaway clusters),
 # redis-server (the CeleryExecutor run) and chromium (the deployment suite's browser, driven by Playwright).
@@ -63,12 +83,15 @@ test: lint system-deps
 test-unit: $(DEV)
 	$(PYTEST) -m "$(UNIT)"
 
-# Style, dead code ([tool.vulture] and .ci/vulture_whitelist.py), copied blocks of 6+ lines ([tool.pylint]).
-lint: $(DEV)
+# Style, dead code ([tool.vulture] and .ci/vulture_whitelist.py), copied blocks of 6+ lines ([tool.pylint]);
+# the dbt project's SQL (sqlfluff) and its YAML, Jinja and references (dbt parse, no database needed).
+lint: $(DEV) $(DBT_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/vulture
 	$(BIN)/pylint plugins dags
+	$(DBT_VENV)/bin/sqlfluff lint include/dbt
+	$(call DBT,lint) --quiet --warn-error parse
 
 format: $(DEV)
 	$(BIN)/ruff format .

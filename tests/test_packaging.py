@@ -123,6 +123,14 @@ def test_requirements_are_pinned_and_agree_with_the_constraints() -> None:
         assert constraints.get(name) == version, f"{name}=={version} is pinned differently in constraints.txt"
 
 
+def test_the_dbt_requirements_are_pinned_and_agree_with_their_constraints() -> None:
+    """.venv-dbt (requirements-dbt.txt) has a constraints file of its own: dbt's pins clash with Airflow's."""
+    constraints, dbt = _pins(ROOT / "constraints-dbt.txt"), _pins(ROOT / "requirements-dbt.txt")
+    assert {"dbt-core", "dbt-postgres"} <= dbt.keys()
+    for name, version in dbt.items():
+        assert constraints.get(name) == version, f"{name}=={version} is pinned differently in constraints-dbt.txt"
+
+
 def test_every_declared_dependency_is_in_the_runtime_set() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     runtime = _pins(ROOT / "requirements.txt")

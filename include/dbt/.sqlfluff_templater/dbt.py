@@ -9,7 +9,7 @@ def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None)
     return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"
 
 
-def cast(field, type):  # noqa: A002 (dbt's own parameter name)
+def cast(field, type):
     return f"cast({field} as {type})"
 
 
