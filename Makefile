@@ -22,7 +22,7 @@ PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 # What needs no PostgreSQL server and no Airflow metadata database (markers: pyproject.toml).
 UNIT := not postgres and not airflow and not integration
 
-.PHONY: demo test test-unit lint format bench system-deps venv dbt-venv dbt clean
+.PHONY: demo demo-dbt test test-unit lint format bench system-deps venv dbt-venv dbt clean
 
 # The runtime set (requirements.txt) and the package itself, as `make demo` needs them.
 $(RUNTIME): requirements.txt constraints.txt pyproject.toml setup.py
@@ -68,6 +68,10 @@ system-deps:
 
 demo: $(SIM)
 	bash scripts/demo.sh
+
+# The dbt project on a throwaway PostgreSQL one sync loaded; kept until Ctrl-C for `make dbt` in another shell.
+demo-dbt: $(SIM) $(DBT_INSTALLED) system-deps
+	$(BIN)/python scripts/demo_dbt.py $(DEMO_DBT_ARGS)
 
 # A real Airflow on this machine, UI on http://127.0.0.1:8080, until Ctrl-C (scripts/airflow_local.py):
 # `make airflow`, `make airflow DB=postgres` (throwaway PostgreSQL 15), `make airflow EXECUTOR=celery` (Redis, PostgreSQL).
