@@ -35,14 +35,15 @@ DBT = ROOT / ".venv-dbt" / "bin" / "dbt"
 def run(cmd: list[str], env: dict[str, str], log: Path) -> None:
     """Run a step with its output in ``log``; on failure print the log's tail and stop."""
     with log.open("w") as out:
-        done = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603 (built here)
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd[:4])} failed (log: {log}):\n{log.read_text()[-3000:]}")
 
 
 def airflow_env(simulator_url: str, secret: str, database_url: str) -> dict[str, str]:
     url = make_url(database_url)
-    target = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username, "schema": url.database}
+    target = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username}
+    target["schema"] = url.database
     wecom = {"conn_type": "wecom", "host": simulator_url, "login": CORP_ID, "password": secret}
     return os.environ | {
         "AIRFLOW_HOME": str(HOME / "airflow-home"),
@@ -117,7 +118,7 @@ def main() -> None:
             return
         print("\nIn another shell, until Ctrl-C here:")
         print(f"  export {' '.join(f'{k}={v}' for k, v in pg.items())}")
-        print('  make dbt DBT_ARGS="build --select wecom_members_as_of --vars \'{wecom_as_of: 2026-01-01}\'"')
+        print("  make dbt DBT_ARGS=\"build --select wecom_members_as_of --vars '{wecom_as_of: 2026-01-01}'\"")
         print("  psql -c 'SELECT * FROM wecom_dbt.wecom_org_chart LIMIT 5'")
         try:
             signal.pause()

@@ -49,9 +49,7 @@ class Dbt:
         }
 
     def __call__(self, *args: str) -> str:
-        done = subprocess.run(
-            [str(DBT), *args], env=self.env, capture_output=True, text=True, timeout=600, check=False
-        )
+        done = subprocess.run([str(DBT), *args], env=self.env, capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, f"dbt {' '.join(args)} failed:\n{done.stdout[-6000:]}{done.stderr[-2000:]}"
         return done.stdout
 
@@ -121,7 +119,8 @@ def test_dbt_builds_the_org_chart_and_history_models_from_two_snapshots(
         *[(after, "left", d, None) for d in sorted(old_departments)],
         (after, "joined", new_department, "snapshot"),
     ]
-    left = rows(target_engine, f"SELECT left_at FROM {MODELS}.wecom_member_department_stints WHERE userid = :u", u=leaver)
+    stints = f"SELECT left_at FROM {MODELS}.wecom_member_department_stints WHERE userid = :u"
+    left = rows(target_engine, stints, u=leaver)
     assert left and all(t == after for (t,) in left)
 
     # As of the first snapshot: the mover in the old departments, the leaver still there, the old name.
