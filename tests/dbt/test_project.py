@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, inspect
 from wecom.store.loader import DirectoryLoader
 
 PROJECT = Path(__file__).resolve().parents[2] / "include" / "dbt"
+SOURCES = "include/dbt/models/sources.yml"
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,12 @@ def sources() -> dict[str, dict]:
 
 
 def test_every_table_the_dag_creates_is_a_source_with_every_column_described(created, sources) -> None:
-    assert sorted(sources) == sorted(created), "include/dbt/models/sources.yml lists other tables than the DDL"
+    missing, gone = sorted(created.keys() - sources.keys()), sorted(sources.keys() - created.keys())
+    assert not missing, f"add {missing} to {SOURCES} (descriptions from docs/tables.md, key test, freshness if any)"
+    assert not gone, f"{gone} in {SOURCES} is no table the DDL creates"
     for table, columns in created.items():
         described = {c["name"]: c.get("description", "").strip() for c in sources[table].get("columns", [])}
-        assert sorted(described) == sorted(columns), f"{table}: sources.yml columns differ from the DDL"
+        assert sorted(described) == sorted(columns), f"{table}: the columns in {SOURCES} differ from the DDL's"
         assert all(described.values()), f"{table}: a column without a description"
         assert sources[table].get("description", "").strip(), f"{table} has no description"
 
