@@ -2,10 +2,19 @@
 
 WeCom withholds whole groups of fields by the caller's rights (see
 ``wecom.directory.withheld`` for how the tables keep their values). A run
-records the groups it did not receive; when a group that an earlier run could
-read goes missing (an egress IP moved, a secret replaced), the run still
-succeeds but is *degraded* until the rights come back, and says once what
-changed and what to do.
+records how many records lacked each group; when a group that the previous
+snapshot could read goes missing (an egress IP moved, a secret replaced), the
+run still succeeds but is *degraded* until the rights come back, and says once
+what changed and what to do.
+
+Rights take a group from a caller for every record alike, while a single
+member may lack a group by their own doing (hidden or never entered contact
+details), so the judgement goes by shares of records, not by "any record
+lacked it": a group is lost when the previous snapshot read it for at least
+``MATERIAL_SHARE`` of its records and this one for at most ``NONE_SHARE``, and
+stays lost until a snapshot reads it for more than ``NONE_SHARE`` again
+(docs/permissions.md). The records a group is judged on are those of its kind
+that the run staged, the run row's ``<kind>_seen`` column.
 """
 
 from __future__ import annotations
@@ -13,8 +22,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+# Thresholds of the degraded judgement, as shares of a group's records (docs/permissions.md).
+MATERIAL_SHARE = 0.5  # the previous snapshot read the group for at least half its records ...
+NONE_SHARE = 0.05  # ... and this one for at most 5%: (almost) none
 
 # group -> (the staged file it is judged on, the payload fields that make it up). A record "withholds"
 # a group when it carries none of the group's fields: tenants that never send one field do not count.
@@ -71,25 +84,53 @@ class FieldTally:
         return {name: self._counts[name] for name in FIELD_GROUPS if self._counts[name]}
 
 
+def records_seen(run: Mapping[str, Any]) -> dict[str, int | None]:
+    """The records of each kind a run staged, from its row (``users_seen``, ``departments_seen``)."""
+    return {kind: run.get(f"{kind}_seen") for kind in dict.fromkeys(kind for kind, _ in FIELD_GROUPS.values())}
+
+
 @dataclass(frozen=True)
 class Rights:
-    """One run's view: the groups it did not receive, and those of them an earlier run could read."""
+    """One run's view: how many records lacked each group, of how many records of each kind, and the
+    groups it lost against the previous snapshot.
+
+    ``records`` maps a kind (``users``, ``departments``) to the records staged of it; without a count
+    (an older row, a kind that records none), a group counts as unreadable as soon as one record lacked it.
+    """
 
     withheld: Mapping[str, int] = field(default_factory=dict)
     lost: frozenset[str] = frozenset()
+    records: Mapping[str, int | None] = field(default_factory=dict, compare=False)
 
     @property
     def degraded(self) -> bool:
         return bool(self.lost)
 
+    def readable_share(self, group: str) -> float | None:
+        """The share of the group's records that carried it; None with no records to judge it on."""
+        lacking, total = self.withheld.get(group, 0), self.records.get(FIELD_GROUPS[group][0])
+        if total is None:
+            return 0.0 if lacking else 1.0
+        return 1 - min(lacking, total) / total if total else None
+
+    @property
+    def unreadable(self) -> frozenset[str]:
+        """The groups WeCom sent for (almost) no record: what the caller's rights withhold, as opposed to
+        records that lack a group themselves."""
+        return frozenset(
+            group
+            for group in self.withheld
+            if (share := self.readable_share(group)) is not None and share <= NONE_SHARE
+        )
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any] | None) -> Rights | None:
-        """From a ``wecom_sync_runs`` row (``withheld_fields`` JSON, ``degraded`` comma list)."""
+        """From a ``wecom_sync_runs`` row (``withheld_fields`` JSON, ``degraded`` comma list, ``*_seen``)."""
         if row is None:
             return None
         withheld = json.loads(row.get("withheld_fields") or "{}")
         lost = frozenset(filter(None, (row.get("degraded") or "").split(",")))
-        return cls(withheld, lost)
+        return cls(withheld, lost, records_seen(row))
 
     def row_values(self) -> dict[str, str | None]:
         return {
@@ -98,13 +139,27 @@ class Rights:
         }
 
 
-def judge(withheld: Mapping[str, int], previous: Rights | None) -> Rights:
-    """This run's rights against the previous snapshot's: a group is lost while it stays withheld after
-    some earlier run could read it (the loss carries over run to run until the group comes back)."""
+def judge(withheld: Mapping[str, int], records: Mapping[str, int | None], previous: Rights | None) -> Rights:
+    """This run's rights (``records``: staged records per kind) against the previous snapshot's.
+
+    A group is lost when the previous snapshot read it for at least ``MATERIAL_SHARE`` of its records,
+    or had lost it already, and this one reads it for at most ``NONE_SHARE``: the loss carries over run
+    to run until a snapshot reads the group again. A deployment that never read a group is *limited*,
+    never degraded; a member who hides their details makes no loss. A kind without records this run
+    (no members at all) leaves its groups as they were.
+    """
+    now = Rights(dict(withheld), records=dict(records))
     if previous is None:
-        return Rights(dict(withheld))
-    readable_before = (set(FIELD_GROUPS) - set(previous.withheld)) | previous.lost
-    return Rights(dict(withheld), frozenset(set(withheld) & readable_before))
+        return now
+    lost = set()
+    for group in FIELD_GROUPS:
+        before, after = previous.readable_share(group), now.readable_share(group)
+        if after is None:
+            if group in previous.lost:
+                lost.add(group)
+        elif after <= NONE_SHARE and (group in previous.lost or (before is not None and before >= MATERIAL_SHARE)):
+            lost.add(group)
+    return replace(now, lost=frozenset(lost))
 
 
 def newly_lost(now: Rights, previous: Rights | None) -> list[str]:
@@ -113,7 +168,8 @@ def newly_lost(now: Rights, previous: Rights | None) -> list[str]:
 
 
 def restored(now: Rights, previous: Rights | None) -> list[str]:
-    return sorted((previous.lost if previous else frozenset()) - set(now.withheld))
+    """Groups the previous snapshot had lost and this one reads again."""
+    return sorted((previous.lost if previous else frozenset()) - now.lost)
 
 
 def advice(groups: Iterable[str], strategy: str | None, strategy_reason: str | None) -> str:

@@ -151,14 +151,17 @@ def health(corp: CorpStatus, now: datetime) -> Health:
 
 
 def rights_view(run: Row | None) -> RightsView | None:
-    """Kept as the lead defined it: advice names the groups lost, or all withheld when none was lost."""
+    """DEGRADED with advice for the groups lost, limited for the groups WeCom sends (almost) no record of,
+    full otherwise: records that lack a group themselves (a member without contact details) are counted
+    but call for nothing."""
     rights = Rights.from_row(run)
     if run is None or rights is None:
         return None
-    if not rights.withheld:
-        return RightsView("ok", "full", "", "WeCom sent every field group")
+    groups = rights.lost or rights.unreadable
+    if not groups:
+        note = f" (not in {describe(rights.withheld)}: records that lack them themselves)" if rights.withheld else ""
+        return RightsView("ok", "full", "", f"WeCom sent every field group{note}")
     label, tone_ = ("DEGRADED", "bad") if rights.degraded else ("limited", "warn")
-    groups = rights.lost or set(rights.withheld)
     return RightsView(
         tone_, label, describe(rights.withheld), advice(groups, run.get("strategy"), run.get("strategy_reason"))
     )

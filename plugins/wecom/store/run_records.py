@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, restored
+from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, records_seen, restored
 from wecom.runs import CHANGES, SNAPSHOT_STATUSES, RunStatus
 from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
 from wecom.store.sql import db_time, parse_db_time, read_statement
@@ -181,7 +181,7 @@ class RunRecords:
         record what was withheld. Logs the change in the admin console's terms."""
         if result.status not in SNAPSHOT_STATUSES:
             return Rights(run.withheld)
-        rights = judge(run.withheld, previous)
+        rights = judge(run.withheld, records_seen(vars(run)), previous)
         result.newly_degraded = newly_lost(rights, previous)
         result.degraded = sorted(rights.lost)
         if rights.degraded:

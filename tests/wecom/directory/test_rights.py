@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from wecom.directory.rights import FieldTally, Rights, advice, judge, newly_lost, restored
+import pytest
+
+from wecom.directory.rights import (
+    FieldTally,
+    Rights,
+    advice,
+    judge,
+    newly_lost,
+    restored,
+)
 
 CONTACT = {"member_contact": 30}
 IDS_ONLY = {"member_contact": 30, "member_details": 30, "department_details": 6}
@@ -19,34 +28,87 @@ def test_tally_counts_records_that_carry_none_of_a_groups_fields() -> None:
     assert tally.as_dict() == {"member_contact": 2, "member_details": 1, "department_details": 1}
 
 
+def snapshot(previous: Rights | None, withheld: dict[str, int], members: int = 30, departments: int = 6) -> Rights:
+    return judge(withheld, {"users": members, "departments": departments}, previous)
+
+
 def test_a_company_that_never_had_the_rights_is_limited_not_degraded() -> None:
-    first = judge(CONTACT, None)
-    assert not first.degraded
-    assert not judge(CONTACT, first).degraded
+    first = snapshot(None, CONTACT)
+    assert not first.degraded and first.unreadable == {"member_contact"}
+    assert not snapshot(first, CONTACT).degraded
+
+
+def test_losing_a_group_that_one_member_lacked_before_degrades_the_run_and_alerts_once() -> None:
+    """The issue's case: 29 of 30 members carried contact fields, then none does (a new app's secret)."""
+    full = snapshot(None, {"member_contact": 1})
+    assert not full.degraded and full.unreadable == set()
+    app = snapshot(full, CONTACT)
+    assert app.lost == {"member_contact"} and newly_lost(app, full) == ["member_contact"]
+    again = snapshot(app, CONTACT)
+    assert again.degraded and newly_lost(again, app) == []
+    back = snapshot(again, {"member_contact": 1})
+    assert not back.degraded and restored(back, again) == ["member_contact"]
+
+
+def test_a_member_who_hides_their_details_is_no_loss_of_rights() -> None:
+    full = snapshot(None, {})
+    hidden = snapshot(full, {"member_contact": 1})
+    assert not hidden.degraded and hidden.unreadable == set() and newly_lost(hidden, full) == []
+
+
+@pytest.mark.parametrize(
+    ("readable_before", "readable_now", "lost"),
+    [
+        (30, 0, True),
+        (15, 1, True),  # half before (MATERIAL_SHARE, 50%), 1 of 30 now: at most NONE_SHARE (5%)
+        (15, 2, False),  # 2 of 30 is more than NONE_SHARE: a drop, not a loss
+        (14, 0, False),  # under half before: too few to tell rights from members' own gaps
+        (30, 15, False),
+    ],
+)
+def test_the_thresholds_of_a_loss(readable_before: int, readable_now: int, lost: bool) -> None:
+    before = snapshot(None, {"member_contact": 30 - readable_before})
+    assert snapshot(before, {"member_contact": 30 - readable_now}).degraded == lost
 
 
 def test_losing_rights_degrades_until_they_come_back_and_alerts_once_per_loss() -> None:
-    full = judge({}, None)
-    app = judge(CONTACT, full)
+    full = snapshot(None, {})
+    app = snapshot(full, CONTACT)
     assert app.lost == {"member_contact"} and newly_lost(app, full) == ["member_contact"]
-    again = judge(CONTACT, app)
+    again = snapshot(app, CONTACT)
     assert again.degraded and newly_lost(again, app) == []
-    ids = judge(IDS_ONLY, again)
+    ids = snapshot(again, IDS_ONLY)
     assert ids.lost == set(IDS_ONLY) and newly_lost(ids, again) == ["department_details", "member_details"]
-    back = judge({}, ids)
+    back = snapshot(ids, {})
     assert not back.degraded and restored(back, ids) == sorted(IDS_ONLY)
 
 
 def test_partial_recovery_keeps_the_remaining_loss() -> None:
-    ids = judge(IDS_ONLY, judge({}, None))
-    app = judge(CONTACT, ids)
+    ids = snapshot(snapshot(None, {}), IDS_ONLY)
+    app = snapshot(ids, CONTACT)
     assert app.lost == {"member_contact"} and restored(app, ids) == ["department_details", "member_details"]
+
+
+def test_a_run_without_members_keeps_the_loss_it_cannot_judge() -> None:
+    lost = snapshot(snapshot(None, {}), CONTACT)
+    empty = snapshot(lost, {}, members=0)
+    assert empty.lost == {"member_contact"} and restored(empty, lost) == []
+
+
+def test_a_row_without_record_counts_judges_any_lacking_record_as_unreadable() -> None:
+    """Rows and kinds without a ``<kind>_seen`` count: a group is readable only if no record lacked it."""
+    older = Rights.from_row({"withheld_fields": None, "degraded": None})
+    assert older.readable_share("member_contact") == 1.0
+    assert judge(CONTACT, {}, older).lost == {"member_contact"}
+    assert judge({"member_contact": 1}, {}, older).lost == {"member_contact"}
 
 
 def test_rights_round_trip_through_a_run_row() -> None:
     rights = Rights(IDS_ONLY, frozenset({"member_contact"}))
     assert Rights.from_row(rights.row_values()) == rights
     assert Rights.from_row(Rights().row_values()) == Rights()
+    row = rights.row_values() | {"users_seen": 30, "departments_seen": 6}
+    assert Rights.from_row(row).records == {"users": 30, "departments": 6}
 
 
 def test_advice_speaks_the_admin_consoles_terms_and_knows_an_explicit_ids_strategy() -> None:
