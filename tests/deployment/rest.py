@@ -6,29 +6,14 @@ password `make airflow` prints, not from a key shared with the server.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-T = TypeVar("T")
+from tests.support.waiting import wait_for
+
 FINISHED = {"success", "failed"}
-
-
-def wait_for(
-    probe: Callable[[], T | None], timeout_s: float, what: str, state: Callable[[], object] | None = None
-) -> T:
-    """Poll ``probe`` every second until it returns something; fail naming ``what`` and, if given, ``state()``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:.0f} s" + (f"; {state()}" if state else ""))
-        time.sleep(1)
 
 
 @dataclass
@@ -64,7 +49,7 @@ class Rest:
             run = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             return run if run["state"] in FINISHED else None
 
-        return wait_for(finished, timeout_s, f"{dag_id} run {run_id} to finish")
+        return wait_for(finished, timeout_s, f"{dag_id} run {run_id} to finish", interval_s=1)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         """Every try's log of one task, as the UI's log view reads it."""

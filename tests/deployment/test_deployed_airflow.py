@@ -24,7 +24,8 @@ import pytest
 
 from scripts.airflow_local import ADMIN, ROOT, AirflowLocal, Options, free_port
 from tests.deployment.browser import connection_test_toast, logged_in_page, open_connection_form
-from tests.deployment.rest import FINISHED, Rest, wait_for
+from tests.deployment.rest import FINISHED, Rest
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow]
 
