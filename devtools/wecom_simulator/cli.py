@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import signal
 import string
 import sys
 import textwrap
@@ -37,6 +36,7 @@ from wecom_simulator.rights import (
 )
 from wecom_simulator.server import SimulatorServer
 from wecom_simulator.state import SimulatorState
+from wecom_simulator.stop_signal import StopSignal
 
 DEFAULTS = SimulatorConfig()
 ALPHANUMERIC = string.ascii_letters + string.digits
@@ -219,8 +219,12 @@ def _callback_target(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     return {"url": args.callback_url, "token": token, "encoding_aes_key": aes_key, "verify": args.callback_verify}
 
 
-def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Build the company and serve it until interrupted; refusals end with one line and exit code 2."""
+def serve(parser: argparse.ArgumentParser, args: argparse.Namespace, stop: StopSignal) -> None:
+    """Build the company and serve it until ``stop``; refusals end with one line and exit code 2.
+
+    A stop requested during the start ends it after the step under way (the company's
+    generation is abandoned at once), before anything is printed or served.
+    """
     settings = config_settings(args)
     try:
         SimulatorConfig.create(**settings)
@@ -228,9 +232,10 @@ def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(str(error))
     callback = _callback_target(parser, args)
     started = time.perf_counter()
-    org = generate_org(
-        seed=args.seed, members=args.members, departments=args.departments, max_depth=args.max_depth, tags=args.tags
-    )
+    size = {"members": args.members, "departments": args.departments, "max_depth": args.max_depth, "tags": args.tags}
+    org = stop.unless_stopped(lambda: generate_org(seed=args.seed, **size))
+    if org is None:
+        return
     state = SimulatorState(org, **settings)
     try:
         for fault in args.faults:
@@ -244,22 +249,17 @@ def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             server = SimulatorServer(state, args.host, args.port)
         except OSError as error:
             parser.exit(2, f"wecom simulator: cannot listen on {args.host}:{args.port}: {error.strerror}\n")
-        print("\n".join(startup_lines(server.base_url, state, time.perf_counter() - started)), flush=True)
-        server.serve_forever()
+        with server:
+            if not stop.requested:
+                print("\n".join(startup_lines(server.base_url, state, time.perf_counter() - started)), flush=True)
+                stop.wait()
     finally:
         state.close()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(stop: StopSignal, argv: list[str] | None = None) -> None:
+    """The command line; ``stop`` is installed before this module's imports (``__main__``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # SIGTERM stops the simulator exactly as Ctrl-C does (uvicorn re-raises either once it has shut down).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        serve(parser, args)
-    except KeyboardInterrupt:
-        print("wecom simulator: stopped", file=sys.stderr, flush=True)
-
-
-if __name__ == "__main__":
-    main()
+    serve(parser, args, stop)
+    print("wecom simulator: stopped", file=sys.stderr, flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -12,6 +11,7 @@ from xml.etree import ElementTree
 import requests
 from requests.adapters import HTTPAdapter
 
+from tests.support.waiting import DEADLINE_S
 from wecom.api.crypto import WeComCrypto
 
 CORP_ID = "wwtestcorp"
@@ -72,8 +72,9 @@ class Api:
 class Receiver:
     """A minimal callback receiver: verifies and decrypts like a real one, and can misbehave on purpose.
 
-    ``fail_next`` answers that many POSTs with HTTP 500; ``stall_next`` sleeps that many POSTs past
-    the simulator's timeout before answering.
+    ``fail_next`` answers that many POSTs with HTTP 500; ``hold_next`` keeps that many POSTs (and,
+    with ``hold_url_check``, the URL check's GET) unanswered until ``release()``; ``holding`` is set
+    once one is held, so a test acts at that exact moment instead of after a guessed sleep.
     """
 
     def __init__(self, token: str = CALLBACK_TOKEN, key: str = AES_KEY, corp_id: str = CORP_ID) -> None:
@@ -81,8 +82,10 @@ class Receiver:
         self.events: list[str] = []
         self.posts = 0
         self.fail_next = 0
-        self.stall_next = 0
-        self.stall_s = 0.0
+        self.hold_next = 0
+        self.hold_url_check = False
+        self.holding = threading.Event()
+        self._released = threading.Event()
         self.lock = threading.Lock()
         receiver = self
 
@@ -91,6 +94,8 @@ class Receiver:
                 pass
 
             def do_GET(self) -> None:
+                if receiver.hold_url_check:
+                    receiver.hold()
                 query = dict(parse_qsl(urlsplit(self.path).query))
                 echo = receiver.crypto.verify_and_decrypt(
                     query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
@@ -102,11 +107,11 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.posts += 1
-                    fail, stall = receiver.fail_next > 0, receiver.stall_next > 0
+                    fail, hold = receiver.fail_next > 0, receiver.hold_next > 0
                     receiver.fail_next -= fail
-                    receiver.stall_next -= stall
-                if stall:
-                    time.sleep(receiver.stall_s)
+                    receiver.hold_next -= hold
+                if hold:
+                    receiver.hold()
                 if fail:
                     self._answer(500, "busy")
                     return
@@ -134,7 +139,16 @@ class Receiver:
         self.thread.start()
         return self
 
+    def hold(self) -> None:
+        self.holding.set()
+        self._released.wait(DEADLINE_S)
+
+    def release(self) -> None:
+        """Let every held request (and any later one) through."""
+        self._released.set()
+
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,13 +21,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.waiting import DEADLINE_S, wait_for
 from tests.wecom_simulator.helpers import AES_KEY, CALLBACK_TOKEN, Api, Receiver
 from tests.wecom_simulator.test_api import assert_error
 from wecom.api.client import WeComClient
 from wecom.api.crypto import WeComCrypto
 from wecom.errors import WeComPermissionError
-from wecom_simulator.__main__ import build_parser, config_settings
 from wecom_simulator.app import create_app
+from wecom_simulator.cli import build_parser, config_settings
 from wecom_simulator.cli_text import LAST_LINE
 from wecom_simulator.config import SimulatorConfig
 from wecom_simulator.org import generate_org
@@ -75,7 +75,7 @@ class Simulator:
 
     def stop(self, sig: int) -> tuple[int, str]:
         self.process.send_signal(sig)
-        _, stderr = self.process.communicate(timeout=15)
+        _, stderr = self.process.communicate(timeout=DEADLINE_S)
         return self.process.returncode, stderr
 
 
@@ -93,15 +93,22 @@ def refused(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def simulator(*args: str, tmpdir: Path | None = None) -> Iterator[Simulator]:
+def started(*args: str, tmpdir: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+    """The simulator's process, killed on the way out if a test left it running."""
     env = environment() if tmpdir is None else environment(TMPDIR=str(tmpdir))
     process = subprocess.Popen(command(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield Simulator(process)
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate(timeout=10)
+            process.communicate(timeout=DEADLINE_S)
+
+
+@contextmanager
+def simulator(*args: str, tmpdir: Path | None = None) -> Iterator[Simulator]:
+    with started(*args, tmpdir=tmpdir) as process:
+        yield Simulator(process)
 
 
 # -- flags and help ----------------------------------------------------------------------------------
@@ -188,14 +195,37 @@ def test_printed_connection_reaches_the_simulator_and_ctrl_c_leaves_nothing(tmp_
                 client.user_get("anyone")
             assert client.user_get(client.user_simplelist(1)[0]["userid"]), "the fault was used up"
             jobid = client.export_start("department")
-            while (result := client.export_result(jobid))["status"] != 2:
-                assert result["status"] in (0, 1)
-                time.sleep(0.05)
+            wait_for(lambda: client.export_result(jobid)["status"] == 2, DEADLINE_S, "the export job to finish")
         assert list(tmp_path.glob("wecom-sim-export-*/*")), "the export wrote its file"
         code, stderr = sim.stop(signal.SIGINT)
     assert code == 0 and "Traceback" not in stderr, stderr
     assert stderr.strip() == "wecom simulator: stopped"
     assert not list(tmp_path.iterdir()), "export files are removed on shutdown"
+
+
+def test_ctrl_c_during_the_start_stops_it_before_it_serves() -> None:
+    """Caught while the start waits for the callback URL check (the receiver holds it): nothing served."""
+    given = ["--callback-token", CALLBACK_TOKEN, "--callback-aes-key", AES_KEY, "--callback-verify"]
+    with Receiver() as receiver:
+        receiver.hold_url_check = True
+        with started("--callback-url", receiver.url, *given) as process:
+            assert receiver.holding.wait(DEADLINE_S), "the URL check never came"
+            process.send_signal(signal.SIGINT)
+            receiver.release()
+            stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    assert (process.returncode, stdout, stderr) == (0, "", "wecom simulator: stopped\n")
+
+
+def test_ctrl_c_while_a_callback_is_being_delivered() -> None:
+    """The receiver holds the POST of an edit's event: Ctrl-C still stops everything, with the closing line."""
+    given = ["--callback-token", CALLBACK_TOKEN, "--callback-aes-key", AES_KEY]
+    with Receiver() as receiver, simulator("--callback-url", receiver.url, *given) as sim:
+        receiver.hold_next = 1
+        edit = shlex.split(sim.printed("curl -X PATCH"))
+        requests.patch(edit[3], data=edit[5], timeout=DEADLINE_S).raise_for_status()
+        assert receiver.holding.wait(DEADLINE_S), "the event was never posted"
+        code, stderr = sim.stop(signal.SIGINT)
+    assert (code, stderr) == (0, "wecom simulator: stopped\n")
 
 
 def test_sigterm_stops_it_cleanly_with_the_rights_given() -> None:
