@@ -9,7 +9,6 @@ then the endpoint itself. Every error is HTTP 200 with a WeCom errcode body.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -330,10 +329,10 @@ async def delay_and_faults(state: SimulatorState, name: str, params: dict[str, A
     """Wait the configured latency, take the first matching fault and wait its delay; the fault shapes the answer."""
     latency_ms = state.config.latency_ms
     if latency_ms:
-        await asyncio.sleep(latency_ms / 1000)
+        await state.pause(latency_ms / 1000)
     fault = state.take_fault(name, params)
     if fault is not None and fault.delay_s:
-        await asyncio.sleep(fault.delay_s)
+        await state.pause(fault.delay_s)
     return fault
 
 

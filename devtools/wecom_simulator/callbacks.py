@@ -9,7 +9,8 @@ so the admin call that caused it returns immediately. A delivery is attempted
 Options reproduce what receivers must survive: ``duplicates`` (each event is
 delivered that many extra times, each copy freshly encrypted), ``shuffle``
 (events queued within ``batch_window_s`` go out in random order) and
-``delay_s`` (every event arrives late).
+``delay_s`` (every event arrives late). Due times follow the simulator's clock
+(``SimulatorState.clock``), so a test can hold the delay or jump past it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,6 +31,8 @@ from wecom_simulator.model import Change, Org
 from wecom_simulator.tags import TagChange
 
 VERIFY_TIMEOUT_S = 1.0
+# While deliveries wait for their due time, how often the clock is read again (it may be a test's).
+CLOCK_POLL_S = 0.05
 
 
 class CallbackVerificationError(Exception):
@@ -85,7 +89,8 @@ class Delivery:
 class CallbackDispatcher:
     """Queue plus one delivery thread; ``flush`` waits until every queued event was attempted to the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._cond = threading.Condition()
         self._config: CallbackConfig | None = None
         self._crypto: WeComCrypto | None = None
@@ -130,7 +135,7 @@ class CallbackDispatcher:
             config = self._config
             if config is None:
                 return
-            now = time.monotonic()
+            now = self._clock()
             for change in changes:
                 xml = render_event(change, org, self._corp_id, ids_only=ids_only, create_time=int(time.time()))
                 if xml is not None:
@@ -145,7 +150,7 @@ class CallbackDispatcher:
             while not self._closed:
                 config = self._config
                 shuffle = config is not None and config.shuffle
-                now = time.monotonic()
+                now = self._clock()
                 due = [d for d in self._queue if d.due_at <= now]
                 gathered_at = min((d.due_at for d in due), default=now)
                 if shuffle and config is not None:
@@ -156,8 +161,9 @@ class CallbackDispatcher:
                     if shuffle:
                         self._random.shuffle(due)
                     return due
-                wake = gathered_at if due else min((d.due_at for d in self._queue), default=now + 1.0)
-                self._cond.wait(max(wake - now, 0.001))
+                # idle: until publish or close notifies; waiting: until the next due time, reading the clock again
+                wake = gathered_at if due else min((d.due_at for d in self._queue), default=None)
+                self._cond.wait(None if wake is None else min(max(wake - now, 0.001), CLOCK_POLL_S))
             return None
 
     def _run(self) -> None:

@@ -8,10 +8,11 @@ while building an answer, never across an ``await``.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from wecom_simulator import tags
@@ -32,13 +33,16 @@ class SimulatorState:
         self.org = org if org is not None else generate_org()
         self.config = SimulatorConfig.create(**settings)
         self.lock = threading.RLock()
+        # What a test may replace to steer time: ``clock`` (seconds) ages tokens, cursors, rate windows,
+        # export jobs and callback due times; ``pause`` is how latency and delay faults wait.
         self.clock: Callable[[], float] = time.monotonic
+        self.pause: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.tokens = TokenStore()
         self.cursors = CursorBook()
         self.faults = FaultBook()
         self.windows = FixedWindows()
         self.exports = ExportJobs()
-        self.callbacks = CallbackDispatcher()
+        self.callbacks = CallbackDispatcher(clock=lambda: self.clock())  # noqa: PLW0108 (self.clock may be replaced)
         self._calls: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
         self._in_flight = 0

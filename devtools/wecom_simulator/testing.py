@@ -6,6 +6,9 @@ Tests and benchmarks get the base URL for their HTTP client and the live
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +20,46 @@ from wecom_simulator.model import Org
 from wecom_simulator.server import SimulatorServer
 from wecom_simulator.state import SimulatorState
 
+# How often a held call looks at the gate: it runs on the server's event loop, so it must not block it.
+GATE_POLL_S = 0.01
+
+
+class FrozenClock:
+    """Stands in for ``SimulatorState.clock``: time moves only when the test calls ``advance``.
+
+    Token and cursor lives, rate windows, export jobs and callback delays then end exactly when the
+    test says, however slowly a loaded machine runs the calls in between.
+    """
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class PauseGate:
+    """Stands in for ``SimulatorState.pause``: latency and delay faults wait until ``open()``, however long that takes.
+
+    ``asked`` records the seconds each call was to wait, so a test checks the latency it configured
+    without measuring wall time, and decides itself when the calls in flight may answer.
+    """
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._open = threading.Event()
+
+    async def pause(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        while not self._open.is_set():
+            await asyncio.sleep(GATE_POLL_S)
+
+    def open(self) -> None:
+        self._open.set()
+
 
 class RunningSimulator:
     """Handle on a started simulator: its URL, its state, and shortcuts for the common knobs."""
@@ -25,6 +68,28 @@ class RunningSimulator:
         self.server = server
         self.state: SimulatorState = server.state
         self.base_url = server.base_url
+
+    def freeze_clock(self) -> FrozenClock:
+        """From now on the simulator's clock moves only by the returned clock's ``advance``."""
+        clock = FrozenClock()
+        self.state.clock = clock
+        return clock
+
+    @contextmanager
+    def held_pauses(self) -> Iterator[PauseGate]:
+        """Latency and delay faults wait for the yielded gate (opened on leaving, so nothing stays held)."""
+        gate, previous = PauseGate(), self.state.pause
+        self.state.pause = gate.pause
+        try:
+            yield gate
+        finally:
+            gate.open()
+            self.state.pause = previous
+
+    @property
+    def in_flight(self) -> int:
+        """API calls the server is handling right now (what ``max_concurrency`` caps)."""
+        return self.state.stats()["in_flight"]
 
     def add_fault(self, endpoint: str, **options: Any) -> Fault:
         """``SimulatorState.add_fault``: errcode, http_status, delay_s, body, times, match, truncated."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,10 +78,13 @@ def test_missing_and_unknown_tokens(api: Api) -> None:
 
 
 def test_tokens_expire_after_their_ttl() -> None:
-    with running_simulator(generate_org(seed=1, members=5, departments=2), token_ttl=0.3) as sim:
+    with running_simulator(generate_org(seed=1, members=5, departments=2), token_ttl=7200) as sim:
+        clock = sim.freeze_clock()
         api = Api(sim.base_url)
         assert api.get("department/simplelist")["errcode"] == 0
-        time.sleep(0.4)
+        clock.advance(7199)
+        assert api.get("department/simplelist")["errcode"] == 0
+        clock.advance(1)
         assert_error(api.get("department/simplelist"), 42001)
         fresh = api.gettoken()
         assert fresh["access_token"] != api.token()
@@ -229,10 +231,13 @@ def test_stale_and_unknown_cursors_answer_50100(sim: RunningSimulator) -> None:
 
 
 def test_cursors_expire() -> None:
-    with running_simulator(generate_org(seed=1, members=20, departments=3), cursor_ttl_s=0.2) as sim:
+    with running_simulator(generate_org(seed=1, members=20, departments=3), cursor_ttl_s=600) as sim:
+        clock = sim.freeze_clock()
         api = Api(sim.base_url)
         cursor = api.post("user/list_id", {"limit": 3})["next_cursor"]
-        time.sleep(0.3)
+        clock.advance(599)
+        assert api.post("user/list_id", {"cursor": cursor, "limit": 3})["errcode"] == 0
+        clock.advance(1)
         assert_error(api.post("user/list_id", {"cursor": cursor, "limit": 3}), 50100)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.support.waiting import DEADLINE_S, wait_for
 from tests.wecom_simulator.helpers import AES_KEY, CALLBACK_TOKEN, Receiver
 from wecom_simulator.callbacks import CallbackVerificationError
 from wecom_simulator.org import generate_org
@@ -45,7 +46,7 @@ def test_every_edit_posts_its_event(sim: RunningSimulator, receiver: Receiver) -
     dept_id = state.add_department({"name": "新部门", "parentid": 1, "order": 3})[0].entity.id
     state.update_department(dept_id, {"name": "改名部门"})
     state.delete_department(dept_id)
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     events = receiver.parsed()
     assert [e["ChangeType"] for e in events] == [
         "create_user", "update_user", "delete_user", "create_party", "update_party", "delete_party",
@@ -77,7 +78,7 @@ def test_generated_member_event_has_ext_attrs_and_leaders(sim: RunningSimulator,
     record = sim.state.org.user_view(member)
     sim.state.delete_user(member.userid)
     sim.state.add_user(record)
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     created = receiver.parsed()[1]
     assert created["Department"] == ",".join(map(str, record["department"]))
     assert created["DirectLeader"] == ",".join(record["direct_leader"])
@@ -98,7 +99,7 @@ def test_ids_only_form_carries_only_the_ids(sim: RunningSimulator, receiver: Rec
     new_parent = max(d for d in state.org.departments if d != dept_id)
     state.update_department(dept_id, {"parentid": new_parent, "name": "丙"})
     state.delete_department(dept_id)
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     events = receiver.parsed()
     bodies = [(e["ChangeType"], {k: v for k, v in e.items() if k not in HEADER_TAGS}) for e in events]
     assert bodies == [
@@ -121,7 +122,7 @@ def test_the_callback_form_changes_between_two_edits(sim: RunningSimulator, rece
     sim.state.update_user(userid, {"position": "后"})
     sim.set_regime("full", callback_form="full")
     sim.state.update_user(userid, {"position": "再"})
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     assert [e.get("Position") for e in receiver.parsed()] == ["前", None, "再"]
 
 
@@ -129,37 +130,45 @@ def test_failed_deliveries_are_retried_three_times_in_all(sim: RunningSimulator,
     connect(sim, receiver, retry_interval_s=0.01)
     receiver.fail_next = 2
     sim.state.delete_user(sorted(sim.state.org.users)[0])
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     [delivery] = sim.state.callbacks.deliveries()
     assert (delivery["attempts"], delivery["statuses"], delivery["delivered"]) == (3, [500, 500, 200], True)
     receiver.fail_next = 5
     sim.state.delete_user(sorted(sim.state.org.users)[0])
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     assert sim.state.callbacks.deliveries()[1]["statuses"] == [500, 500, 500]
     assert receiver.posts == 6 and len(receiver.events) == 1
 
 
 def test_slow_receivers_time_out_and_get_retried(sim: RunningSimulator, receiver: Receiver) -> None:
-    connect(sim, receiver, timeout_s=0.2, retry_interval_s=0)
-    receiver.stall_next, receiver.stall_s = 1, 0.5
+    # the retry must be answered within timeout_s: a second, however loaded the machine
+    connect(sim, receiver, timeout_s=1.0, retry_interval_s=0)
+    receiver.hold_next = 1
     sim.state.delete_user(sorted(sim.state.org.users)[0])
-    sim.flush_callbacks(5)
+    sim.flush_callbacks(DEADLINE_S)
     [delivery] = sim.state.callbacks.deliveries()
     assert delivery["statuses"] == ["ReadTimeout", 200]
-    time.sleep(0.4)
-    assert len(receiver.events) == 2, "the stalled request still arrives: a duplicate, as on WeCom"
+    assert len(receiver.events) == 1
+    receiver.release()
+    wait_for(lambda: len(receiver.events) == 2, DEADLINE_S, "the held request, answered late: a duplicate, as on WeCom")
 
 
 def test_duplicates_shuffle_and_delay(sim: RunningSimulator, receiver: Receiver) -> None:
-    connect(sim, receiver, duplicates=1, shuffle=True, delay_s=0.3, batch_window_s=0.1)
-    started = time.monotonic()
+    connect(sim, receiver, duplicates=1, shuffle=True, delay_s=30, batch_window_s=5)
+    clock = sim.freeze_clock()
     userids = [m.userid for m in sim.state.org.member_list()[:12]]
     for userid in userids:
         sim.state.update_user(userid, {"position": f"P-{userid}"})
-    time.sleep(0.1)
-    assert receiver.events == [], "late: nothing before delay_s"
-    sim.flush_callbacks(5)
-    assert time.monotonic() - started >= 0.3
+    clock.advance(29.9)
+    with pytest.raises(TimeoutError):
+        sim.flush_callbacks(0.5)
+    assert receiver.posts == 0, "late: nothing before delay_s"
+    clock.advance(0.1)
+    with pytest.raises(TimeoutError):
+        sim.flush_callbacks(0.5)
+    assert receiver.posts == 0, "due, but the batch window gathers first"
+    clock.advance(5)
+    sim.flush_callbacks(DEADLINE_S)
     received = [e["UserID"] for e in receiver.parsed()]
     assert sorted(received) == sorted(userids * 2)
     assert len(set(receiver.events)) == len(userids), "each duplicate decrypts to the same message"
@@ -182,6 +191,7 @@ def test_url_check_failure_is_reported(sim: RunningSimulator) -> None:
 
 def test_flush_times_out_while_deliveries_are_pending(sim: RunningSimulator, receiver: Receiver) -> None:
     connect(sim, receiver, delay_s=1.0)
+    sim.freeze_clock()
     sim.state.delete_user(sorted(sim.state.org.users)[0])
     with pytest.raises(TimeoutError):
         sim.flush_callbacks(0.1)
@@ -194,7 +204,8 @@ def test_callbacks_over_the_admin_api(sim: RunningSimulator, receiver: Receiver)
     assert configured["callback_form"] == "ids_only" and "token" not in configured
     userid = sim.state.org.member_list()[0].userid
     requests.patch(f"{admin}/users/{userid}", json={"name": "改"}, timeout=5).raise_for_status()
-    assert requests.post(admin + "/callbacks/flush", json={"timeout": 5}, timeout=10).json() == {"ok": True}
+    flushed = requests.post(admin + "/callbacks/flush", json={"timeout": DEADLINE_S}, timeout=DEADLINE_S + 10)
+    assert flushed.json() == {"ok": True}
     listing = requests.get(admin + "/callbacks", timeout=5).json()
     assert [d["change_type"] for d in listing["deliveries"]] == ["update_user"]
     assert listing["callback_form"] == "ids_only"

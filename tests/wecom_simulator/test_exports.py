@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.waiting import DEADLINE_S, wait_for
 from tests.wecom_simulator.helpers import AES_KEY, Api
 from tests.wecom_simulator.test_api import assert_error
 from wecom.api.crypto import WeComAesCipher
@@ -38,14 +38,23 @@ def export(api: Api, kind: str, block_size: int = 10_000) -> tuple[dict[str, Any
     answer = api.post(f"export/{kind}", {"encoding_aeskey": AES_KEY, "block_size": block_size})
     assert answer["errcode"] == 0 and answer["jobid"], answer
     statuses: list[int] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def finished() -> dict[str, Any] | None:
         result = api.get("export/get_result", jobid=answer["jobid"])
         statuses.append(result["status"])
-        if result["status"] >= 2:
-            return result, statuses
-        time.sleep(0.02)
-    raise AssertionError("export did not finish")
+        return result if result["status"] >= 2 else None
+
+    return wait_for(finished, DEADLINE_S, f"the {kind} export to finish", lambda: statuses[-5:]), statuses
+
+
+def finished_job(api: Api, jobid: str) -> dict[str, Any]:
+    """export/get_result once the job's files are written (status 2)."""
+
+    def finished() -> dict[str, Any] | None:
+        result = api.get("export/get_result", jobid=jobid)
+        return result if result["status"] == 2 else None
+
+    return wait_for(finished, DEADLINE_S, f"export job {jobid} to finish")
 
 
 def download(api: Api, entry: dict[str, Any]) -> bytes:
@@ -72,17 +81,13 @@ def test_job_is_waiting_then_running_then_done(sim: RunningSimulator) -> None:
     api = Api(sim.base_url)
     api.token()
     sim.configure(export_queue_s=10, export_run_s=10)
-    now = [time.monotonic()]
-    sim.state.clock = lambda: now[0]
+    clock = sim.freeze_clock()
     jobid = api.post("export/user", {"encoding_aeskey": AES_KEY})["jobid"]
     assert api.get("export/get_result", jobid=jobid)["status"] == 0
-    now[0] += 10
+    clock.advance(10)
     assert api.get("export/get_result", jobid=jobid)["status"] == 1
-    now[0] += 10
-    deadline = time.monotonic() + 10
-    while (result := api.get("export/get_result", jobid=jobid))["status"] != 2 and time.monotonic() < deadline:
-        time.sleep(0.02)  # the files are still being written
-    assert result["status"] == 2 and result["data_list"]
+    clock.advance(10)
+    assert finished_job(api, jobid)["data_list"], "done once its files are written"
 
 
 def test_user_export_matches_user_list_in_blocks(shared: RunningSimulator) -> None:
@@ -141,10 +146,7 @@ def test_a_job_keeps_the_rights_it_was_started_with(sim: RunningSimulator) -> No
     api = Api(sim.base_url)
     answer = api.post("export/user", {"encoding_aeskey": AES_KEY, "block_size": 10_000})
     sim.set_regime("withheld")
-    deadline = time.monotonic() + 10
-    while (result := api.get("export/get_result", jobid=answer["jobid"]))["status"] != 2:
-        assert time.monotonic() < deadline, result
-        time.sleep(0.01)
+    result = finished_job(api, answer["jobid"])
     assert all(set(u) >= SENSITIVE_FIELDS for u in entries(api, result, "userlist"))
 
 
@@ -171,9 +173,10 @@ def test_bad_export_requests(sim: RunningSimulator, body: dict[str, Any]) -> Non
 def test_unknown_job_and_expired_urls(sim: RunningSimulator) -> None:
     api = Api(sim.base_url)
     assert_error(api.get("export/get_result", jobid="nope"), 40058)
-    sim.configure(export_url_ttl_s=0.2)
+    sim.configure(export_url_ttl_s=60)
+    clock = sim.freeze_clock()
     result, _ = export(api, "department")
-    time.sleep(0.3)
+    clock.advance(60)
     assert api.session.get(result["data_list"][0]["url"], timeout=10).status_code == 404
 
 
@@ -184,14 +187,13 @@ def test_files_live_until_their_url_expires_or_the_simulator_stops(
     org = generate_org(seed=8, members=30, departments=5)
     with running_simulator(org, export_queue_s=0, export_run_s=0, export_url_ttl_s=60) as sim:
         assert not list(tmp_path.iterdir()), "no export, no directory"
-        now = [time.monotonic()]
-        sim.state.clock = lambda: now[0]
+        clock = sim.freeze_clock()
         api = Api(sim.base_url)
         [first] = export(api, "department")[0]["data_list"]
-        now[0] += 30
+        clock.advance(30)
         [second] = export(api, "user")[0]["data_list"]
         assert len(list(tmp_path.glob("wecom-sim-export-*/*"))) == 2
-        now[0] += 31
+        clock.advance(31)
         assert api.session.get(first["url"], timeout=10).status_code == 404
         assert len(list(tmp_path.glob("wecom-sim-export-*/*"))) == 1, "the expired URL's file is deleted"
         assert decrypt(download(api, second))["userlist"]

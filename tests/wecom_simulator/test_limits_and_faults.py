@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from tests.support.waiting import DEADLINE_S, wait_for
 from tests.wecom_simulator.helpers import Api
 from tests.wecom_simulator.test_api import assert_error
 from wecom_simulator.downloads import FAULT_ENDPOINTS
@@ -27,42 +27,48 @@ def sim() -> Iterator[RunningSimulator]:
 
 
 def test_rate_limit_blocks_until_the_window_ends() -> None:
-    with running_simulator(ORG, rate_limit_per_minute=3, rate_limit_window_s=0.5) as sim:
+    with running_simulator(ORG, rate_limit_per_minute=3, rate_limit_window_s=60) as sim:
+        clock = sim.freeze_clock()
         api = Api(sim.base_url)
         answers = [api.get("department/simplelist")["errcode"] for _ in range(5)]
         assert answers == [0, 0, 0, 45009, 45009]
         assert api.get("department/list")["errcode"] == 0, "limits are per API"
         assert sim.throttled == 2 and sim.state.stats()["throttled_by_endpoint"] == {"department/simplelist": 2}
-        time.sleep(0.55)
+        clock.advance(59.9)
+        assert_error(api.get("department/simplelist"), 45009)
+        clock.advance(0.1)
         assert api.get("department/simplelist")["errcode"] == 0
 
 
 def test_hourly_limit_applies_on_top() -> None:
-    with running_simulator(ORG, rate_limit_per_hour=2, rate_limit_hour_window_s=0.4) as sim:
+    with running_simulator(ORG, rate_limit_per_hour=2, rate_limit_hour_window_s=3600) as sim:
+        clock = sim.freeze_clock()
         api = Api(sim.base_url)
         assert [api.get("user/get", userid="x")["errcode"] for _ in range(3)] == [60111, 60111, 45009]
-        time.sleep(0.45)
+        clock.advance(3600)
         assert api.get("user/get", userid="x")["errcode"] == 60111
 
 
 def test_latency_is_concurrent_not_serial() -> None:
-    with running_simulator(ORG, latency_ms=300) as sim:
-        api = Api(sim.base_url)
-        api.token()
-        started = time.perf_counter()
+    """Eight calls wait out their latency at the same time: the server does not serve them one by one."""
+    with running_simulator(ORG, latency_ms=300) as sim, sim.held_pauses() as latency:
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda _: Api(sim.base_url).gettoken()["errcode"], range(8)))
-        elapsed = time.perf_counter() - started
-        assert answers == [0] * 8
-        assert 0.3 <= elapsed < 1.5
+            answers = [pool.submit(lambda: Api(sim.base_url).gettoken()["errcode"]) for _ in range(8)]
+            wait_for(lambda: sim.in_flight == 8, DEADLINE_S, "eight calls waiting out their latency at once")
+            latency.open()
+            assert [answer.result() for answer in answers] == [0] * 8
+        assert latency.asked == [0.3] * 8
 
 
 def test_concurrency_cap_answers_45033() -> None:
-    with running_simulator(ORG, latency_ms=300, max_concurrency=2) as sim:
-        with ThreadPoolExecutor(5) as pool:
-            answers = list(pool.map(lambda _: Api(sim.base_url).gettoken()["errcode"], range(5)))
-        assert sorted(answers) == [0, 0, 45033, 45033, 45033]
-        assert sim.state.stats()["in_flight"] == 0
+    with running_simulator(ORG, latency_ms=300, max_concurrency=2) as sim, sim.held_pauses() as latency:
+        with ThreadPoolExecutor(2) as pool:
+            admitted = [pool.submit(lambda: Api(sim.base_url).gettoken()["errcode"]) for _ in range(2)]
+            wait_for(lambda: sim.in_flight == 2, DEADLINE_S, "two calls in flight")
+            assert [Api(sim.base_url).gettoken()["errcode"] for _ in range(3)] == [45033] * 3
+            latency.open()
+            assert [answer.result() for answer in admitted] == [0, 0]
+        assert sim.in_flight == 0
 
 
 def test_errcode_fault_for_the_next_calls_then_normal(sim: RunningSimulator) -> None:
@@ -102,9 +108,13 @@ def test_http_status_raw_body_and_delay_faults(sim: RunningSimulator) -> None:
     response = api.raw("department/get", id=1)
     assert response.status_code == 503 and response.json()["errcode"] == -1
     sim.add_fault("department/get", delay_s=0.4)
-    started = time.perf_counter()
-    assert api.get("department/get", id=1)["errcode"] == 0
-    assert time.perf_counter() - started >= 0.4
+    with sim.held_pauses() as delay, ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(api.get, "department/get", id=1)
+        wait_for(lambda: delay.asked, DEADLINE_S, "the call waiting out its delay")
+        assert not answer.done(), "answered before its delay was over"
+        delay.open()
+        assert answer.result()["errcode"] == 0
+    assert delay.asked == [0.4]
 
 
 def test_token_expiry_fault_mid_run(sim: RunningSimulator) -> None:
