@@ -8,7 +8,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ CORP_ID = "wwtestcorp"
 SECRET = "s3cret-value"
 CONN_ID = "wecom_test"
 MAX_RETRIES = 3
+READ_TIMEOUT_S = 1.0
 ORG_OPTIONS = {"seed": 1, "members": 30, "departments": 6}
 A_MEMBER = next(member.userid for member in generate_org(**ORG_OPTIONS).users.values())
 
@@ -338,10 +339,21 @@ def fault_id(fault: dict[str, Any]) -> str:
     return ",".join(f"{key}={value}" for key, value in fault.items())
 
 
+@contextmanager
+def timing_out_client(sim: RunningSimulator) -> Iterator[WeComClient]:
+    """A client with a short read timeout, against a simulator whose delay faults last until the client gave up.
+
+    The delay is held, not slept: a delayed answer never arrives in time, however loaded the machine.
+    The timeout stays far above what an undelayed local call takes.
+    """
+    with sim.held_pauses(), make_client(sim.base_url, timeout=READ_TIMEOUT_S) as client:
+        yield client
+
+
 @pytest.mark.parametrize("fault", TRANSIENT, ids=fault_id)
 def test_transient_failures_are_retried(sim: RunningSimulator, fault: dict[str, Any]) -> None:
     sim.add_fault(endpoint="department/get", times=MAX_RETRIES, **fault)
-    with make_client(sim.base_url, timeout=0.3) as client:
+    with timing_out_client(sim) as client:
         assert client.department_get(1)["id"] == 1
     assert sim.calls["department/get"] == MAX_RETRIES + 1
 
@@ -349,7 +361,7 @@ def test_transient_failures_are_retried(sim: RunningSimulator, fault: dict[str, 
 @pytest.mark.parametrize("fault", TRANSIENT, ids=fault_id)
 def test_transient_failures_give_up_after_max_retries(sim: RunningSimulator, fault: dict[str, Any]) -> None:
     sim.add_fault(endpoint="department/get", times=MAX_RETRIES + 1, **fault)
-    with make_client(sim.base_url, timeout=0.3) as client, pytest.raises(WeComTransientError) as caught:
+    with timing_out_client(sim) as client, pytest.raises(WeComTransientError) as caught:
         client.department_get(1)
     assert caught.value.endpoint == "department/get"
     assert caught.value.errcode == fault.get("errcode")
@@ -529,7 +541,7 @@ def test_secrets_never_reach_exceptions_logs_or_reprs(
     sim: RunningSimulator, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with make_client(sim.base_url, timeout=0.3) as client:
+    with timing_out_client(sim) as client:
         client.department_get(1)
         token = client._tokens.token.reveal()
         errors = failures_with_secrets_in_flight(sim, client)

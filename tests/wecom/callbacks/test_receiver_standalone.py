@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.receiver import BAD_SIGNATURE, BODY_CASES, KB, WRITES, check_body_case, sized_event
+from tests.support.waiting import wait_for
 from tests.wecom.api.test_crypto import CORP_ID
 from tests.wecom.callbacks.test_events_table import as_role, run_file
 from tests.wecom.callbacks.test_parse import event_xml
@@ -65,14 +66,17 @@ def start(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 90
-    while True:
+
+    def accepting() -> bool:
+        assert server.poll() is None, f"the receiver exited: {server.communicate()[0][-2000:]}"
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, port
+            socket.create_connection(("127.0.0.1", port), timeout=WAIT_S).close()
         except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "the receiver did not start"
-            time.sleep(0.2)
+            return False
+        return True
+
+    wait_for(accepting, 90, "the receiver to start", interval_s=0.2)
+    return server, port
 
 
 def stop(server: subprocess.Popen[str]) -> str:
@@ -223,14 +227,36 @@ def test_the_rest_of_a_refused_body_is_dropped_for_the_body_timeout_then_the_con
             pytest.fail(f"the connection was still open after {WAIT_S} s of trickled body")
 
 
+def unread_bytes(port: int, client: socket.socket) -> int | None:
+    """What the server has not yet read of ``client``'s connection (the socket's receive queue, /proc/net/tcp).
+
+    None while the connection is not listed yet. Zero means the server read everything sent so far.
+    """
+    local, remote = (f"0100007F:{p:04X}" for p in (port, client.getsockname()[1]))
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == (local, remote):
+            return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def refuses_connections(port: int) -> bool:
+    """The listening socket is closed: the server has begun shutting down."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=WAIT_S).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def test_shutdown_finishes_the_request_in_flight(tmp_path: Path) -> None:
     process, port = start(tmp_path, "--body-timeout", "20")
     head, body = sealed_request(port, event_xml("update_user", "<UserID>in_flight</UserID>"))
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(head + body[:20])
-        time.sleep(0.5)  # the request is in the app, reading its body
+        wait_for(lambda: unread_bytes(port, sock) == 0, WAIT_S, "the server reading the request's headers")
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        wait_for(lambda: refuses_connections(port), WAIT_S, "the server to stop accepting connections")
         sock.sendall(body[20:])
         assert answer(sock).startswith(b"HTTP/1.1 200")
     stop(process)
