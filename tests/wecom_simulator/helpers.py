@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.support.waiting import DEADLINE_S
+from tests.support.waiting import DEADLINE_S, wait_for
 from wecom.api.crypto import WeComCrypto
 
 CORP_ID = "wwtestcorp"
@@ -160,3 +160,13 @@ class Receiver:
             {child.tag: child.text or ElementTree.tostring(child, "unicode") for child in ElementTree.fromstring(e)}
             for e in events
         ]
+
+
+def finished_job(api: Api, jobid: str) -> dict[str, Any]:
+    """export/get_result once the job's files are written (status 2)."""
+
+    def finished() -> dict[str, Any] | None:
+        result = api.get("export/get_result", jobid=jobid)
+        return result if result["status"] == 2 else None
+
+    return wait_for(finished, DEADLINE_S, f"export job {jobid} to finish")

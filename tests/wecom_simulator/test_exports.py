@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.waiting import DEADLINE_S, wait_for
-from tests.wecom_simulator.helpers import AES_KEY, Api
+from tests.wecom_simulator.helpers import AES_KEY, Api, finished_job
 from tests.wecom_simulator.test_api import assert_error
 from wecom.api.crypto import WeComAesCipher
 from wecom_simulator.org import generate_org
@@ -45,16 +45,6 @@ def export(api: Api, kind: str, block_size: int = 10_000) -> tuple[dict[str, Any
         return result if result["status"] >= 2 else None
 
     return wait_for(finished, DEADLINE_S, f"the {kind} export to finish", lambda: statuses[-5:]), statuses
-
-
-def finished_job(api: Api, jobid: str) -> dict[str, Any]:
-    """export/get_result once the job's files are written (status 2)."""
-
-    def finished() -> dict[str, Any] | None:
-        result = api.get("export/get_result", jobid=jobid)
-        return result if result["status"] == 2 else None
-
-    return wait_for(finished, DEADLINE_S, f"export job {jobid} to finish")
 
 
 def download(api: Api, entry: dict[str, Any]) -> bytes:

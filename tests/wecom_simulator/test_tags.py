@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.wecom_simulator.helpers import AES_KEY, CALLBACK_TOKEN, Api, Receiver
+from tests.wecom_simulator.helpers import AES_KEY, CALLBACK_TOKEN, Api, Receiver, finished_job
 from tests.wecom_simulator.test_api import assert_error
 from tests.wecom_simulator.test_exports import decrypt, download
 from wecom.callbacks.parse import parse_event
@@ -97,10 +96,7 @@ def test_export_taguser_lists_members_and_departments(sim: RunningSimulator) -> 
     tag = next(t for t in sim.state.org.tags.values() if t.parties)
     answer = api.post("export/taguser", {"tagid": tag.id, "encoding_aeskey": AES_KEY, "block_size": 10_000})
     assert answer["errcode"] == 0
-    deadline = time.monotonic() + 10
-    while (result := api.get("export/get_result", jobid=answer["jobid"]))["status"] < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    result = finished_job(api, answer["jobid"])
     entries = [e for entry in result["data_list"] for e in decrypt(download(api, entry))["userlist"]]
     assert entries == [{"userid": m.userid, "type": 1} for m in tag.users] + [
         {"department": d, "type": 2} for d in tag.parties
