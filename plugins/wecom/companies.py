@@ -9,7 +9,8 @@ Example::
 
     [{"name": "default"},
      {"name": "acme", "wecom_conn_id": "wecom_acme", "schedule": "0 3 * * *",
-      "pii": {"mobile": "hash", "address": "drop"}, "max_delete_share": 0.05}]
+      "pii": {"mobile": "hash", "address": "drop"}, "max_delete_share": 0.05,
+      "scope": {"include": [2], "exclude": [7]}}]
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 
 from wecom.constants import DEFAULT_WECOM_CONN_ID
 from wecom.directory.pii import PiiPolicy
-from wecom.errors import CompanyConfigError, PiiConfigError
+from wecom.errors import CompanyConfigError, PiiConfigError, ScopeConfigError
+from wecom.scope import WHOLE_COMPANY, Scope
 
 DEFAULT_DAG_ID = "wecom_directory_sync"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
@@ -41,6 +43,8 @@ class Company:
     max_delete_count: int | None = None
     pii: Mapping[str, str] = field(default_factory=dict)
     pii_salt_variable: str = "wecom_pii_salt"
+    # The subtrees the tables hold (``wecom.scope``); the whole company by default.
+    scope: Scope = WHOLE_COMPANY
 
     @property
     def dag_id(self) -> str:
@@ -62,6 +66,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_delete_count": (int, type(None)),
     "pii": (dict,),
     "pii_salt_variable": (str,),
+    "scope": (dict,),
 }
 
 
@@ -115,7 +120,11 @@ def _company(item: Any, where: str) -> Company:
             raise CompanyConfigError(f"{where}.{key}: unknown key; known keys are {', '.join(sorted(_TYPES))}")
         if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) and bool not in _TYPES[key]):
             raise CompanyConfigError(f"{where}.{key}: expected {' or '.join(t.__name__ for t in _TYPES[key])}")
-    company = Company(**item)
+    try:
+        scope = Scope.from_option(item.get("scope"))
+    except ScopeConfigError as error:
+        raise CompanyConfigError(f"{where}.{error}") from None
+    company = Company(**(item | {"scope": scope}))
     if not _NAME.match(company.name):
         raise CompanyConfigError(f"{where}.name: {company.name!r} must be lower-case letters, digits and _")
     if not 0 < company.max_delete_share <= 1:

@@ -148,6 +148,10 @@ class CompanyConfigError(ValueError):
     """The companies configuration is malformed; the message names the key."""
 
 
+class ScopeConfigError(ValueError):
+    """A company's department scope option is malformed; the message names the key and the value."""
+
+
 class PiiConfigError(ValueError):
     """A PII option names an unknown field or mode, or asks to hash without a salt."""
 

@@ -112,6 +112,6 @@ def test_the_accepted_keys_are_exactly_the_company_fields() -> None:
 def test_every_field_can_be_set_and_refuses_a_value_of_the_wrong_type(key: str) -> None:
     default = Company()
     value = getattr(default, key)
-    explicit = {"pii": dict(value)} if key == "pii" else {key: value}
-    assert companies(json.dumps([explicit])) == [default]
-    assert problem(json.dumps([{key: [value]}])).startswith(f"wecom_companies[0].{key}: expected ")
+    written = {"pii": {}, "scope": {"include": [1]}}.get(key, value)
+    assert companies(json.dumps([{key: written}])) == [default]
+    assert problem(json.dumps([{key: [written]}])).startswith(f"wecom_companies[0].{key}: expected ")
