@@ -134,7 +134,7 @@ async def patch_config(request: Request) -> dict[str, Any]:
 
 def _rights(state: SimulatorState) -> dict[str, Any]:
     config = state.config.as_dict()
-    keys = ("regime", "callback_form", "secret_kind", "app_secrets", "app_forbidden_apis", "new_ips")
+    keys = ("regime", "callback_form", "secret_kind", "app_secrets", "app_forbidden_apis", "new_ips", "visible_ranges")
     return {key: config[key] for key in keys}
 
 

@@ -4,7 +4,8 @@ Order of checks per call, chosen to match what a client experiences on WeCom:
 count the call, concurrency cap (45033), latency, injected fault, HTTP method
 (43001/43002), frequency limit (45009), access token (41001/40014/42001),
 rights of the token's secret from this caller IP (48009/48002, see ``rights``),
-then the endpoint itself. Every error is HTTP 200 with a WeCom errcode body.
+then the endpoint itself, within the visible range of the token's app (60011
+outside it). Every error is HTTP 200 with a WeCom errcode body.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ LIST_ID_MAX_LIMIT = 10_000
 class Call:
     """One request as a handler sees it: query parameters (strings), JSON body, caller, base URL.
 
-    ``secret_kind`` is the kind of secret the call's token was issued for, known once the token is checked.
+    ``secret_kind`` is the kind of secret the call's token was issued for, known once the token is checked;
+    ``visible`` the departments that secret's app may see (None: the whole company).
     """
 
     params: dict[str, str]
@@ -52,10 +54,14 @@ class Call:
     client_ip: str
     base_url: str
     secret_kind: str = CONTACT_SYNC
+    visible: frozenset[int] | None = None
 
     @property
     def sensitive(self) -> bool:
         return not withholds_sensitive(self.secret_kind)
+
+    def sees(self, dept_id: int) -> bool:
+        return self.visible is None or dept_id in self.visible
 
 
 Handler = Callable[[SimulatorState, Call], dict[str, Any]]
@@ -76,7 +82,7 @@ def ok(**payload: Any) -> dict[str, Any]:
 # -- parameter helpers -------------------------------------------------------------------------------
 
 
-def _department_param(state: SimulatorState, raw: str | None) -> Department:
+def _department_param(state: SimulatorState, call: Call, raw: str | None) -> Department:
     """A department id parameter: missing -> 40058, malformed -> 60123, unknown -> 60003, out of scope -> 60011."""
     if not raw:
         raise ApiError(ec.INVALID_PARAMETER, "department id missing")
@@ -89,7 +95,7 @@ def _department_param(state: SimulatorState, raw: str | None) -> Department:
     dept = state.org.departments.get(dept_id)
     if dept is None:
         raise ApiError(ec.DEPARTMENT_NOT_FOUND)
-    if dept_id in state.config.out_of_scope_departments:
+    if dept_id in state.config.out_of_scope_departments or not call.sees(dept_id):
         raise ApiError(ec.NO_PRIVILEGE)
     return dept
 
@@ -101,15 +107,24 @@ def _member_param(state: SimulatorState, call: Call) -> Member:
     member = state.org.user(userid)
     if member is None:
         raise ApiError(ec.USER_NOT_FOUND)
-    if all(d in state.config.out_of_scope_departments for d in member.department):
+    hidden = state.config.out_of_scope_departments
+    if all(d in hidden or not call.sees(d) for d in member.department):
         raise ApiError(ec.NO_PRIVILEGE)
     return member
 
 
+def _hidden(state: SimulatorState, call: Call) -> frozenset[int]:
+    """The departments the call may not read: the refused ones and those outside its app's visible range."""
+    hidden = state.config.out_of_scope_departments
+    if call.visible is None:
+        return hidden
+    return hidden | (state.org.departments.keys() - call.visible)
+
+
 def _subtree(state: SimulatorState, call: Call) -> list[Department]:
     raw = call.params.get("id")
-    ids = state.org.subtree_ids(_department_param(state, raw).id if raw else ROOT_ID)
-    return [state.org.departments[d] for d in ids]
+    ids = state.org.subtree_ids(_department_param(state, call, raw).id if raw else ROOT_ID)
+    return [state.org.departments[d] for d in ids if call.sees(d)]
 
 
 # -- handlers ----------------------------------------------------------------------------------------
@@ -138,23 +153,23 @@ def department_simplelist(state: SimulatorState, call: Call) -> dict[str, Any]:
 
 
 def department_get(state: SimulatorState, call: Call) -> dict[str, Any]:
-    dept = _department_param(state, call.params.get("id"))
+    dept = _department_param(state, call, call.params.get("id"))
     return ok(department=department_full(dept))
 
 
 def user_simplelist(state: SimulatorState, call: Call) -> dict[str, Any]:
-    dept = _department_param(state, call.params.get("department_id"))
-    return ok(userlist=[user_simple(state.org, m) for m in state.org.members_in(dept.id)])
+    dept = _department_param(state, call, call.params.get("department_id"))
+    return ok(userlist=[user_simple(state.org, m, call.visible) for m in state.org.members_in(dept.id)])
 
 
 def user_list(state: SimulatorState, call: Call) -> dict[str, Any]:
-    dept = _department_param(state, call.params.get("department_id"))
-    sensitive = call.sensitive
-    return ok(userlist=[user_full(state.org, m, sensitive=sensitive) for m in state.org.members_in(dept.id)])
+    dept = _department_param(state, call, call.params.get("department_id"))
+    members = state.org.members_in(dept.id)
+    return ok(userlist=[user_full(state.org, m, sensitive=call.sensitive, visible=call.visible) for m in members])
 
 
 def user_get(state: SimulatorState, call: Call) -> dict[str, Any]:
-    return ok(**user_full(state.org, _member_param(state, call), sensitive=call.sensitive))
+    return ok(**user_full(state.org, _member_param(state, call), sensitive=call.sensitive, visible=call.visible))
 
 
 def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
@@ -174,7 +189,7 @@ def user_list_id(state: SimulatorState, call: Call) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     next_cursor = ""
     for position, member, dept_id in iter_rows(state.org, start):
-        if dept_id in hidden:
+        if dept_id in hidden or not call.sees(dept_id):
             continue
         if len(rows) == limit:
             next_cursor = state.cursors.issue(position, now, state.config.cursor_ttl_s)
@@ -205,15 +220,17 @@ def tag_list(state: SimulatorState, call: Call) -> dict[str, Any]:
 
 def tag_get(state: SimulatorState, call: Call) -> dict[str, Any]:
     tag = _tag_param(state, call.params.get("tagid"))
-    hidden = state.config.out_of_scope_departments
-    return ok(**tag_detail(state.org, tag, sensitive=call.sensitive, hidden=hidden))
+    return ok(**tag_detail(state.org, tag, sensitive=call.sensitive, hidden=_hidden(state, call)))
 
 
 EXPORT_LOCK_SLICE = 1000
 
 
-def _export_blocks(state: SimulatorState, kind: str, sensitive: bool, tag: Tag | None = None) -> BlockSource:
-    """The export's entries in blocks, built under the lock a slice at a time so the API stays responsive."""
+def _export_blocks(state: SimulatorState, kind: str, call: Call, tag: Tag | None = None) -> BlockSource:
+    """The export's entries in blocks, built under the lock a slice at a time so the API stays responsive.
+
+    An app exports what it may see: the departments of its visible range and the members in them."""
+    sensitive, visible = call.sensitive, call.visible
 
     def build(items: list[Any]) -> list[dict[str, Any]]:
         org = state.org
@@ -223,8 +240,8 @@ def _export_blocks(state: SimulatorState, kind: str, sensitive: bool, tag: Tag |
             return items
         members = [m for m in items if org.is_current(m)]
         if kind == "user":
-            return [user_full(org, m, sensitive=sensitive) for m in members]
-        return [user_simple(org, m) for m in members]
+            return [user_full(org, m, sensitive=sensitive, visible=visible) for m in members]
+        return [user_simple(org, m, visible) for m in members]
 
     def blocks(size: int) -> Iterator[list[dict[str, Any]]]:
         org = state.org
@@ -232,11 +249,11 @@ def _export_blocks(state: SimulatorState, kind: str, sensitive: bool, tag: Tag |
             hidden = state.config.out_of_scope_departments
             items: list[Any]
             if kind == "department":
-                items = [org.departments[d] for d in org.subtree_ids(ROOT_ID)]
+                items = [org.departments[d] for d in org.subtree_ids(ROOT_ID) if call.sees(d)]
             elif tag is not None:
-                items = tag_export_entries(org, tag, hidden)
+                items = tag_export_entries(org, tag, _hidden(state, call))
             else:
-                items = [m for m in org.member_list() if not all(d in hidden for d in m.department)]
+                items = [m for m in org.member_list() if not all(d in hidden or not call.sees(d) for d in m.department)]
         for start in range(0, max(len(items), 1), size):
             block: list[dict[str, Any]] = []
             for first in range(start, min(start + size, len(items)), EXPORT_LOCK_SLICE):
@@ -263,7 +280,7 @@ def _export_starter(kind: str) -> Handler:
             kind,
             cipher,
             block_size,
-            _export_blocks(state, kind, call.sensitive, tag),
+            _export_blocks(state, kind, call, tag),
             now=state.clock(),
             queue_s=config.export_queue_s,
             run_s=config.export_run_s,
@@ -350,8 +367,8 @@ async def _read_body(request: Request) -> tuple[dict[str, Any], bool]:
     return (body, True) if isinstance(body, dict) else ({}, False)
 
 
-def _secret_kind(state: SimulatorState, call: Call) -> str:
-    """The kind of secret behind the call's token; a token whose secret WeCom no longer knows is invalid."""
+def _secret_of(state: SimulatorState, call: Call) -> tuple[str, str]:
+    """The secret behind the call's token and its kind; a token whose secret WeCom no longer knows is invalid."""
     token = call.params.get("access_token")
     if not token:
         raise ApiError(ec.TOKEN_MISSING)
@@ -359,10 +376,11 @@ def _secret_kind(state: SimulatorState, call: Call) -> str:
         raise ApiError(ec.INVALID_TOKEN)
     if state.tokens.is_expired(token, state.clock()):
         raise ApiError(ec.TOKEN_EXPIRED)
-    kind = state.config.secret_kind_of(state.tokens.secret_of(token))
+    secret = state.tokens.secret_of(token)
+    kind = state.config.secret_kind_of(secret)
     if kind is None:
         raise ApiError(ec.INVALID_TOKEN)
-    return kind
+    return secret, kind
 
 
 def _check_access(state: SimulatorState, name: str, endpoint: Endpoint, call: Call, body_ok: bool) -> Call:
@@ -371,7 +389,8 @@ def _check_access(state: SimulatorState, name: str, endpoint: Endpoint, call: Ca
         raise ApiError(ec.FREQUENCY_LIMIT)
     if endpoint.needs_token:
         config = state.config
-        call = replace(call, secret_kind=_secret_kind(state, call))
+        secret, kind = _secret_of(state, call)
+        call = replace(call, secret_kind=kind, visible=state.visible_to(secret))
         refused = refusal(
             call.secret_kind,
             name,

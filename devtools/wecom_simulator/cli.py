@@ -68,6 +68,17 @@ def _app_secret(text: str) -> tuple[str, str]:
     return (secret, kind) if secret and kind in APP_KINDS else (text, NEW_APP)
 
 
+def _visible_range(text: str) -> tuple[str, frozenset[int]]:
+    """``SECRET=ID,ID``: the departments whose subtrees an app secret sees."""
+    secret, _, ids = text.rpartition("=")
+    if not secret or not ids:
+        raise argparse.ArgumentTypeError(f"expected SECRET=ID,..., got {text!r}")
+    try:
+        return secret, _id_set(ids)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"department ids must be numbers, got {ids!r}") from None
+
+
 def _fault(text: str) -> Fault:
     try:
         return parse_fault(text, FAULT_ENDPOINTS)
@@ -151,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="a caller IP added to the contact-sync assistant after 2022-08-15 ('*': every caller); repeatable",
     )
+    group(
+        "--visible-range",
+        dest="visible_ranges",
+        type=_visible_range,
+        action="append",
+        default=None,
+        metavar="SECRET=ID,...",
+        help="an app secret's visible range: it sees only these departments' subtrees (60011 elsewhere); repeatable",
+    )
 
     group = parser.add_argument_group("behaviour").add_argument
     for flag, metavar, kind, text in BEHAVIOUR_FLAGS:
@@ -203,8 +223,9 @@ def config_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The flags that are ``SimulatorConfig`` settings; those left unset are left out, so ``--regime`` fills them."""
     names = [*SimulatorConfig.setting_names(), "regime"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    if "app_secrets" in settings:
-        settings["app_secrets"] = dict(settings["app_secrets"])
+    for name in ("app_secrets", "visible_ranges"):
+        if name in settings:
+            settings[name] = dict(settings[name])
     return settings
 
 

@@ -29,6 +29,7 @@ admin API (JSON in and out, under BASE_URL):
   GET|PATCH /_sim/config                 every setting; PATCH changes any of them, e.g. {"latency_ms": 50}
   GET|POST /_sim/regime                  {"regime": "withheld", "callback_form"?: "ids_only"}
   POST /_sim/app_secrets                 {"secret": "...", "kind": "new_app"|"old_app"}: another secret gettoken takes
+  PATCH /_sim/config {"visible_ranges": {"SECRET": [2]}}   that app secret sees only department 2's subtree
   GET|POST|DELETE /_sim/faults           {"spec": "user/get:errcode=48009:times=3"} (as --fault) or its fields
   POST /_sim/export_faults               {"kind": "wrong_md5"|"truncated"|"failed", "times"?: 1}: the next export jobs
   POST /_sim/expire_tokens               every token answers 42001 from now on

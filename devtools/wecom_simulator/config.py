@@ -11,6 +11,7 @@ from typing import Any
 
 from wecom_simulator.rights import (
     ANY_IP,
+    APP_KINDS,
     CONTACT_SYNC,
     DEFAULT_APP_FORBIDDEN_APIS,
     check_rights_settings,
@@ -28,6 +29,13 @@ def _name_set(value: Any, what: str) -> frozenset[str]:
     return frozenset(str(v) for v in value)
 
 
+def _id_set(value: Any, what: str) -> frozenset[int]:
+    """Positive department ids from any iterable of integers."""
+    if isinstance(value, str) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ValueError(f"{what} must map secrets to lists of department ids, got {value!r}")
+    return frozenset(value)
+
+
 @dataclass(frozen=True)
 class SimulatorConfig:
     """Behaviour knobs; every one is settable from Python, the CLI and ``PATCH /_sim/config``.
@@ -41,9 +49,16 @@ class SimulatorConfig:
     still call the tag APIs (WeCom does not say; default no); ``callback_form``
     is ``full`` or ``ids_only``. ``regime`` (``create``/``updated`` only) sets ``secret_kind``
     and ``new_ips`` at once; settings passed with it win.
-    ``out_of_scope_departments``: departments outside the app's visible scope;
-    they still appear in the department lists, but reading them or their
-    members answers 60011 and list_id leaves their rows out.
+    ``visible_ranges``: an app secret's visible range, as WeCom documents it:
+    secret -> department ids whose subtrees the app sees. Department lists show
+    only those departments (the range's tops keep their real ``parentid``),
+    anything outside answers 60011, and member answers list only the visible
+    departments (``order``, ``is_leader_in_dept`` aligned; ``main_department``
+    absent when it is not visible). A secret without one sees the whole company;
+    the contact-sync secret always does.
+    ``out_of_scope_departments``: a cruder knob, the same for every secret:
+    departments that still appear in the department lists, but reading them or
+    their members answers 60011 and list_id leaves their rows out.
     ``list_id_last_cursor``: how the last list_id page ends, ``next_cursor: ""``
     (``empty``) or no ``next_cursor`` at all (``missing``); WeCom does both.
     """
@@ -64,6 +79,7 @@ class SimulatorConfig:
     new_ips_read_tags: bool = False
     callback_form: str = "full"
     out_of_scope_departments: frozenset[int] = field(default_factory=frozenset)
+    visible_ranges: dict[str, frozenset[int]] = field(default_factory=dict)
     list_id_last_cursor: str = "empty"
     cursor_ttl_s: float = 600.0
     export_queue_s: float = 0.1
@@ -75,9 +91,15 @@ class SimulatorConfig:
         object.__setattr__(self, "app_secrets", {str(k): v for k, v in dict(self.app_secrets).items()})
         object.__setattr__(self, "app_forbidden_apis", _name_set(self.app_forbidden_apis, "app_forbidden_apis"))
         object.__setattr__(self, "new_ips", _name_set(self.new_ips, "new_ips"))
+        object.__setattr__(
+            self, "visible_ranges", {str(k): _id_set(v, "visible_ranges") for k, v in dict(self.visible_ranges).items()}
+        )
         check_rights_settings(
             self.secret, self.secret_kind, self.app_secrets, self.app_forbidden_apis, self.callback_form
         )
+        for secret in self.visible_ranges:
+            if self.secret_kind_of(secret) not in APP_KINDS:
+                raise ValueError("visible_ranges may only name app secrets (the contact-sync secret sees everything)")
         if self.list_id_last_cursor not in LAST_CURSOR_STYLES:
             raise ValueError(f"list_id_last_cursor must be one of {LAST_CURSOR_STYLES}")
         for name in ("rate_limit_per_minute", "rate_limit_per_hour", "max_concurrency"):
@@ -125,6 +147,7 @@ class SimulatorConfig:
         data["out_of_scope_departments"] = sorted(self.out_of_scope_departments)
         data["app_forbidden_apis"] = sorted(self.app_forbidden_apis)
         data["new_ips"] = sorted(self.new_ips)
+        data["visible_ranges"] = {secret: sorted(ids) for secret, ids in self.visible_ranges.items()}
         data["regime"] = self.regime
         return data
 

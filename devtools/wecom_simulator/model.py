@@ -159,6 +159,14 @@ class Org:
             stack.extend(reversed(self.children.get(current, ())))
         return found
 
+    def subtrees(self, dept_ids: Iterable[int]) -> frozenset[int]:
+        """The departments of the subtrees of ``dept_ids`` (unknown ids add nothing): an app's visible range."""
+        tops = sorted(set(dept_ids))
+        key = "subtrees:" + ",".join(map(str, tops))
+        return self._cached(
+            key, lambda: frozenset(d for top in tops if top in self.departments for d in self._walk(top))
+        )
+
     def member_list(self) -> list[Member]:
         """All members in a stable order; list_id cursors are positions in it."""
         return self._cached("members", lambda: list(self.users.values()))

@@ -36,19 +36,29 @@ def department_simple(dept: Department) -> dict[str, Any]:
     return {"id": dept.id, "parentid": dept.parentid, "order": dept.order}
 
 
-def user_simple(org: Org, member: Member) -> dict[str, Any]:
+def user_simple(org: Org, member: Member, visible: frozenset[int] | None = None) -> dict[str, Any]:
     profile = org.profile(member)
     return {
         "userid": member.userid,
         "name": profile["name"],
-        "department": list(member.department),
+        "department": [d for d in member.department if visible is None or d in visible],
         "open_userid": profile["open_userid"],
     }
 
 
-def user_full(org: Org, member: Member, *, sensitive: bool = True) -> dict[str, Any]:
+def user_full(
+    org: Org, member: Member, *, sensitive: bool = True, visible: frozenset[int] | None = None
+) -> dict[str, Any]:
+    """``visible``: an app's visible range; WeCom then lists only the visible departments (with their
+    aligned order and leader flags) and leaves out a main department the app cannot see."""
     view = org.user_view(member)
-    return {key: view[key] for key in USER_FIELD_ORDER if sensitive or key not in SENSITIVE_FIELDS}
+    if visible is not None:
+        keep = [i for i, d in enumerate(view["department"]) if d in visible]
+        for key in ("department", "order", "is_leader_in_dept"):
+            view[key] = [view[key][i] for i in keep]
+        if view["main_department"] not in visible:
+            del view["main_department"]
+    return {key: view[key] for key in USER_FIELD_ORDER if key in view and (sensitive or key not in SENSITIVE_FIELDS)}
 
 
 def tag_brief(tag: Tag) -> dict[str, Any]:

@@ -65,6 +65,21 @@ class SimulatorState:
         with self.lock:
             return self.configure(app_secrets={**self.config.app_secrets, secret: kind})
 
+    def set_visible_range(self, secret: str, department_ids: Iterable[int] | None) -> SimulatorConfig:
+        """Let the app ``secret`` see only the subtrees of ``department_ids`` (None: the whole company again)."""
+        with self.lock:
+            ranges = dict(self.config.visible_ranges)
+            if department_ids is None:
+                ranges.pop(secret, None)
+            else:
+                ranges[secret] = frozenset(department_ids)
+            return self.configure(visible_ranges=ranges)
+
+    def visible_to(self, secret: str) -> frozenset[int] | None:
+        """The departments ``secret`` may see; None for the whole company."""
+        ids = self.config.visible_ranges.get(secret)
+        return None if ids is None else self.org.subtrees(ids)
+
     def set_out_of_scope_departments(self, department_ids: Iterable[int]) -> None:
         self.configure(out_of_scope_departments=frozenset(department_ids))
 

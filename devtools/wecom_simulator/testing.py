@@ -136,7 +136,7 @@ def running_simulator(
 
     Settings include corp_id, secret, token_ttl, latency_ms, rate_limit_per_minute,
     rate_limit_window_s, rate_limit_per_hour, max_concurrency, regime, secret_kind,
-    app_secrets, app_forbidden_apis, new_ips, callback_form, out_of_scope_departments,
+    app_secrets, app_forbidden_apis, new_ips, callback_form, visible_ranges, out_of_scope_departments,
     list_id_last_cursor and cursor_ttl_s.
     """
     state = SimulatorState(org, **settings)

@@ -76,7 +76,7 @@ def test_regimes_and_app_secrets_over_http(sim: RunningSimulator, admin: Admin) 
     userid = sim.state.org.member_list()[0].userid
     assert admin("GET", "/regime") == {
         "regime": "full", "callback_form": "full", "secret_kind": "contact_sync", "app_secrets": {},
-        "app_forbidden_apis": ["user/list_id"], "new_ips": [],
+        "app_forbidden_apis": ["user/list_id"], "new_ips": [], "visible_ranges": {},
     }  # fmt: skip
     rights = admin("POST", "/regime", {"regime": "ids_only", "callback_form": "ids_only"})
     assert (rights["regime"], rights["new_ips"], rights["callback_form"]) == ("ids_only", ["*"], "ids_only")
@@ -92,6 +92,9 @@ def test_regimes_and_app_secrets_over_http(sim: RunningSimulator, admin: Admin) 
     rights = admin("POST", "/app_secrets", {"secret": "app-secret", "kind": "old_app"}, expect=201)
     assert rights["app_secrets"] == {"app-secret": "old_app"}
     assert "mobile" in Api(sim.base_url, secret="app-secret").get("user/get", userid=userid)
+    admin("PATCH", "/config", {"visible_ranges": {"app-secret": [2]}})
+    assert admin("GET", "/regime")["visible_ranges"] == {"app-secret": [2]}
+    assert_error(Api(sim.base_url, secret="app-secret").get("department/get", id=1), 60011)
     admin("POST", "/app_secrets", {"secret": "x", "kind": "contact_sync"}, expect=400)
     config = admin("PATCH", "/config", {"regime": "full", "new_ips": ["127.0.0.9"]})
     assert (config["regime"], config["new_ips"]) == ("custom", ["127.0.0.9"])

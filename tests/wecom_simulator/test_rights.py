@@ -187,3 +187,49 @@ def test_regime_names_and_settings() -> None:
 def test_impossible_rights_are_refused(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SimulatorConfig.create(**settings)
+
+
+# -- an app's visible range --------------------------------------------------------------------------
+
+
+def test_an_app_with_a_visible_range_sees_only_those_subtrees() -> None:
+    org = generate_org(seed=21, members=150, departments=20)
+    top = min((d for d in org.departments if len(org.subtree_ids(d)) > 1), key=lambda d: len(org.subtree_ids(d)))
+    visible = set(org.subtree_ids(top))
+    outside = next(d for d in sorted(org.departments) if d not in visible and d != 1)
+    straddling = next(m for m in org.member_list() if visible & set(m.department) and set(m.department) - visible)
+    hidden = next(m for m in org.member_list() if not visible & set(m.department))
+    with running_simulator(org, app_secrets=APPS, visible_ranges={OLD_APP: [top]}, app_forbidden_apis=[]) as sim:
+        app, contact_sync = Api(sim.base_url, secret=OLD_APP), Api(sim.base_url)
+        listed = app.get("department/list")["department"]
+        assert {d["id"] for d in listed} == visible
+        assert next(d for d in listed if d["id"] == top)["parentid"] == org.departments[top].parentid
+        assert {d["id"] for d in app.get("department/simplelist")["department_id"]} == visible
+        for endpoint, params in [
+            ("department/get", {"id": outside}),
+            ("department/list", {"id": outside}),
+            ("user/list", {"department_id": outside}),
+            ("user/get", {"userid": hidden.userid}),
+        ]:
+            assert_error(app.get(endpoint, **params), 60011)
+        assert_error(app.get("user/get", userid="nobody-at-all"), 60111)
+        seen = app.get("user/get", userid=straddling.userid)
+        kept = [i for i, d in enumerate(straddling.department) if d in visible]
+        assert seen["department"] == [straddling.department[i] for i in kept]
+        assert seen["order"] == [straddling.order[i] for i in kept]
+        assert len(seen["is_leader_in_dept"]) == len(kept)
+        assert ("main_department" in seen) == (straddling.main_department in visible)
+        rows = app.post("user/list_id", {"limit": 10_000})["dept_user"]
+        assert rows and {r["department"] for r in rows} <= visible
+        assert len(contact_sync.get("department/list")["department"]) == len(org.departments), "others see it all"
+        sim.state.set_visible_range(OLD_APP, None)
+        assert len(app.get("department/list")["department"]) == len(org.departments)
+
+
+def test_only_app_secrets_have_visible_ranges() -> None:
+    with pytest.raises(ValueError, match="visible_ranges may only name app secrets"):
+        SimulatorConfig.create(visible_ranges={CONTACT_SYNC: [2]})
+    with pytest.raises(ValueError, match="department ids"):
+        SimulatorConfig.create(app_secrets=APPS, visible_ranges={NEW_APP: ["2"]})
+    config = SimulatorConfig.create(app_secrets=APPS, visible_ranges={NEW_APP: [3, 2]})
+    assert config.as_dict()["visible_ranges"] == {NEW_APP: [2, 3]}
