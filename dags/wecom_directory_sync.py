@@ -59,7 +59,7 @@ from wecom.constants import COMPANIES_VARIABLE
 from wecom.errors import MassDeletionError, QualityCheckError
 from wecom.hooks.target import target_loader
 from wecom.operators.extract import WeComExtractOperator
-from wecom.pipeline import check_staged, load_staged, snapshot_digest, transform_staged
+from wecom.pipeline import check_staged, load_staged, scope_tops, snapshot_digest, transform_staged
 from wecom.store.plan import LoadOptions
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,16 @@ def skip_if_unchanged(
 @task
 def transform(manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str) -> dict[str, int]:
     policy = pii_policy(pii, pii_salt_variable)
-    return transform_staged(staged(manifest, "raw"), staged(manifest, "normalized"), manifest["corp_id"], policy)
+    return transform_staged(
+        staged(manifest, "raw"), staged(manifest, "normalized"), manifest["corp_id"], policy, tops=scope_tops(manifest)
+    )
 
 
 @task
 def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
     """Bad data does not get better on retry: fail at once, naming the offending ids."""
     try:
-        check_staged(staged(manifest, "normalized"))
+        check_staged(staged(manifest, "normalized"), scope_tops(manifest))
     except QualityCheckError as error:
         raise AirflowFailException(str(error)) from None
 
@@ -126,7 +128,9 @@ def load(
     loader = target_loader(wecom_conn_id)
     try:
         run = context_run_record(manifest, context, compared["snapshot_digest"])
-        result = load_staged(loader, staged(manifest, "normalized"), manifest, run, options)
+        result = load_staged(
+            loader, staged(manifest, "normalized"), manifest, run, options, raw_dir=staged(manifest, "raw")
+        )
     except MassDeletionError as error:
         raise AirflowFailException(str(error)) from None
     alert_if_degraded(wecom_conn_id, result, context)
@@ -168,7 +172,9 @@ def directory_sync_dag(company: Company) -> None:
     def wecom_directory_sync() -> None:
         schema = ensure_schema(company.wecom_conn_id)
         fresh = check_freshness(company.wecom_conn_id, company.freshness_minutes)
-        manifest = WeComExtractOperator(task_id="extract", wecom_conn_id=company.wecom_conn_id).output
+        manifest = WeComExtractOperator(
+            task_id="extract", wecom_conn_id=company.wecom_conn_id, scope=company.scope.as_option()
+        ).output
         compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.wecom_conn_id)
         counts = transform(manifest, dict(company.pii), company.pii_salt_variable)
         checked = quality_checks(manifest, counts)

@@ -28,6 +28,11 @@ class WeComPermissionError(WeComConfigError):
     """The secret may not call this API (48002, 48009): fall back to another strategy or grant it."""
 
 
+class WeComScopeError(WeComConfigError):
+    """The company's scope names a department WeCom does not list for this secret (deleted, or outside
+    its visible range): the ``wecom_companies`` entry needs fixing, retrying cannot help."""
+
+
 class WeComRateLimitError(WeComError):
     """45009 kept coming after waiting out the block."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE
+from wecom.api.scope_walk import EXITS_FILE
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.quality import check_snapshot
 from wecom.directory.transform import (
@@ -28,6 +30,7 @@ from wecom.directory.transform import (
     withheld_leader_departments,
 )
 from wecom.directory.withheld import WITHHELD, WITHHOLDABLE, mark_departments, mark_users
+from wecom.scope import SCOPE_KEYS, Scope
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord
@@ -38,6 +41,7 @@ from wecom.store.staging import (
     gc_paused,
     iter_json_lines,
     iter_table,
+    read_json,
     read_json_lines,
     read_table,
 )
@@ -54,9 +58,17 @@ CHECKED_COLUMNS = {
 
 
 def transform_staged(
-    raw_dir: StagePath, out_dir: StagePath, corp_id: str, pii: PiiPolicy = KEEP_ALL, chunk_rows: int = 10_000
+    raw_dir: StagePath,
+    out_dir: StagePath,
+    corp_id: str,
+    pii: PiiPolicy = KEEP_ALL,
+    chunk_rows: int = 10_000,
+    *,
+    tops: Collection[int] = (),
 ) -> dict[str, int]:
     """Raw JSON lines -> one Parquet file per normalized table; returns row counts by table.
+
+    ``tops``: the department scope's top departments (the manifest's ``scope.tops``), where paths start.
 
     Members, memberships and departments carry a ``withheld`` column (``wecom.directory.withheld``):
     which of their fields WeCom left out, for the load to keep the stored values there.
@@ -68,7 +80,7 @@ def transform_staged(
     most 30,000) is transformed whole.
     """
     raw_departments = read_json_lines(raw_dir / DEPARTMENTS_FILE)
-    departments, payload_leaders, closure = transform_departments(raw_departments, corp_id)
+    departments, payload_leaders, closure = transform_departments(raw_departments, corp_id, tops)
     withheld = withheld_leader_departments(raw_departments)
     leaders_unknown: set[int] = set()
     ensure_dir(out_dir)
@@ -106,7 +118,7 @@ def read_snapshot(out_dir: StagePath) -> Snapshot:
     return Snapshot(**{attr: read_table(out_dir / f"{table}.parquet") for attr, table in TABLE_FIELDS.items()})
 
 
-def check_staged(out_dir: StagePath) -> None:
+def check_staged(out_dir: StagePath, tops: Collection[int] = ()) -> None:
     """Raise ``QualityCheckError`` naming the offending ids; nothing has been loaded yet.
 
     Reads only the columns the checks look at (``CHECKED_COLUMNS``): the whole
@@ -118,7 +130,8 @@ def check_staged(out_dir: StagePath) -> None:
                 attr: read_table(out_dir / f"{table}.parquet", CHECKED_COLUMNS.get(attr, []))
                 for attr, table in TABLE_FIELDS.items()
             }
-        )
+        ),
+        tops,
     )
     log.info("quality checks passed")
 
@@ -129,15 +142,20 @@ def load_staged(
     manifest: dict[str, Any],
     run: RunRecord,
     options: LoadOptions | None = None,
+    *,
+    raw_dir: StagePath | None = None,
 ) -> LoadResult:
-    """Merge the normalized tables in one transaction, streaming each table in batches."""
+    """Merge the normalized tables in one transaction, streaming each table in batches; ``raw_dir``
+    holds the extraction's scope exits (who left the department scope, not WeCom)."""
     tables = {table: iter_table(out_dir / f"{table}.parquet") for table in TABLE_FIELDS.values()}
+    exits_file = None if raw_dir is None else raw_dir / EXITS_FILE
     return loader.load_snapshot(
         tables,
         run=run,
         observed_at=datetime.fromisoformat(manifest["observed_at"]),
         complete=manifest["complete"],
         options=options,
+        exits=read_json(exits_file) if exits_file is not None and exits_file.exists() else None,
     )
 
 
@@ -151,6 +169,8 @@ def snapshot_digest(manifest: dict[str, Any], pii: PiiPolicy = KEEP_ALL) -> str 
     if not manifest["complete"]:
         return None
     parts = [manifest["content_digest"], TRANSFORM_VERSION, pii.fingerprint()]
+    if (scope := manifest_scope(manifest).text()) is not None:
+        parts.append(scope)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -181,4 +201,16 @@ def run_record(
         message=("incomplete: " + "; ".join(reasons)) if reasons else None,
         snapshot_digest=snapshot_digest,
         withheld=manifest.get("withheld", {}),
+        scope=manifest_scope(manifest).text(),
     )
+
+
+def manifest_scope(manifest: dict[str, Any]) -> Scope:
+    """The department scope an extraction walked (the whole company for manifests from before scopes)."""
+    option = manifest.get("scope") or {}
+    return Scope.from_option({key: option[key] for key in SCOPE_KEYS if key in option} or None)
+
+
+def scope_tops(manifest: dict[str, Any]) -> list[int]:
+    """The staged tree's top departments: where paths start, whose parents are outside the scope."""
+    return list((manifest.get("scope") or {}).get("tops", ()))

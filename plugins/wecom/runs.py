@@ -32,10 +32,12 @@ class Change(StrEnum):
     UPDATED = "updated"
     DELETED = "deleted"
     REVIVED = "revived"
+    LEFT_SCOPE = "left_scope"  # soft-deleted as out of the company's department scope, not gone from WeCom
 
 
 CHANGES = tuple(Change)
-# The entities a run row counts changes of (columns <entity>_<change>); memberships are never revived.
+# The entities a run row counts changes of (columns <entity>_<change>); memberships are never revived and
+# never leave the scope on their own (they end, with their member or department).
 ENTITIES = ("departments", "users", "memberships")
 
 

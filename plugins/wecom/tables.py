@@ -16,6 +16,7 @@ HISTORY_SUFFIX = "_history"
 # Columns every write maintains beside a snapshot's content, with their logical types.
 _LIFECYCLE = {
     "is_deleted": "boolean",
+    "out_of_scope": "boolean",
     "first_seen_at": "timestamp",
     "last_seen_at": "timestamp",
     "deleted_at": "timestamp",
@@ -23,7 +24,13 @@ _LIFECYCLE = {
     "observed_at": "timestamp",
 }
 # What an SCD-2 history table adds to its table's content columns.
-HISTORY_COLUMNS = {"valid_from": "timestamp", "valid_to": "timestamp", "change_source": "string", "run_id": "string"}
+HISTORY_COLUMNS = {
+    "valid_from": "timestamp",
+    "valid_to": "timestamp",
+    "ended_by": "string",
+    "change_source": "string",
+    "run_id": "string",
+}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 -- Replace the memberships of the members this snapshot saw (all members when
 -- the snapshot is complete), leaving alone members a newer callback touched,
 -- and keep their history. Binds: :corp_id, :observed_at, :now, :complete, :run_id.
+-- A membership whose member or department left the scope (the scope exits) ends as
+-- 'out_of_scope' in its history, any other as 'deleted'.
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_user_departments AS
@@ -36,7 +38,13 @@ WHERE t.corp_id = :corp_id
   AND NOT EXISTS (SELECT 1 FROM stage_wecom_user_departments s WHERE s.corp_id = t.corp_id AND s.userid = t.userid AND s.department_id = t.department_id);
 
 -- name: history_close
-UPDATE wecom_user_departments_history SET valid_to = :observed_at
+UPDATE wecom_user_departments_history SET valid_to = :observed_at,
+    ended_by = CASE
+        WHEN (userid, department_id) IN (SELECT userid, department_id FROM diff_wecom_user_departments
+                                         WHERE change = 'updated') THEN NULL
+        WHEN userid IN (SELECT userid FROM stage_scope_exit_users)
+          OR department_id IN (SELECT department_id FROM stage_scope_exit_departments) THEN 'out_of_scope'
+        ELSE 'deleted' END
 WHERE corp_id = :corp_id AND valid_to IS NULL
   AND (userid, department_id) IN (SELECT userid, department_id FROM diff_wecom_user_departments WHERE change IN ('updated', 'deleted'));
 
@@ -53,6 +61,7 @@ ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
     $MEMBERSHIPS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
+    ended_by = NULL,
     change_source = excluded.change_source,
     run_id = excluded.run_id;
 

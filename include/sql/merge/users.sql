@@ -1,6 +1,7 @@
 -- Merge one snapshot's users (stage_wecom_users) into wecom_users and its history.
 -- Shared steps (drop/analyze stage, plan, samples) are in common.sql.
--- Binds: :corp_id, :observed_at, :now, :complete, :run_id.
+-- Binds: :corp_id, :observed_at, :now, :complete, :run_id. A row a complete snapshot lacks is
+-- 'deleted', or 'left_scope' when it is among the scope exits (stage_scope_exit_users, see scope_exits.sql).
 
 -- name: create_stage
 $TEMP_TABLE stage_wecom_users AS
@@ -31,7 +32,8 @@ FROM stage_wecom_users s
 JOIN wecom_users t ON t.corp_id = s.corp_id AND t.userid = s.userid
 WHERE t.is_deleted OR t.row_hash <> s.row_hash
 UNION ALL
-SELECT 'deleted', t.userid, t.userid
+SELECT CASE WHEN t.userid IN (SELECT x.userid FROM stage_scope_exit_users x) THEN 'left_scope' ELSE 'deleted' END,
+       t.userid, t.userid
 FROM wecom_users t
 WHERE :complete AND t.corp_id = :corp_id AND NOT t.is_deleted AND t.observed_at <= :observed_at
   AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s WHERE s.corp_id = t.corp_id AND s.userid = t.userid);
@@ -42,9 +44,11 @@ SELECT COUNT(*) FROM wecom_users WHERE corp_id = :corp_id AND NOT is_deleted;
 
 
 -- name: history_close
-UPDATE wecom_users_history SET valid_to = :observed_at
+UPDATE wecom_users_history SET valid_to = :observed_at,
+    ended_by = CASE WHEN userid IN (SELECT userid FROM diff_wecom_users WHERE change = 'deleted') THEN 'deleted'
+                    WHEN userid IN (SELECT userid FROM diff_wecom_users WHERE change = 'left_scope') THEN 'out_of_scope' END
 WHERE corp_id = :corp_id AND valid_to IS NULL
-  AND userid IN (SELECT userid FROM diff_wecom_users WHERE change IN ('updated', 'deleted'));
+  AND userid IN (SELECT userid FROM diff_wecom_users WHERE change IN ('updated', 'deleted', 'left_scope'));
 
 
 -- name: history_open
@@ -60,6 +64,7 @@ ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
     $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
+    ended_by = NULL,
     change_source = excluded.change_source,
     run_id = excluded.run_id;
 
@@ -67,15 +72,16 @@ ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
 -- name: upsert
 INSERT INTO wecom_users (
     corp_id, userid, $USERS_VALUES, row_hash,
-    is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
+    is_deleted, out_of_scope, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
 SELECT corp_id, userid, $USERS_VALUES, row_hash,
-       FALSE, :observed_at, :observed_at, NULL, :now, :observed_at
+       FALSE, FALSE, :observed_at, :observed_at, NULL, :now, :observed_at
 FROM stage_wecom_users WHERE TRUE
 ON CONFLICT (corp_id, userid) DO UPDATE SET
     $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = FALSE,
+    out_of_scope = FALSE,
     deleted_at = NULL,
     last_seen_at = excluded.last_seen_at,
     updated_at = excluded.updated_at,
@@ -85,5 +91,7 @@ WHERE wecom_users.row_hash <> excluded.row_hash OR wecom_users.is_deleted;
 
 -- name: delete
 UPDATE wecom_users
-SET is_deleted = TRUE, deleted_at = :observed_at, updated_at = :now, observed_at = :observed_at
-WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM diff_wecom_users WHERE change = 'deleted');
+SET is_deleted = TRUE,
+    out_of_scope = (userid IN (SELECT userid FROM diff_wecom_users WHERE change = 'left_scope')),
+    deleted_at = :observed_at, updated_at = :now, observed_at = :observed_at
+WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM diff_wecom_users WHERE change IN ('deleted', 'left_scope'));

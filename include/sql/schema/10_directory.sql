@@ -3,6 +3,9 @@
 -- or callback CreateTime); writes never move it backwards. Unchanged rows are
 -- never rewritten, so last_seen_at is the time the row last changed or was
 -- confirmed by a write; the corp's latest complete snapshot is in wecom_sync_runs.
+-- is_deleted: no longer current; out_of_scope says why when it is: TRUE when the
+-- department or member left the company's department scope (it may well still
+-- exist in WeCom), FALSE when WeCom deleted it. Coming back revives the row.
 CREATE TABLE IF NOT EXISTS wecom_departments (
     corp_id TEXT NOT NULL,
     department_id BIGINT NOT NULL,
@@ -13,6 +16,7 @@ CREATE TABLE IF NOT EXISTS wecom_departments (
     path TEXT,
     depth INTEGER,
     is_deleted BOOLEAN NOT NULL DEFAULT FALSE,
+    out_of_scope BOOLEAN NOT NULL DEFAULT FALSE,
     first_seen_at $TIMESTAMP NOT NULL,
     last_seen_at $TIMESTAMP NOT NULL,
     deleted_at $TIMESTAMP,
@@ -41,6 +45,7 @@ CREATE TABLE IF NOT EXISTS wecom_users (
     external_position TEXT,
     extattr TEXT,
     is_deleted BOOLEAN NOT NULL DEFAULT FALSE,
+    out_of_scope BOOLEAN NOT NULL DEFAULT FALSE,
     first_seen_at $TIMESTAMP NOT NULL,
     last_seen_at $TIMESTAMP NOT NULL,
     deleted_at $TIMESTAMP,

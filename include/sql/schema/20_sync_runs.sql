@@ -12,6 +12,9 @@
 -- withheld_fields: the field groups WeCom did not send this run, with how many
 -- records lacked each (JSON; NULL when it sent everything); degraded: those of
 -- them an earlier snapshot could read (comma-separated; NULL when not degraded).
+-- scope: the department scope the run synced, as JSON {"include": [...], "exclude":
+-- [...]} (NULL: the whole company); *_left_scope: rows that left that scope (still in
+-- WeCom, outside it), counted apart from *_deleted (gone from WeCom).
 CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     dag_id TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -35,6 +38,8 @@ CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     users_updated INTEGER NOT NULL DEFAULT 0,
     users_deleted INTEGER NOT NULL DEFAULT 0,
     users_revived INTEGER NOT NULL DEFAULT 0,
+    departments_left_scope INTEGER NOT NULL DEFAULT 0,
+    users_left_scope INTEGER NOT NULL DEFAULT 0,
     memberships_inserted INTEGER NOT NULL DEFAULT 0,
     memberships_updated INTEGER NOT NULL DEFAULT 0,
     memberships_deleted INTEGER NOT NULL DEFAULT 0,
@@ -47,6 +52,7 @@ CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     snapshot_digest TEXT,
     withheld_fields TEXT,
     degraded TEXT,
+    scope TEXT,
     PRIMARY KEY (dag_id, run_id)
 );
 

@@ -2,6 +2,10 @@
 -- time, or the callback's CreateTime) until valid_to (NULL while current).
 -- A deletion closes the current version; a revival opens a new one.
 -- change_source: snapshot or callback; run_id: the Airflow run that wrote it.
+-- ended_by: why the entity stopped being current at valid_to: 'deleted' (WeCom
+-- deleted it; for a membership, the membership ended) or 'out_of_scope' (it, or
+-- for a membership its member or department, left the company's department
+-- scope); NULL while current and when a newer version follows.
 CREATE TABLE IF NOT EXISTS wecom_departments_history (
     corp_id TEXT NOT NULL,
     department_id BIGINT NOT NULL,
@@ -14,6 +18,7 @@ CREATE TABLE IF NOT EXISTS wecom_departments_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, department_id, valid_from)
@@ -40,6 +45,7 @@ CREATE TABLE IF NOT EXISTS wecom_users_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, userid, valid_from)
@@ -55,6 +61,7 @@ CREATE TABLE IF NOT EXISTS wecom_user_departments_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, userid, department_id, valid_from)

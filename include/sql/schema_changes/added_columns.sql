@@ -11,3 +11,27 @@ ALTER TABLE wecom_sync_runs ADD COLUMN withheld_fields TEXT;
 
 -- name: wecom_sync_runs__degraded
 ALTER TABLE wecom_sync_runs ADD COLUMN degraded TEXT;
+
+-- name: wecom_sync_runs__scope
+ALTER TABLE wecom_sync_runs ADD COLUMN scope TEXT;
+
+-- name: wecom_sync_runs__departments_left_scope
+ALTER TABLE wecom_sync_runs ADD COLUMN departments_left_scope INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__users_left_scope
+ALTER TABLE wecom_sync_runs ADD COLUMN users_left_scope INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_departments__out_of_scope
+ALTER TABLE wecom_departments ADD COLUMN out_of_scope BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- name: wecom_users__out_of_scope
+ALTER TABLE wecom_users ADD COLUMN out_of_scope BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- name: wecom_departments_history__ended_by
+ALTER TABLE wecom_departments_history ADD COLUMN ended_by TEXT;
+
+-- name: wecom_users_history__ended_by
+ALTER TABLE wecom_users_history ADD COLUMN ended_by TEXT;
+
+-- name: wecom_user_departments_history__ended_by
+ALTER TABLE wecom_user_departments_history ADD COLUMN ended_by TEXT;

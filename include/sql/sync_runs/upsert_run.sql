@@ -4,17 +4,19 @@ INSERT INTO wecom_sync_runs (
     strategy, strategy_reason, api_calls, api_calls_by_endpoint, throttled,
     departments_inserted, departments_updated, departments_deleted, departments_revived,
     users_inserted, users_updated, users_deleted, users_revived,
+    departments_left_scope, users_left_scope,
     memberships_inserted, memberships_updated, memberships_deleted,
     departments_seen, users_seen, drift_total, drift, plan, message, snapshot_digest,
-    withheld_fields, degraded
+    withheld_fields, degraded, scope
 ) VALUES (
     :dag_id, :run_id, :corp_id, :kind, :logical_date, :observed_at, :started_at, :finished_at, :status,
     :strategy, :strategy_reason, :api_calls, :api_calls_by_endpoint, :throttled,
     :departments_inserted, :departments_updated, :departments_deleted, :departments_revived,
     :users_inserted, :users_updated, :users_deleted, :users_revived,
+    :departments_left_scope, :users_left_scope,
     :memberships_inserted, :memberships_updated, :memberships_deleted,
     :departments_seen, :users_seen, :drift_total, :drift, :plan, :message, :snapshot_digest,
-    :withheld_fields, :degraded
+    :withheld_fields, :degraded, :scope
 )
 ON CONFLICT (dag_id, run_id) DO UPDATE SET
     corp_id = excluded.corp_id,
@@ -37,6 +39,8 @@ ON CONFLICT (dag_id, run_id) DO UPDATE SET
     users_updated = excluded.users_updated,
     users_deleted = excluded.users_deleted,
     users_revived = excluded.users_revived,
+    departments_left_scope = excluded.departments_left_scope,
+    users_left_scope = excluded.users_left_scope,
     memberships_inserted = excluded.memberships_inserted,
     memberships_updated = excluded.memberships_updated,
     memberships_deleted = excluded.memberships_deleted,
@@ -48,4 +52,5 @@ ON CONFLICT (dag_id, run_id) DO UPDATE SET
     message = excluded.message,
     snapshot_digest = excluded.snapshot_digest,
     withheld_fields = excluded.withheld_fields,
-    degraded = excluded.degraded;
+    degraded = excluded.degraded,
+    scope = excluded.scope;

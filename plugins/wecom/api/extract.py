@@ -17,7 +17,8 @@ delivers a corrupt or short file, recording why in the manifest
 (``strategy_reason``, which the run row stores) and the log. A strategy chosen
 explicitly that the credentials cannot use fails at once, naming the errcode
 and the permission to grant. The raw answers are staged as JSON lines (``departments.jsonl``,
-``users.jsonl``, each member once) with a ``manifest.json``. A fetch that fails
+``users.jsonl``, each member once) with a ``manifest.json``. Only the company's department scope is
+staged (``wecom.api.scope_walk``): ``list`` walks only the scope, the others filter what they read. A fetch that fails
 for scope reasons (60011) or because an entity vanished mid-walk makes the
 snapshot incomplete: loaded, but nothing is deleted on its evidence. The
 manifest's ``withheld`` counts the records that lacked each field group
@@ -38,6 +39,7 @@ from typing import Any, TypeVar
 
 from wecom.api.client import WeComClient
 from wecom.api.export_files import ExportJob, iter_export, wait_for
+from wecom.api.scope_walk import EXITS_FILE, ScopeFilter, confirm_exits, list_subtrees
 from wecom.directory.rights import FieldTally, describe
 from wecom.errors import (
     WeComError,
@@ -46,8 +48,9 @@ from wecom.errors import (
     WeComNotFoundError,
     WeComPermissionError,
 )
+from wecom.scope import WHOLE_COMPANY, CurrentEntities, Scope
 from wecom.settings import CHOICES, STRATEGIES
-from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_manifest
+from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_json, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +70,29 @@ class Walk:
 
     departments: JsonLinesWriter
     users: JsonLinesWriter
+    scoped: ScopeFilter = field(default_factory=lambda: ScopeFilter(WHOLE_COMPANY))
     incomplete: list[str] = field(default_factory=list)
     seen_users: set[str] = field(default_factory=set)
     facts: dict[str, Any] = field(default_factory=dict)
 
+    def add_departments(self, records: list[dict[str, Any]], *, whole_tree: bool, write: bool = True) -> list:
+        """Stage the in-scope departments among ``records`` (``whole_tree``: every one the secret sees)."""
+        placed = self.scoped.place(records, whole_tree=whole_tree)
+        if write:
+            self.departments.write_many(placed)
+        return placed
+
     def add_users(self, records: Iterable[dict[str, Any]]) -> None:
         """Write members not written yet: list endpoints return a member once per department."""
         for record in records:
-            if record["userid"] not in self.seen_users:
+            if record["userid"] not in self.seen_users and (placed := self.scoped.member(record)) is not None:
                 self.seen_users.add(record["userid"])
-                self.users.write(record)
+                self.users.write(placed)
+
+    def write_users(self, records: Iterable[dict[str, Any]]) -> None:
+        """Write members from a source that lists each once (an export), in scope only."""
+        self.scoped.sees_members = True
+        self.users.write_many(placed for record in records if (placed := self.scoped.member(record)) is not None)
 
     def missed(self, what: str, error: WeComError) -> None:
         self.incomplete.append(f"{what}: errcode {error.errcode} ({type(error).__name__})")
@@ -126,13 +142,17 @@ def walk_export(client: WeComClient, walk: Walk, max_workers: int, *, block_size
     wait_for(jobs, timeout_s=timeout_s)
     with tempfile.TemporaryDirectory(prefix="wecom-export-") as spool:
         departments, users = jobs
-        walk.departments.write_many(iter_export(departments, max_workers=max_workers, spool=Path(spool)))
-        walk.users.write_many(iter_export(users, max_workers=max_workers, spool=Path(spool)))
+        walk.add_departments(
+            list(iter_export(departments, max_workers=max_workers, spool=Path(spool))), whole_tree=True
+        )
+        walk.write_users(iter_export(users, max_workers=max_workers, spool=Path(spool)))
 
 
 def walk_list(client: WeComClient, walk: Walk, max_workers: int) -> None:
-    departments = client.department_list()
-    walk.departments.write_many(departments)
+    """department/list (of each included subtree when scoped), then user/list per in-scope department."""
+    whole = walk.scoped.scope.whole
+    listed = client.department_list() if whole else list_subtrees(client, walk.scoped.scope)
+    departments = walk.add_departments(listed, whole_tree=whole)
     for dept_id, result in concurrent_map(client.user_list, [d["id"] for d in departments], max_workers):
         if isinstance(result, WeComError):
             walk.missed(f"user/list department {dept_id}", result)
@@ -142,22 +162,22 @@ def walk_list(client: WeComClient, walk: Walk, max_workers: int) -> None:
 
 def walk_ids(client: WeComClient, walk: Walk, max_workers: int, *, details: bool = False) -> None:
     """Id lists, optionally completed by one department/get and one user/get per entity."""
-    departments = client.department_simplelist()
+    departments = walk.add_departments(client.department_simplelist(), whole_tree=True, write=not details)
     if details:
         for dept_id, result in concurrent_map(client.department_get, [d["id"] for d in departments], max_workers):
             if isinstance(result, WeComError):
                 walk.missed(f"department/get {dept_id}", result)
             else:
                 walk.departments.write(result)
-    else:
-        walk.departments.write_many(departments)
     memberships: dict[str, list[int]] = {}
     for row in client.user_list_id():
         memberships.setdefault(row["userid"], []).append(row["department"])
+    walk.scoped.sees_members = True
     if not details:
         walk.add_users({"userid": userid, "department": depts} for userid, depts in memberships.items())
         return
-    for userid, result in concurrent_map(client.user_get, list(memberships), max_workers):
+    in_scope = [u for u, depts in memberships.items() if walk.scoped.member({"userid": u, "department": depts})]
+    for userid, result in concurrent_map(client.user_get, in_scope, max_workers):
         if isinstance(result, WeComNotFoundError):
             log.info("member %s was deleted during the walk; skipped", userid)
         elif isinstance(result, WeComError):
@@ -203,23 +223,33 @@ def extract_directory(
     max_workers: int = 8,
     export_block_size: int = EXPORT_BLOCK_SIZE,
     export_timeout_s: float = EXPORT_TIMEOUT_S,
+    scope: Scope = WHOLE_COMPANY,
+    current: Callable[[], CurrentEntities] | None = None,
 ) -> dict[str, Any]:
-    """Stage one snapshot of the directory under ``out_dir``; returns the manifest."""
+    """Stage one snapshot of the company's ``scope`` under ``out_dir``; returns the manifest.
+
+    ``current`` reads what the tables hold as current; a scoped extraction compares its walk with it
+    to tell who left the scope (``scope_walk.confirm_exits``), and reads it only then."""
     if strategy not in CHOICES:
         raise ValueError(f"unknown strategy {strategy!r}: choose one of {', '.join(CHOICES)}")
     ensure_dir(out_dir)
     observed_at = datetime.now(UTC)
     walkers = WALKERS | {"export": partial(walk_export, block_size=export_block_size, timeout_s=export_timeout_s)}
     candidates, fallbacks = _candidates(client, strategy)
+    known = None if scope.whole or current is None else current()
     for name in candidates:
         tally = FieldTally()
         with (
             JsonLinesWriter(out_dir / DEPARTMENTS_FILE, tally.observer("departments")) as depts,
             JsonLinesWriter(out_dir / USERS_FILE, tally.observer("users")) as users,
         ):
-            walk = Walk(departments=depts, users=users)
+            walk = Walk(departments=depts, users=users, scoped=ScopeFilter(scope, known))
             try:
                 walkers[name](client, walk, max_workers)
+                if reason := walk.scoped.incomplete_reason():
+                    walk.incomplete.append(reason)
+                if not walk.incomplete:
+                    confirm_exits(client, walk.scoped, walk.add_users, partial(concurrent_map, max_workers=max_workers))
             except WeComPermissionError as error:
                 if strategy != "auto":
                     raise _cannot_use(name, error) from None
@@ -253,12 +283,14 @@ def extract_directory(
         "users": users.count,
         "content_digest": {"departments": depts.digest, "users": users.digest},
         "withheld": tally.as_dict(),
-        "files": {"departments": DEPARTMENTS_FILE, "users": USERS_FILE},
+        "files": {"departments": DEPARTMENTS_FILE, "users": USERS_FILE, "scope_exits": EXITS_FILE},
         "api_calls": dict(stats["api_calls"]),
         "throttled": stats["throttled"],
         "concurrency": {"limit": client.concurrency.limit, "decreases": client.concurrency.decreases},
+        **walk.scoped.manifest(),
         **walk.facts,
     }
+    write_json(out_dir / EXITS_FILE, walk.scoped.exits)
     write_manifest(out_dir, manifest)
     if manifest["withheld"]:
         log.warning("WeCom withheld these field groups (stored values are kept): %s", describe(manifest["withheld"]))

@@ -12,6 +12,8 @@ treats as one (case-insensitively) may land in different chunks.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -21,24 +23,30 @@ from wecom.errors import QualityCheckError
 MAX_IDS = 20
 
 
-def check_snapshot(snapshot: Snapshot) -> None:
-    """Raise ``QualityCheckError`` with every problem of ``snapshot``; return quietly if it has none."""
-    problems = check_departments(snapshot.departments) + check_users(
+def check_snapshot(snapshot: Snapshot, tops: Collection[int] = ()) -> None:
+    """Raise ``QualityCheckError`` with every problem of ``snapshot``; return quietly if it has none.
+
+    ``tops``: a department scope's top departments, whose parents are outside the snapshot by design."""
+    problems = check_departments(snapshot.departments, tops) + check_users(
         snapshot.users, snapshot.user_departments, snapshot.departments["department_id"]
     )
     if problems:
         raise QualityCheckError(problems)
 
 
-def check_departments(departments: pd.DataFrame) -> list[str]:
-    """Duplicate ids, unknown parents and cycles in the department tree."""
+def check_departments(departments: pd.DataFrame, tops: Collection[int] = ()) -> list[str]:
+    """Duplicate ids, unknown parents (other than the scope's ``tops``') and cycles in the department tree."""
     problems = []
     ids = departments["department_id"]
     duplicated = ids[ids.duplicated()].sort_values()
     if not duplicated.empty:
         problems.append(f"department_id in more than one row, with conflicting content: {_ids(duplicated)}")
     tree = departments.drop_duplicates("department_id").sort_values("department_id")
-    orphans = tree[tree["parent_id"].ne(0) & ~tree["parent_id"].isin(tree["department_id"])]
+    orphans = tree[
+        tree["parent_id"].ne(0)
+        & ~tree["parent_id"].isin(tree["department_id"])
+        & ~tree["department_id"].isin(list(tops))
+    ]
     if not orphans.empty:
         labels = orphans["department_id"].astype(str) + " (parent " + orphans["parent_id"].astype(str) + ")"
         problems.append(f"departments whose parent is unknown: {_ids(labels)}")

@@ -22,6 +22,7 @@ Conventions shared by every table:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,11 @@ class Snapshot:
 
 
 def transform(
-    raw_departments: pd.DataFrame, raw_users: pd.DataFrame, corp_id: str, pii: PiiPolicy = KEEP_ALL
+    raw_departments: pd.DataFrame,
+    raw_users: pd.DataFrame,
+    corp_id: str,
+    pii: PiiPolicy = KEEP_ALL,
+    tops: Collection[int] = (),
 ) -> Snapshot:
     """The whole snapshot from the raw frames (as ``pd.read_json(path, lines=True, dtype=False)`` reads them).
 
@@ -97,7 +102,7 @@ def transform(
     (``simplelist``, restricted IPs) are they derived from the members'
     ``is_leader_in_dept``.
     """
-    departments, payload_leaders, closure = transform_departments(raw_departments, corp_id)
+    departments, payload_leaders, closure = transform_departments(raw_departments, corp_id, tops)
     users, user_departments, direct_leaders = transform_users(raw_users, corp_id, pii)
     member_leaders = department_leaders_from_members(user_departments, withheld_leader_departments(raw_departments))
     return Snapshot(
@@ -110,8 +115,13 @@ def transform(
     )
 
 
-def transform_departments(raw: pd.DataFrame, corp_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def transform_departments(
+    raw: pd.DataFrame, corp_id: str, tops: Collection[int] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Departments (with path and depth), their payload leaders, and the tree's closure.
+
+    ``tops``: a department scope's top departments, whose parents are outside it; the paths start
+    there (``wecom.directory.tree.walk_tree``).
 
     Exact duplicates (overlapping list calls) collapse; two records of one id
     that differ are both kept, for the quality checks to report rather than
@@ -131,7 +141,7 @@ def transform_departments(raw: pd.DataFrame, corp_id: str) -> tuple[pd.DataFrame
             "sort_order": _number(_column(raw, "order")),
         }
     ).drop_duplicates()
-    placed, links = walk_tree(rows.drop_duplicates("department_id")[["department_id", "parent_id"]])
+    placed, links = walk_tree(rows.drop_duplicates("department_id")[["department_id", "parent_id"]], tops)
     departments = rows.merge(placed, on="department_id", how="left")
 
     listed = _explode_list(_column(raw, "department_leader"))

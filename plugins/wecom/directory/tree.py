@@ -7,6 +7,7 @@ so a 30,000-department tree takes a few merges.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -16,15 +17,18 @@ log = logging.getLogger(__name__)
 MAX_TREE_LEVELS = 32
 
 
-def walk_tree(edges: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def walk_tree(edges: pd.DataFrame, tops: Collection[int] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Path and depth of each department whose chain reaches a root, and the closure links.
 
-    Walks down from the roots (``parent_id`` 0), one merge per level. Each
+    Walks down from the roots, one merge per level: the company's root (``parent_id`` 0) and, for a
+    department scope, its ``tops`` whose parent lies outside the tree (paths then start at the
+    scope's top departments, depth 0). Each
     department has one parent, so it is reached at most once: departments on
     a cycle or under an unknown parent are never reached (no path), and the
     walk ends after the deepest level.
     """
-    ids = edges.loc[edges["parent_id"].eq(0) & edges["department_id"].ne(0), "department_id"]
+    top = edges["department_id"].isin(list(tops)) & ~edges["parent_id"].isin(edges["department_id"])
+    ids = edges.loc[(edges["parent_id"].eq(0) | top) & edges["department_id"].ne(0), "department_id"]
     level = pd.DataFrame({"department_id": ids, "path": "/" + ids.astype("string") + "/", "depth": 0})
     links = _self_links(ids)
     levels, closure = [], []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
@@ -13,7 +13,9 @@ from wecom import config
 from wecom.api.extract import extract_directory
 from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.errors import SettingsError, WeComConfigError
+from wecom.hooks.target import target_loader
 from wecom.hooks.wecom import WeComHook
+from wecom.scope import Scope
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -28,7 +30,8 @@ def run_folder(staging_uri: str, corp_id: str, dag_id: str, run_id: str) -> Obje
 
 
 class WeComExtractOperator(BaseOperator):
-    """Extract every department and member of one company to ``<run folder>/raw``.
+    """Extract the departments and members of one company's ``scope`` (the ``wecom_companies`` option;
+    default the whole company) to ``<run folder>/raw``.
 
     Returns the manifest (counts, completeness, strategy, API calls) plus
     ``raw_uri``; the payloads themselves stay in staging. Configuration
@@ -44,12 +47,14 @@ class WeComExtractOperator(BaseOperator):
         wecom_conn_id: str = WeComHook.default_conn_name,
         staging_uri: str | None = None,
         strategy: str | None = None,
+        scope: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.wecom_conn_id = wecom_conn_id
         self.staging_uri = staging_uri
         self.strategy = strategy
+        self.scope = Scope.from_option(scope)
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = WeComHook(self.wecom_conn_id)
@@ -65,6 +70,8 @@ class WeComExtractOperator(BaseOperator):
                     folder / "raw",
                     strategy=self.strategy or settings.strategy,
                     max_workers=settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+                    scope=self.scope,
+                    current=lambda: target_loader(self.wecom_conn_id).current_entities(settings.corp_id),
                 )
         except (WeComConfigError, SettingsError) as error:
             raise AirflowFailException(str(error)) from None

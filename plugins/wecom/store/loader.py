@@ -10,7 +10,7 @@ one skip transform and load (status ``unchanged``). The merge itself is
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from wecom.errors import MassDeletionError
 from wecom.runs import RunStatus
+from wecom.scope import CurrentEntities
 from wecom.store.merge import merge_snapshot
 from wecom.store.plan import DRIFT_TABLES, LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord, RunRecords
@@ -48,6 +49,18 @@ class DirectoryLoader:
                 if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
                     log.info("adding column %s.%s (the table predates it)", table, column)
                     conn.execute(text(statement))
+
+    def current_entities(self, corp_id: str) -> CurrentEntities:
+        """The departments and members the tables hold as current, members with their departments."""
+        sql = read_named_statements("scope/current.sql", self.dialect)
+        members: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            departments = frozenset(int(d) for (d,) in conn.execute(text(sql["departments"]), {"corp_id": corp_id}))
+            for userid, department in conn.execute(text(sql["members"]), {"corp_id": corp_id}):
+                held = members.setdefault(userid, [])
+                if department is not None:
+                    held.append(int(department))
+        return CurrentEntities(departments, {userid: tuple(held) for userid, held in members.items()})
 
     def record_if_unchanged(self, run: RunRecord) -> LoadResult | None:
         """Record the run as ``unchanged`` when loading its snapshot could only rewrite what is there.
@@ -117,8 +130,13 @@ class DirectoryLoader:
         observed_at: datetime,
         complete: bool,
         options: LoadOptions | None = None,
+        exits: Mapping[str, Sequence[int | str]] | None = None,
     ) -> LoadResult:
         """Merge every table of one snapshot and record the run, all or nothing.
+
+        ``exits``: the departments and users a scoped snapshot found outside the scope (still in
+        WeCom); they are marked ``out_of_scope`` instead of deleted. A run whose scope differs from
+        the last snapshot's says so in its message.
 
         Raises ``MassDeletionError`` (after recording the run as ``guard_tripped``,
         with the directory untouched) when the snapshot would delete too much.
@@ -148,12 +166,20 @@ class DirectoryLoader:
                     ),
                 )
             else:
-                result = merge_snapshot(conn, tables, params, complete, options, first=previous is None)
+                result = merge_snapshot(conn, tables, params, complete, options, first=previous is None, exits=exits)
+            if last is not None and last.get("scope") != run.scope:
+                result.message += (
+                    f"; the scope changed from {_scope_text(last.get('scope'))} to {_scope_text(run.scope)}"
+                )
             self.runs.record_result(conn, run, result, observed_at, now, last=last)
         log.info("load %s: %s rows written; %s", result.status, result.rows_written, result.message)
         if result.status == RunStatus.GUARD_TRIPPED:
             raise MassDeletionError(result.message)
         return result
+
+
+def _scope_text(scope: str | None) -> str:
+    return "the whole company" if scope is None else scope
 
 
 def _run_params(run: RunRecord) -> dict[str, str]:

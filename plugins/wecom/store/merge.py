@@ -5,8 +5,9 @@ Each table is staged into a temporary table with the database's bulk path
 fields (``wecom.store.withheld_values``), then diffed by the statements in
 ``include/sql/merge/`` into a plan per table: rows whose ``row_hash`` is
 unchanged are not rewritten, rows missing from a complete snapshot are
-soft-deleted, rows that come back are revived. The plan is checked against the
-mass-deletion guard before anything is written.
+soft-deleted, rows that come back are revived. Rows a scoped snapshot found outside
+the company's department scope (``exits``) leave it instead: soft-deleted and marked
+``out_of_scope``. The plan is checked against the mass-deletion guard before anything is written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -36,6 +37,8 @@ from wecom.store.withheld_values import WithheldValues
 
 log = logging.getLogger(__name__)
 
+SCOPE_EXITS = "merge/scope_exits.sql"
+
 # Merge order matters: link tables look at the staged entities they belong to.
 MERGE_FILES: dict[str, str] = {
     "wecom_departments": "merge/departments.sql",
@@ -55,15 +58,24 @@ def merge_snapshot(
     options: LoadOptions,
     *,
     first: bool,
+    exits: Mapping[str, Sequence[int | str]] | None = None,
 ) -> LoadResult:
     """Stage, plan, guard and (unless a dry run or the guard stops it) apply one snapshot inside ``conn``'s
     transaction; ``params`` binds ``corp_id``, ``observed_at``, ``now``, ``complete`` and ``run_id``.
 
-    ``first``: no snapshot was loaded before, so nothing counts as drift.
+    ``first``: no snapshot was loaded before, so nothing counts as drift. ``exits``: the ``departments``
+    and ``users`` (ids) that left the department scope but not WeCom.
     """
     dialect = conn.dialect.name
     statements = {name: read_named_statements(path, dialect) for name, path in MERGE_FILES.items()}
     shared = {name: read_named_statements("merge/common.sql", dialect, name) for name in MERGE_FILES}
+    scope_exits = read_named_statements(SCOPE_EXITS, dialect)
+    for kind in ("departments", "users"):
+        conn.execute(text(scope_exits[f"drop_{kind}"]))
+        conn.execute(text(scope_exits[f"create_{kind}"]))
+        ids = (exits or {}).get(kind, ())
+        if ids:
+            conn.execute(text(scope_exits[f"insert_{kind.removesuffix('s')}"]), [{"id": i} for i in ids])
     withheld = WithheldValues(conn, dialect, params["corp_id"])
     for name, sql in statements.items():
         conn.execute(text(shared[name]["drop_stage"]))
@@ -80,12 +92,13 @@ def merge_snapshot(
     plans = {name: _plan(conn, sql, shared[name], params) for name, sql in statements.items()}
     for name, plan in plans.items():
         log.info(
-            "%s: %s inserted, %s updated, %s revived, %s deleted",
+            "%s: %s inserted, %s updated, %s revived, %s deleted, %s left the scope",
             name,
             plan.inserted,
             plan.updated,
             plan.revived,
             plan.deleted,
+            plan.left_scope,
         )
     drift = None if first else {name: plan_counts(plans[name]) for name in DRIFT_TABLES}
     violation = guard_violation(plans, options)
@@ -110,6 +123,8 @@ def merge_snapshot(
     for name in MERGE_FILES:
         conn.execute(text(shared[name]["drop_stage"]))
         conn.execute(text(shared[name]["drop_diff"]))
+    for kind in ("departments", "users"):
+        conn.execute(text(scope_exits[f"drop_{kind}"]))
     return LoadResult(status=status, plans=plans, rows_written=written, message=message, drift=drift)
 
 

@@ -27,12 +27,18 @@ class TablePlan:
     updated: int = 0
     deleted: int = 0
     revived: int = 0
+    left_scope: int = 0
     current: int = 0
     samples: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changes(self) -> int:
-        return self.inserted + self.updated + self.deleted + self.revived
+        return self.inserted + self.updated + self.deleted + self.revived + self.left_scope
+
+    @property
+    def removed(self) -> int:
+        """Rows that stop being current: deleted from WeCom or out of the scope."""
+        return self.deleted + self.left_scope
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,11 @@ def drift_total(drift: Mapping[str, Mapping[str, int]] | None) -> int | None:
 
 
 def guard_violation(plans: Mapping[str, TablePlan], options: LoadOptions) -> str | None:
-    """Why this plan deletes too much, or None; the message says how to proceed."""
+    """Why this plan removes too much, or None; the message says how to proceed.
+
+    Rows leaving the department scope count like deletions: a scope change, or a department moved
+    out of it, that takes more than the limit needs ``allow_mass_delete`` once, like a mass deletion.
+    """
     if options.allow_mass_delete:
         return None
     problems = []
@@ -117,8 +127,10 @@ def guard_violation(plans: Mapping[str, TablePlan], options: LoadOptions) -> str
         limit = options.max_delete_share * plan.current
         if options.max_delete_count is not None:
             limit = min(limit, options.max_delete_count)
-        if plan.deleted and plan.deleted > limit:
-            problems.append(f"{plan.deleted} of {plan.current} {name.removeprefix('wecom_')} (limit {int(limit)})")
+        if plan.removed and plan.removed > limit:
+            scoped = f" ({plan.deleted} deleted, {plan.left_scope} out of the scope)" if plan.left_scope else ""
+            entity = name.removeprefix("wecom_")
+            problems.append(f"{plan.removed} of {plan.current} {entity}{scoped} (limit {int(limit)})")
     if not problems:
         return None
     return (

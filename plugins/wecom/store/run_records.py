@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, records_seen, restored
-from wecom.runs import CHANGES, SNAPSHOT_STATUSES, RunStatus
+from wecom.runs import CHANGES, SNAPSHOT_STATUSES, Change, RunStatus
 from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
 from wecom.store.sql import db_time, parse_db_time, read_statement
 
@@ -31,7 +31,7 @@ RUN_COUNT_COLUMNS = tuple(
     f"{RUN_COUNT_PREFIX[table]}_{what}"
     for table in RUN_COUNT_PREFIX
     for what in CHANGES
-    if what != "revived" or table in SOFT_DELETED
+    if what not in (Change.REVIVED, Change.LEFT_SCOPE) or table in SOFT_DELETED
 )
 
 
@@ -55,6 +55,8 @@ class RunRecord:
     message: str | None = None
     snapshot_digest: str | None = None
     withheld: dict[str, int] = field(default_factory=dict)
+    # The department scope the run synced, as JSON (``Scope.text``); None for the whole company.
+    scope: str | None = None
 
 
 class RunRecords:
@@ -102,6 +104,7 @@ class RunRecords:
             "plan": plan,
             "message": message if message is not None else run.message,
             "snapshot_digest": run.snapshot_digest,
+            "scope": run.scope,
             **(rights or Rights(run.withheld)).row_values(),
         }
         conn.execute(text(read_statement("sync_runs/upsert_run.sql", self.dialect)), row)

@@ -128,8 +128,18 @@ def read_json_lines(path: StagePath) -> pd.DataFrame:
 
 
 def write_manifest(directory: StagePath, manifest: dict[str, Any]) -> None:
-    with (directory / MANIFEST).open("w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, ensure_ascii=False, indent=2, sort_keys=True)
+    write_json(directory / MANIFEST, manifest)
+
+
+def write_json(path: StagePath, data: Any) -> None:
+    """A small staged JSON document (a manifest, the ids that left the scope)."""
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def read_json(path: StagePath) -> Any:
+    with path.open("r", encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def write_table(path: StagePath, frame: pd.DataFrame) -> int:
