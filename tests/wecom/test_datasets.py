@@ -117,8 +117,9 @@ def test_written_datasets_are_every_directory_table_with_its_columns_and_the_row
         },
         **dict.fromkeys(("first_seen_at", "last_seen_at", "deleted_at", "updated_at", "observed_at"), "timestamp"),
         "is_deleted": "boolean",
+        "out_of_scope": "boolean",
     }
-    assert {"valid_from", "valid_to", "change_source", "run_id"} <= dict(
+    assert {"valid_from", "valid_to", "ended_by", "change_source", "run_id"} <= dict(
         datasets["wecom.public.wecom_users_history"].fields
     ).keys()
     assert datasets["wecom.public.wecom_departments"].row_count == 0

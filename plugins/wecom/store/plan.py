@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from wecom.runs import CHANGES, RunStatus
+from wecom.runs import CHANGES, Change, RunStatus
 from wecom.tables import TABLES, history_table
 
 SOFT_DELETED = frozenset({"wecom_departments", "wecom_users"})
@@ -97,11 +97,14 @@ WRITING_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.PARTIAL})
 
 def changed_tables(counts: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """Each directory table with changes, mapped to its four change counts (all four, zeros included):
-    ``counts`` holds, per table, anything with ``inserted``/``updated``/``deleted``/``revived``. A
+    ``counts`` holds, per table, anything with ``inserted``/``updated``/``deleted``/``revived``. Rows
+    that left the department scope (``left_scope``) are soft-deleted too and count as ``deleted``. A
     history table carries the changes of the table it versions (each one wrote a version)."""
     changed: dict[str, dict[str, int]] = {}
     for table, spec in TABLES.items():
-        four = {change: getattr(counts.get(table), change, 0) for change in CHANGES}
+        row = counts.get(table)
+        four = {change: getattr(row, change, 0) for change in CHANGES if change != Change.LEFT_SCOPE}
+        four[Change.DELETED] += getattr(row, Change.LEFT_SCOPE, 0)
         if any(four.values()):
             changed[table] = four
             if spec.history:
