@@ -120,6 +120,8 @@ def test_flags_map_onto_settings() -> None:
          "--rate-limit-per-minute", "5", "--list-id-last-cursor", "missing"]
     )  # fmt: skip
     assert given["out_of_scope_departments"] == {7, 9}
+    ranged = settings(["--app-secret", "app", "--visible-range", "app=2,4"])
+    assert SimulatorConfig.create(**ranged).visible_ranges == {"app": {2, 4}}
     assert (given["regime"], given["callback_form"]) == ("withheld", "ids_only")
     assert (given["rate_limit_per_minute"], given["list_id_last_cursor"], given["secret"]) == (
         5,
