@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, text
 
 from wecom.errors import MassDeletionError
 from wecom.runs import RunStatus
@@ -24,11 +24,10 @@ from wecom.scope import CurrentEntities
 from wecom.store.merge import merge_snapshot
 from wecom.store.plan import DRIFT_TABLES, LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord, RunRecords
-from wecom.store.sql import db_time, parse_db_time, read_named_statements, schema_statements
+from wecom.store.schema import ensure_schema
+from wecom.store.sql import db_time, parse_db_time, read_named_statements
 
 log = logging.getLogger(__name__)
-
-ADDED_COLUMNS = "schema_changes/added_columns.sql"
 
 
 class DirectoryLoader:
@@ -39,16 +38,10 @@ class DirectoryLoader:
         self.dialect = engine.dialect.name
         self.runs = RunRecords(engine)
 
-    def ensure_schema(self) -> None:
-        """Create every table, index and column that is missing; safe to run before every sync."""
-        with self.engine.begin() as conn:
-            for statement in schema_statements(self.dialect):
-                conn.execute(text(statement))
-            for name, statement in read_named_statements(ADDED_COLUMNS, self.dialect).items():
-                table, column = name.split("__")
-                if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
-                    log.info("adding column %s.%s (the table predates it)", table, column)
-                    conn.execute(text(statement))
+    def ensure_schema(self) -> bool:
+        """Create every table, index and column that is missing (``wecom.store.schema``); safe to run
+        before every sync, and one query when the database is already current. True if DDL ran."""
+        return ensure_schema(self.engine)
 
     def current_entities(self, corp_id: str) -> CurrentEntities:
         """The departments and members the tables hold as current, members with their departments."""
