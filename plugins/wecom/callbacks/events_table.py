@@ -27,11 +27,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from wecom.callbacks.parse import ParsedEvent, dedup_key
 from wecom.errors import EventsTableError
-from wecom.store.sql import db_time, read_named_statements, read_statement, read_statements
+from wecom.store.sql import db_time, read_named_statements, read_statements
 
 TABLE = "wecom_callback_events"
 SCHEMA_FILE = "schema/30_callback_events.sql"
-INSERT_FILE = "callback_events/insert_event.sql"
+INSERT_FILE = "callback_events/insert_events.sql"
 REDELIVERY_FILE = "callback_events/count_redelivery.sql"
 GRANTS_FILE = "include/sql/grants/receiver.sql"
 
@@ -96,7 +96,7 @@ def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
 
 @cache
 def _insert_statement(dialect: str) -> TextClause:
-    return text(read_statement(INSERT_FILE, dialect))
+    return text(read_named_statements(INSERT_FILE, dialect)[dialect])
 
 
 @cache
@@ -154,35 +154,50 @@ def check_events_table(engine: Engine) -> None:
 def store_events(connection: Connection, events: Sequence[NewEvent]) -> list[bool]:
     """Store ``events`` in the caller's transaction; per event, True if new, False if a redelivery.
 
-    Rows are written in (corp_id, dedup_key) order whatever the arrival order,
-    so two receivers inserting overlapping batches wait for each other in one
-    order instead of deadlocking. A redelivery leaves the row as it is apart
-    from ``delivery_count`` and ``last_received_at``.
+    One statement inserts the whole batch (the rows as one JSON parameter), in (corp_id,
+    dedup_key) order whatever the arrival order, so two receivers inserting overlapping batches
+    wait for each other in one order instead of deadlocking. A redelivery (of a stored event, or
+    of one earlier in the same batch) leaves the row as it is apart from ``delivery_count`` and
+    ``last_received_at``.
     """
     dialect = connection.dialect.name
-    is_new: dict[int, bool] = {}
+    first: dict[tuple[str, str], int] = {}
     for index in sorted(range(len(events)), key=lambda i: events[i].key):
-        item = events[index]
-        corp_id, key = item.key
-        received_at = db_time(item.received_at, dialect)
-        params = {
-            "conn_id": item.conn_id,
-            "corp_id": corp_id,
-            "dedup_key": key,
-            "received_at": received_at,
-            "create_time": db_time(item.event.create_time, dialect),
-            "change_type": item.event.change_type,
-            "entity_type": item.event.entity_type,
-            "entity_id": item.event.entity_id,
-            "new_entity_id": item.event.new_entity_id,
-            "payload": json.dumps(item.event.payload, ensure_ascii=False, separators=(",", ":")),
-            "status": item.event.status,
-        }
-        is_new[index] = connection.execute(_insert_statement(dialect), params).first() is not None
-        if not is_new[index]:
-            counted = {"corp_id": corp_id, "dedup_key": key, "received_at": received_at}
+        first.setdefault(events[index].key, index)
+    rows = [_row(events[index], dialect) for index in first.values()]
+    inserted = {tuple(r) for r in connection.execute(_insert_statement(dialect), {"events": json.dumps(rows)})}
+    results: list[bool] = []
+    for index, item in enumerate(events):
+        is_new = first[item.key] == index and item.key in inserted
+        results.append(is_new)
+        if not is_new:
+            corp_id, key = item.key
+            counted = {"corp_id": corp_id, "dedup_key": key, "received_at": db_time(item.received_at, dialect)}
             connection.execute(_redelivery_statement(dialect), counted)
-    return [is_new[i] for i in range(len(events))]
+    return results
+
+
+def _row(item: NewEvent, dialect: str) -> dict[str, str | None]:
+    """One event's inserted columns, as JSON values: timestamps as the dialect stores them (ISO text)."""
+    corp_id, key = item.key
+    return {
+        "conn_id": item.conn_id,
+        "corp_id": corp_id,
+        "dedup_key": key,
+        "received_at": _json_time(item.received_at, dialect),
+        "create_time": _json_time(item.event.create_time, dialect),
+        "change_type": item.event.change_type,
+        "entity_type": item.event.entity_type,
+        "entity_id": item.event.entity_id,
+        "new_entity_id": item.event.new_entity_id,
+        "payload": json.dumps(item.event.payload, ensure_ascii=False, separators=(",", ":")),
+        "status": item.event.status,
+    }
+
+
+def _json_time(value: datetime, dialect: str) -> str:
+    stored = db_time(value, dialect)
+    return stored if isinstance(stored, str) else stored.isoformat()
 
 
 def store_event(

@@ -78,6 +78,19 @@ def test_redelivery_is_stored_once_and_counted(engine: Engine) -> None:
     assert parse_db_time(row["last_received_at"]) == later
 
 
+def test_one_batch_stores_new_events_once_and_counts_redeliveries_within_it(engine: Engine) -> None:
+    """The receiver commits whatever waits in one statement: a stored event, a new one and the new
+    one's redelivery in the same batch (arrival order kept in the answer)."""
+    stored, new = EVENTS["delete_user"][0], EVENTS["delete_party"][0]
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    store_event(engine, CORP_ID, parse_event(stored), stored, now)
+    batch = [NewEvent(CORP_ID, None, parse_event(xml), xml, now) for xml in (new, stored, new)]
+    with engine.begin() as connection:
+        assert store_events(connection, batch) == [True, False, False]
+    counts = {row["dedup_key"]: row["delivery_count"] for row in rows(engine)}
+    assert counts == {dedup_key(stored): 2, dedup_key(new): 2}
+
+
 def test_redelivery_leaves_a_handled_row_alone(engine: Engine) -> None:
     xml = EVENTS["delete_user"][0]
     now = datetime.now(UTC)
