@@ -50,6 +50,11 @@ def _pad(data: bytes) -> bytes:
     return data + bytes([count]) * count
 
 
+def _check_length(total: int) -> None:
+    if not total or total % AES.block_size:
+        raise DecryptError("ciphertext length is not a positive multiple of the AES block size")
+
+
 def _unpad(data: bytes) -> bytes:
     count = data[-1]
     if not 1 <= count <= BLOCK_SIZE or count > len(data) or data[-count:] != bytes([count]) * count:
@@ -72,7 +77,8 @@ class WeComAesCipher:
 
     def decrypt_bytes(self, data: bytes) -> bytes:
         """The inverse of ``encrypt_bytes``; raises ``DecryptError`` on anything malformed."""
-        return b"".join(self.decrypt_stream((data,)))
+        _check_length(len(data))
+        return _unpad(AES.new(self._key, AES.MODE_CBC, self._key[:16]).decrypt(data))
 
     def decrypt_stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """``decrypt_bytes`` piece by piece, for export files too large to hold in memory.
@@ -90,8 +96,7 @@ class WeComAesCipher:
             if usable > 0:
                 yield cipher.decrypt(pending[:usable])
                 pending = pending[usable:]
-        if not total or total % AES.block_size:
-            raise DecryptError("ciphertext length is not a positive multiple of the AES block size")
+        _check_length(total)
         yield _unpad(cipher.decrypt(pending))
 
 

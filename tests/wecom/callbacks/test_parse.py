@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
+import defusedxml.ElementTree as safe_et
 import pytest
 
-from wecom.callbacks.parse import FIELD_FORMATS, MAX_FIELD_CHARS, parse_event
+from wecom.callbacks.parse import FIELD_FORMATS, MAX_FIELD_CHARS, parse_event, parse_xml
 from wecom.errors import EventParseError, UnsafeXmlError
 
 CORP_ID = "ww0123456789abcdef"
@@ -202,10 +204,35 @@ EXTERNAL_ENTITY = (
 BARE_DOCTYPE = '<!DOCTYPE xml SYSTEM "http://example.com/x.dtd"><xml><CreateTime>1</CreateTime></xml>'
 
 
-@pytest.mark.parametrize("xml", [BILLION_LAUGHS, EXTERNAL_ENTITY, BARE_DOCTYPE])
-def test_dtds_and_entities_are_refused(xml: str) -> None:
+# A DOCTYPE behind other prolog content: a comment, a processing instruction, a byte-order mark.
+DOCTYPE_AFTER_COMMENT = "<!-- hello --><!DOCTYPE xml [<!ENTITY e 'x'>]><xml><UserID>&e;</UserID></xml>"
+DOCTYPE_AFTER_PI = '<?xml version="1.0"?><?pi data?><!DOCTYPE xml [<!ENTITY e "x">]><xml><UserID>&e;</UserID></xml>'
+DOCTYPE_AFTER_BOM = "\ufeff" + EXTERNAL_ENTITY
+
+
+@pytest.mark.parametrize(
+    "xml", [BILLION_LAUGHS, EXTERNAL_ENTITY, BARE_DOCTYPE, DOCTYPE_AFTER_COMMENT, DOCTYPE_AFTER_PI, DOCTYPE_AFTER_BOM]
+)
+@pytest.mark.parametrize("kind", [str, bytes])
+def test_dtds_and_entities_are_refused(xml: str, kind: type) -> None:
     with pytest.raises(UnsafeXmlError):
-        parse_event(xml)
+        parse_xml(xml if kind is str else xml.encode("utf-8"))
+
+
+def test_an_undeclared_entity_is_malformed_not_expanded() -> None:
+    with pytest.raises(EventParseError, match="not well-formed"):
+        parse_event(MEMBER.replace("</xml>", "<Alias>&undeclared;</Alias></xml>"))
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_the_plain_prolog_parse_reads_what_defusedxml_reads(name: str) -> None:
+    """The C parser that reads DTD-free documents builds the same tree as defusedxml; a comment in the
+    prolog (which takes defusedxml's path) changes nothing either."""
+    xml = EVENTS[name][0]
+    expected = ET.tostring(safe_et.fromstring(xml, forbid_dtd=True))
+    assert ET.tostring(parse_xml(xml)) == expected
+    assert ET.tostring(parse_xml(xml.encode("utf-8"))) == expected
+    assert ET.tostring(parse_xml("<!-- a comment -->" + xml)) == expected
 
 
 def with_field(xml: str, name: str, value: str) -> str:
