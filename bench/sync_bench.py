@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
+from bench import naive_sync  # noqa: E402
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 from wecom.api.client import RateLimits, WeComClient  # noqa: E402
 from wecom.api.extract import CHOICES, extract_directory  # noqa: E402
@@ -141,81 +142,9 @@ def sync_once(args: argparse.Namespace, staging: Path) -> dict[str, Any]:
     }
 
 
-NAIVE_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS naive_departments (id BIGINT PRIMARY KEY, name TEXT, parentid BIGINT, sort BIGINT)",
-    "CREATE TABLE IF NOT EXISTS naive_users (userid TEXT PRIMARY KEY, name TEXT, position TEXT, mobile TEXT, "
-    "email TEXT, status BIGINT, main_department BIGINT, extattr TEXT)",
-    "CREATE TABLE IF NOT EXISTS naive_user_departments (userid TEXT, department_id BIGINT, "
-    "PRIMARY KEY (userid, department_id))",
-)
-NAIVE_UPSERTS = {
-    "departments": "INSERT INTO naive_departments VALUES (:id, :name, :parentid, :order) ON CONFLICT (id) DO UPDATE "
-    "SET name = excluded.name, parentid = excluded.parentid, sort = excluded.sort",
-    "users": "INSERT INTO naive_users VALUES (:userid, :name, :position, :mobile, :email, :status, "
-    ":main_department, :extattr) ON CONFLICT (userid) DO UPDATE SET name = excluded.name, "
-    "position = excluded.position, mobile = excluded.mobile, email = excluded.email, status = excluded.status, "
-    "main_department = excluded.main_department, extattr = excluded.extattr",
-    "memberships": "INSERT INTO naive_user_departments VALUES (:userid, :department_id) ON CONFLICT DO NOTHING",
-}
-
-
 def run_naive(args: argparse.Namespace) -> dict[str, Any]:
-    """Today's typical syncer: one call at a time, every member in memory, one upsert per row."""
-    session = requests.Session()
-    calls: dict[str, int] = {}
-
-    def call(endpoint: str, **params: Any) -> dict[str, Any]:
-        calls[endpoint] = calls.get(endpoint, 0) + 1
-        body = session.get(f"{args.url}/cgi-bin/{endpoint}", params=params, timeout=60).json()
-        if body.get("errcode"):
-            raise RuntimeError(f"{endpoint} answered errcode {body['errcode']}")
-        return body
-
-    started = time.perf_counter()
-    token = call("gettoken", corpid=CORP_ID, corpsecret=SECRET)["access_token"]
-    departments = call("department/list", access_token=token)["department"]
-    users: dict[str, dict[str, Any]] = {}
-    for department in departments:
-        for user in call("user/list", access_token=token, department_id=department["id"])["userlist"]:
-            users[user["userid"]] = user
-    extract_s = time.perf_counter() - started
-    mark = time.perf_counter()
-    engine = create_engine(args.db_url)
-    rows = 0
-    with engine.begin() as conn:
-        for statement in NAIVE_SCHEMA:
-            conn.execute(text(statement))
-        for department in departments:
-            conn.execute(text(NAIVE_UPSERTS["departments"]), department)
-            rows += 1
-        for user in users.values():
-            conn.execute(
-                text(NAIVE_UPSERTS["users"]),
-                {
-                    **{key: user.get(key) for key in ("userid", "name", "position", "mobile", "email", "status")},
-                    "main_department": user.get("main_department"),
-                    "extattr": json.dumps(user.get("extattr"), ensure_ascii=False),
-                },
-            )
-            rows += 1
-            for department_id in user.get("department", []):
-                membership = {"userid": user["userid"], "department_id": department_id}
-                conn.execute(text(NAIVE_UPSERTS["memberships"]), membership)
-                rows += 1
-    load_s = time.perf_counter() - mark
-    return {
-        "strategy": "naive",
-        "strategy_reason": "sequential user/list per department, one upsert per row",
-        "members": len(users),
-        "departments": len(departments),
-        "api_calls": calls,
-        "phases": {"extract": extract_s, "load": load_s},
-        "wall": time.perf_counter() - started,
-        "rows_staged": rows,
-        "rows_written": rows,
-        "status": "success",
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    """The naive reference (``bench.naive_sync``) against the same simulator and database."""
+    return naive_sync.run_naive(args.url, args.db_url, CORP_ID, SECRET)
 
 
 # --- the driver -----------------------------------------------------------------------------------------
