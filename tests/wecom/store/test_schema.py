@@ -71,7 +71,7 @@ def test_a_table_added_to_the_ddl_files_changes_the_version_and_is_created(
     copy = tmp_path / "sql"
     shutil.copytree(ROOT / "include" / "sql", copy)
     (copy / "schema" / "95_extra.sql").write_text("CREATE TABLE IF NOT EXISTS wecom_extra (id INTEGER PRIMARY KEY);\n")
-    monkeypatch.setenv("WECOM_SQL_DIR", str(copy))
+    monkeypatch.setattr(sql, "sql_dir", lambda: copy)
     _clear_caches()
     try:
         after = ddl_version(target_engine.dialect.name)
