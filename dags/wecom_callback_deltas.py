@@ -53,12 +53,14 @@ from wecom.constants import COMPANIES_VARIABLE, DEFAULT_MAX_WORKERS
 from wecom.hooks.target import ensure_target_schema, target_loader
 from wecom.hooks.wecom import WeComHook
 from wecom.sensors.callback_events import CallbackEventsSensor
+from wecom.task_failures import fails_once
 
 DAG_ID = "wecom_callback_deltas"
 log = logging.getLogger(__name__)
 
 
 @task
+@fails_once
 def ensure_schema(wecom_conn_id: str) -> None:
     """Create missing tables, so the sensor can poll a fresh database; a database that cannot be reached
     fails here, in one line (see ``ensure_target_schema``)."""
@@ -66,6 +68,7 @@ def ensure_schema(wecom_conn_id: str) -> None:
 
 
 @task
+@fails_once
 def apply_callbacks(
     wecom_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
 ) -> dict[str, Any]:
@@ -85,6 +88,7 @@ def apply_callbacks(
 
 
 @task
+@fails_once
 def summarize(result: dict[str, Any], wecom_conn_id: str, **context: Context) -> dict[str, int]:
     """Log the run row as the database holds it, update the queue gauges, alert on dead events."""
     logged_run_row(wecom_conn_id, context)

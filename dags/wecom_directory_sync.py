@@ -56,16 +56,18 @@ from wecom.airflow_tasks import (
 )
 from wecom.companies import Company, read_companies
 from wecom.constants import COMPANIES_VARIABLE
-from wecom.errors import MassDeletionError, QualityCheckError
+from wecom.errors import MassDeletionError
 from wecom.hooks.target import target_loader
 from wecom.operators.extract import WeComExtractOperator
 from wecom.pipeline import check_staged, load_staged, scope_tops, snapshot_digest, transform_staged
 from wecom.store.plan import LoadOptions
+from wecom.task_failures import fails_once
 
 log = logging.getLogger(__name__)
 
 
 @task
+@fails_once
 def ensure_schema(wecom_conn_id: str) -> None:
     """Create missing tables first, so an unreachable database fails before any WeCom call; then record
     the failed runs that waited for the database."""
@@ -73,11 +75,13 @@ def ensure_schema(wecom_conn_id: str) -> None:
 
 
 @task
+@fails_once
 def check_freshness(wecom_conn_id: str, freshness_minutes: float, **context: Context) -> None:
     skip_if_covered(wecom_conn_id, timedelta(minutes=freshness_minutes), context)
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
+@fails_once
 def skip_if_unchanged(
     manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str, wecom_conn_id: str, **context: Context
 ) -> dict[str, str | None] | bool:
@@ -92,6 +96,7 @@ def skip_if_unchanged(
 
 
 @task
+@fails_once
 def transform(manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str) -> dict[str, int]:
     policy = pii_policy(pii, pii_salt_variable)
     return transform_staged(
@@ -100,15 +105,14 @@ def transform(manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: 
 
 
 @task
+@fails_once
 def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
-    """Bad data does not get better on retry: fail at once, naming the offending ids."""
-    try:
-        check_staged(staged(manifest, "normalized"), scope_tops(manifest))
-    except QualityCheckError as error:
-        raise AirflowFailException(str(error)) from None
+    """Bad data does not get better on retry: fail at once (``fails_once``), naming the offending ids."""
+    check_staged(staged(manifest, "normalized"), scope_tops(manifest))
 
 
 @task
+@fails_once
 def load(
     manifest: dict[str, Any],
     compared: dict[str, str | None],
@@ -138,6 +142,7 @@ def load(
 
 
 @task(trigger_rule="none_failed")
+@fails_once
 def summarize(wecom_conn_id: str, **context: Context) -> dict[str, Any]:
     """Log the run row as the database holds it (after a load, or a run skipped as covered or
     unchanged): what the next engineer will query."""

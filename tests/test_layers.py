@@ -29,6 +29,7 @@ AIRFLOW_LAYER = (
     "wecom.receiver",
     "wecom.lineage",
     "wecom.config",
+    "wecom.task_failures",
 )
 LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.constants", "wecom.provider_info")
 HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy")

@@ -11,6 +11,25 @@ contain the access token, the secret or member data.
 from __future__ import annotations
 
 
+class PermanentError(Exception):
+    """Retrying cannot fix it: data that breaks a contract, a wrong setting, a tripped guard.
+
+    The Airflow layer fails such a task at once, in one line, without its retries
+    (``wecom.task_failures``); every other error (WeCom busy, a database restarting) is retried.
+    """
+
+
+class DataContractError(PermanentError, ValueError):
+    """Records break a rule the tables rely on (ids present, keys unique, parents known); the same data
+    fails the same way on every retry. ``rule`` says which rule, ``records`` which records, by id or by
+    staged line, never by content (it may hold personal data)."""
+
+    def __init__(self, rule: str, records: str) -> None:
+        super().__init__(f"{rule}: {records}")
+        self.rule = rule
+        self.records = records
+
+
 class WeComError(Exception):
     """A WeCom API call failed; carries the errcode and the endpoint (no query string)."""
 
@@ -20,7 +39,7 @@ class WeComError(Exception):
         self.endpoint = endpoint
 
 
-class WeComConfigError(WeComError):
+class WeComConfigError(WeComError, PermanentError):
     """Credentials or network setup are wrong (40001, 40013, 60020): retrying cannot help."""
 
 
@@ -53,15 +72,15 @@ class WeComMalformedResponseError(WeComError):
     """The answer was not JSON or lacked the keys the endpoint documents."""
 
 
-class QualityCheckError(Exception):
-    """A snapshot failed its pre-load checks; ``problems`` names the offending ids."""
+class QualityCheckError(DataContractError):
+    """A snapshot failed its pre-load checks; ``problems`` are the rules broken, each with its offending ids."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("snapshot failed quality checks, nothing was loaded:\n- " + "\n- ".join(problems))
+        super().__init__("snapshot failed its quality checks, nothing was loaded", "; ".join(problems))
         self.problems = problems
 
 
-class MassDeletionError(Exception):
+class MassDeletionError(PermanentError):
     """A snapshot would soft-delete more than the guard allows; nothing was changed."""
 
 
@@ -90,7 +109,7 @@ class CallbackCryptoError(Exception):
     """A callback or export file failed a crypto check."""
 
 
-class CryptoConfigError(CallbackCryptoError, ValueError):
+class CryptoConfigError(CallbackCryptoError, PermanentError, ValueError):
     """The token, key or receive id configured for the callback is malformed."""
 
 
@@ -121,7 +140,7 @@ class UnknownConnectionError(LookupError):
     """No callback endpoint for this conn_id (no such connection, or not set up for callbacks)."""
 
 
-class ReceiverConfigError(ValueError):
+class ReceiverConfigError(PermanentError, ValueError):
     """The connection exists but its callback settings are unusable."""
 
 
@@ -145,23 +164,23 @@ class EventApplyError(ValueError):
 # Configuration: the connection, the companies Variable, the PII policy, the run conf.
 
 
-class SettingsError(ValueError):
+class SettingsError(PermanentError, ValueError):
     """A connection field is missing or malformed; the message names the field."""
 
 
-class CompanyConfigError(ValueError):
+class CompanyConfigError(PermanentError, ValueError):
     """The companies configuration is malformed; the message names the key."""
 
 
-class ScopeConfigError(ValueError):
+class ScopeConfigError(PermanentError, ValueError):
     """A company's department scope option is malformed; the message names the key and the value."""
 
 
-class PiiConfigError(ValueError):
+class PiiConfigError(PermanentError, ValueError):
     """A PII option names an unknown field or mode, or asks to hash without a salt."""
 
 
-class RunConfError(ValueError):
+class RunConfError(PermanentError, ValueError):
     """The run conf has unknown keys or values of the wrong type."""
 
 
@@ -179,6 +198,6 @@ class RobotError(RuntimeError):
 # The target database as assets and lineage.
 
 
-class TargetLocationError(ValueError):
+class TargetLocationError(PermanentError, ValueError):
     """A target database connection cannot name its tables as assets and lineage datasets (a relative
     SQLite path, a PostgreSQL connection without host or database); the message names the connection."""

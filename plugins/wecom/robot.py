@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import requests
 
-from wecom.errors import MassDeletionError, QualityCheckError, RobotError, SettingsError, WeComError
+from wecom.errors import DataContractError, MassDeletionError, QualityCheckError, RobotError, SettingsError, WeComError
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,22 @@ def failure_reason(error: BaseException | str | None) -> str:
     if isinstance(error, str):
         return error
     for cause in _chain(error):
-        if isinstance(cause, MassDeletionError):
-            return "the mass-deletion guard stopped the load: nothing was deleted (see the status page)"
-        if isinstance(cause, QualityCheckError):
-            return "the snapshot failed its quality checks: nothing was loaded (the task log names the ids)"
-        if isinstance(cause, WeComError | SettingsError):
-            return str(cause).splitlines()[0]
+        if reason := _safe_reason(cause):
+            return reason
     return f"{type(error).__name__} (details in the task log)"
+
+
+def _safe_reason(cause: BaseException) -> str | None:
+    """What the chat may hear of one error of the chain: never ids or values (they may be personal data)."""
+    if isinstance(cause, MassDeletionError):
+        return "the mass-deletion guard stopped the load: nothing was deleted (see the status page)"
+    if isinstance(cause, QualityCheckError):
+        return "the snapshot failed its quality checks: nothing was loaded (the task log names the ids)"
+    if isinstance(cause, DataContractError):
+        return f"the snapshot breaks a rule ({cause.rule}): nothing was loaded (the task log names the records)"
+    if isinstance(cause, WeComError | SettingsError):
+        return str(cause).splitlines()[0]
+    return None
 
 
 def _scrub(value: str, secrets: Iterable[str]) -> str:

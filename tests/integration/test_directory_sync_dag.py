@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import requests
 from sqlalchemy import Engine
 
-from tests.support.airflow_runner import wecom_connection
-from tests.support.directory import CORP, SECRET, latest_run, scalar, sync, table_state
+from tests.support.airflow_runner import task_tries, wecom_connection
+from tests.support.directory import CORP, DAG_ID, SECRET, latest_run, scalar, sync, table_state
 
 pytestmark = pytest.mark.airflow
 
@@ -64,20 +65,44 @@ def test_incomplete_snapshot_deletes_nothing_and_is_partial(sim, env, target_eng
     assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users WHERE NOT is_deleted") == users_before
 
 
-def test_quality_check_failure_loads_nothing(sim, env, target_engine: Engine) -> None:
+def _serve_departments(sim, change: Callable[[list[dict]], None]) -> None:
+    """Make department/list answer the simulator's departments as ``change`` edits them, for good."""
     departments = requests.get(
         f"{sim.base_url}/cgi-bin/department/list",
         params={"access_token": _token(sim)},
         timeout=5,
     ).json()["department"]
-    departments[2]["parentid"] = 987654  # a parent WeCom never sent
+    change(departments)
     sim.add_fault(
         "department/list", body=json.dumps({"errcode": 0, "errmsg": "ok", "department": departments}), times=None
     )
+
+
+def test_quality_check_failure_loads_nothing_and_is_not_retried(sim, env, target_engine: Engine) -> None:
+    env["AIRFLOW_VAR_WECOM_COMPANIES"] = json.dumps([{"name": "default", "retries": 2}])
+    _serve_departments(sim, lambda departments: departments[2].update(parentid=987654))  # a parent WeCom never sent
     output = sync(env)
     assert "987654" in output and "quality" in output.lower()
     assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users") == 0
-    assert latest_run(target_engine)["status"] == "failed"
+    run = latest_run(target_engine)
+    assert run["status"] == "failed"
+    assert task_tries(DAG_ID, "quality_checks") == (1, "failed"), "bad data must not be retried"
+    assert run["message"].startswith("task quality_checks failed: snapshot failed its quality checks")
+    assert "\n" not in run["message"]
+
+
+def test_a_record_that_breaks_a_data_contract_fails_the_run_once_in_one_line(sim, env, target_engine: Engine) -> None:
+    env["AIRFLOW_VAR_WECOM_COMPANIES"] = json.dumps([{"name": "default", "retries": 2}])
+    _serve_departments(sim, lambda departments: departments[2].update(parentid="not-a-number"))
+    output = sync(env)
+    assert task_tries(DAG_ID, "transform") == (1, "failed"), "bad data must not be retried"
+    run = latest_run(target_engine)
+    assert (run["status"], run["message"]) == (
+        "failed",
+        "task transform failed: every department record carries a numeric id and parentid: "
+        "1 department record(s) do not, staged line(s) 3",
+    ), output[-3000:]
+    assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_departments") == 0
 
 
 def test_wrong_secret_fails_extract_once_with_advice(sim, env, target_engine: Engine) -> None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import make_url
@@ -50,3 +53,17 @@ def run_dag(
     if conf is not None:
         cmd += ["--conf", json.dumps(conf)]
     return subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def task_tries(dag_id: str, task_id: str) -> tuple[int, str]:
+    """``(try_number, state)`` of ``task_id`` in the newest run of ``dag_id``, from the metadata database
+    that ``run_dag`` shares with this test process (``$AIRFLOW_HOME/airflow.db``)."""
+    with closing(sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db")) as db:
+        row = db.execute(
+            "SELECT ti.try_number, ti.state FROM task_instance ti JOIN dag_run dr"
+            " ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id"
+            " WHERE ti.dag_id = ? AND ti.task_id = ? ORDER BY dr.id DESC LIMIT 1",
+            (dag_id, task_id),
+        ).fetchone()
+    assert row is not None, f"{dag_id}.{task_id} never ran"
+    return row

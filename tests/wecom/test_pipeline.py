@@ -3,6 +3,7 @@ snapshot_digest tells an unchanged directory from a changed one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE, extract_directory
 from wecom.directory.pii import PiiPolicy
 from wecom.directory.transform import TABLE_KEYS, transform
 from wecom.directory.withheld import WITHHELD, bit
+from wecom.errors import DataContractError
 from wecom.pipeline import TABLE_FIELDS, read_snapshot, snapshot_digest, transform_staged
 from wecom.store.staging import read_json_lines
 from wecom_simulator.org import generate_org
@@ -58,6 +60,19 @@ def test_no_members_still_writes_every_table(tmp_path: Path) -> None:
         *transform(read_json_lines(raw / DEPARTMENTS_FILE), pd.DataFrame({"userid": []}), "wwtestcorp").users.columns,
         WITHHELD,
     ]
+
+
+def test_a_member_without_a_userid_is_named_by_its_line_in_the_staged_file_whatever_its_chunk(
+    tmp_path: Path,
+) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / DEPARTMENTS_FILE).write_text('{"id": 1, "parentid": 0, "name": "root", "order": 1}\n', encoding="utf-8")
+    members = [json.dumps({"userid": f"u{n}", "department": [1]}) for n in range(30)]
+    members[24] = json.dumps({"name": "无名", "department": [1]})
+    (raw / USERS_FILE).write_text("\n".join(members) + "\n", encoding="utf-8")
+    with pytest.raises(DataContractError, match=r"1 member record\(s\) do not, staged line\(s\) 25$"):
+        transform_staged(raw, tmp_path / "normalized", "wwtestcorp", chunk_rows=10)
 
 
 def test_snapshot_digest_repeats_for_an_unchanged_directory_only(tmp_path: Path) -> None:

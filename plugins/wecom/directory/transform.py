@@ -31,6 +31,7 @@ import pandas as pd
 
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.tree import walk_tree
+from wecom.errors import DataContractError
 from wecom.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 # rule): a re-sync whose payloads match the last snapshot's skips transform and load only while
 # this matches too (``pipeline.snapshot_digest``).
 TRANSFORM_VERSION = 1
+# Staged lines a failed contract names, at most.
+MAX_LINES = 20
 
 
 TABLE_DTYPES: dict[str, dict[str, str]] = {table: dict(spec.dtypes) for table, spec in TABLES.items()}
@@ -127,10 +130,11 @@ def transform_departments(
     that differ are both kept, for the quality checks to report rather than
     for this step to guess which is right.
     """
-    raw = raw.reset_index(drop=True)
+    records, raw = raw.index, raw.reset_index(drop=True)
     department_id = pd.to_numeric(_column(raw, "id"), errors="coerce")
     parent_id = pd.to_numeric(_column(raw, "parentid"), errors="coerce")
-    _reject_records_without_ids(department_id.isna() | parent_id.isna(), "department")
+    missing = department_id.isna() | parent_id.isna()
+    _reject_records_without_ids(missing, records, "department", "a numeric id and parentid")
     rows = pd.DataFrame(
         {
             "corp_id": corp_id,
@@ -177,9 +181,9 @@ def transform_users(
 
     ``pii`` hashes or drops contact fields before the row hash is taken.
     """
-    raw = raw.reset_index(drop=True)
+    records, raw = raw.index, raw.reset_index(drop=True)
     userid = _text(_column(raw, "userid"))
-    _reject_records_without_ids(userid.isna(), "member")
+    _reject_records_without_ids(userid.isna(), records, "member", "a userid")
     fields = pd.DataFrame(
         {
             "userid": userid,
@@ -303,14 +307,19 @@ def _number(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype("Int64")
 
 
-def _reject_records_without_ids(missing: pd.Series, kind: str) -> None:
+def _reject_records_without_ids(missing: pd.Series, records: pd.Index, kind: str, ids: str) -> None:
     """Fail on records without their ids: they cannot be keyed, and dropping them would hide entities.
 
-    Names staged-file line numbers, not contents, which may hold personal data.
+    Names staged-file line numbers (``records``: the raw frame's index, line numbers from 0 as
+    ``iter_json_lines`` gives them), not contents, which may hold personal data.
     """
     if missing.any():
-        lines = (np.flatnonzero(missing.to_numpy()) + 1).tolist()
-        raise ValueError(f"{len(lines)} {kind} record(s) lack their ids (staged lines {lines[:20]})")
+        lines = (records[missing.to_numpy()] + 1).tolist()
+        more = f" and {len(lines) - MAX_LINES} more" if len(lines) > MAX_LINES else ""
+        raise DataContractError(
+            f"every {kind} record carries {ids}",
+            f"{len(lines)} {kind} record(s) do not, staged line(s) {', '.join(map(str, lines[:MAX_LINES]))}{more}",
+        )
 
 
 def _table(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from wecom.directory.quality import (
     check_users,
 )
 from wecom.directory.transform import Snapshot, transform, transform_departments
-from wecom.errors import QualityCheckError
+from wecom.errors import PermanentError, QualityCheckError
 
 MEMBERS = [
     {"userid": "zhangsan", "name": "张三", "department": [2, 4]},
@@ -129,7 +129,12 @@ def test_long_id_lists_are_capped() -> None:
     assert "user20" not in problem
 
 
-def test_the_error_message_lists_each_problem() -> None:
-    snap = snapshot(members=[{"userid": "wangwu", "department": [77]}])
-    with pytest.raises(QualityCheckError, match="nothing was loaded:\n- members of unknown departments"):
+def test_the_error_is_one_line_naming_each_rule_and_its_records() -> None:
+    snap = snapshot([*TREE, {"id": 9, "parentid": 99}], members=[{"userid": "wangwu", "department": [77]}])
+    with pytest.raises(QualityCheckError) as failure:
         check_snapshot(snap)
+    assert str(failure.value) == (
+        "snapshot failed its quality checks, nothing was loaded: departments whose parent is unknown: 9 (parent 99); "
+        "members of unknown departments (userid in department_id): wangwu in 77"
+    )
+    assert isinstance(failure.value, PermanentError)

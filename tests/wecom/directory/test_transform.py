@@ -24,6 +24,7 @@ from wecom.directory.transform import (
     transform_departments,
     transform_users,
 )
+from wecom.errors import DataContractError
 
 CORP = "ww0123456789abcdef"
 
@@ -270,11 +271,17 @@ def test_empty_inputs_give_empty_tables_with_every_column_and_dtype() -> None:
         assert {column: str(dtype) for column, dtype in frame.dtypes.items()} == TABLE_DTYPES[table]
 
 
-def test_records_without_ids_are_rejected() -> None:
-    with pytest.raises(ValueError, match=r"1 department record\(s\) lack their ids \(staged lines \[2\]\)"):
-        transform_departments(raw_frame(TREE[0], {"name": "无编号"}), CORP)
-    with pytest.raises(ValueError, match=r"1 member record\(s\) lack their ids"):
+def test_records_without_ids_break_a_data_contract_named_in_one_line() -> None:
+    with pytest.raises(DataContractError) as failure:
+        transform_departments(raw_frame(TREE[0], {"name": "无编号"}, {"id": "x", "parentid": 1}), CORP)
+    assert str(failure.value) == (
+        "every department record carries a numeric id and parentid: 2 department record(s) do not, staged line(s) 2, 3"
+    )
+    with pytest.raises(DataContractError) as failure:
         transform_users(raw_frame({"name": "无名"}, ZHANGSAN), CORP)
+    assert failure.value.rule == "every member record carries a userid"
+    assert failure.value.records == "1 member record(s) do not, staged line(s) 1"
+    assert "无名" not in str(failure.value)
 
 
 def snapshot_of(departments: list[dict[str, Any]], members: list[dict[str, Any]]) -> Snapshot:

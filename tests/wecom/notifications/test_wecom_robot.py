@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from wecom.errors import MassDeletionError, QualityCheckError, RobotError, WeComConfigError
+from wecom.errors import DataContractError, MassDeletionError, QualityCheckError, RobotError, WeComConfigError
 from wecom.notifications.wecom_robot import WeComRobotNotifier
 from wecom.robot import MAX_CONTENT_BYTES, send_markdown
 from wecom_simulator.org import generate_org
@@ -68,18 +68,22 @@ def test_failed_run_alert_arrives_as_markdown(simulator, monkeypatch: pytest.Mon
     )
 
 
-def test_guard_and_quality_failures_say_what_happened_without_member_ids(
+def test_guard_quality_and_contract_failures_say_what_happened_without_member_ids(
     simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _connection(monkeypatch, simulator.base_url, robot_webhook_key=ROBOT_KEY)
     quality = _chained(QualityCheckError(["member zhangsan in unknown department 99"]))
     guard = _chained(MassDeletionError("would delete lisi, wangwu and 700 others"))
+    contract = _chained(DataContractError("every member record carries a userid", "1 record, staged line 7 (王五)"))
     WeComRobotNotifier(wecom_conn_id="wecom_robot")(_context(quality))
     WeComRobotNotifier(wecom_conn_id="wecom_robot", title="deletion guard tripped")(_context(guard))
-    first, second = (m["content"] for m in _messages(simulator))
+    WeComRobotNotifier(wecom_conn_id="wecom_robot")(_context(contract))
+    first, second, third = (m["content"] for m in _messages(simulator))
     assert "quality checks" in first and "zhangsan" not in first
     assert "deletion guard tripped" in second and "nothing was deleted" in second
     assert "lisi" not in second
+    assert "every member record carries a userid" in third and "nothing was loaded" in third
+    assert "王五" not in third and "line 7" not in third
 
 
 def test_long_reasons_fit_the_robots_limit(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
