@@ -87,7 +87,7 @@ def test_a_broken_company_entry_costs_only_its_own_dags(monkeypatch: pytest.Monk
     (path,) = bag.import_errors
     assert Path(path).name == "wecom_companies.py"
     error = bag.import_errors[path].strip().splitlines()[-1]
-    assert error.startswith("wecom.companies.CompanyConfigError: Variable wecom_companies (Admin > Variables)")
+    assert error.startswith("wecom.errors.CompanyConfigError: Variable wecom_companies (Admin > Variables)")
     assert error.endswith("wecom_companies[1].schedul: unknown key; known keys are " + KNOWN_KEYS + " (company 'acme')")
 
 
