@@ -41,9 +41,9 @@ os.environ.update(
     }
 )
 
-from sqlalchemy import Engine, create_engine  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
 
-from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
+from tests.support.throwaway_postgres import database_name_for, empty_database, throwaway_postgres  # noqa: E402
 
 END_TO_END = (ROOT / "tests" / "integration", ROOT / "tests" / "deployment")
 
@@ -89,23 +89,10 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def target_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty target database of each dialect; the PostgreSQL one is a fresh database per test."""
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    with empty_database(
+        request.param, tmp_path, lambda: request.getfixturevalue("postgres_url"), database_name_for(request.node.nodeid)
+    ) as engine:
         yield engine
-        engine.dispose()
-        return
-    base_url = request.getfixturevalue("postgres_url")
-    name = f"t_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine = create_engine(base_url.rsplit("/", 1)[0] + f"/{name}")
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
 
 
 def _bin(name: str) -> str:
@@ -84,3 +86,32 @@ def throwaway_postgres(database: str = "wecom") -> Iterator[str]:
             check=False,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def database_name_for(nodeid: str) -> str:
+    """A PostgreSQL database name of one test's own (``nodeid``) in this process."""
+    return f"t_{os.getpid()}_{abs(hash(nodeid)) % 10**8}"
+
+
+@contextlib.contextmanager
+def empty_database(dialect: str, tmp_path: Path, postgres_url: Callable[[], str], name: str) -> Iterator[Engine]:
+    """An empty target database: an SQLite file in ``tmp_path``, or database ``name`` created on the
+    throwaway server (``postgres_url()``, started on first use) and dropped afterwards."""
+    if dialect == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+        yield engine
+        engine.dispose()
+        return
+    base_url = postgres_url()
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine = create_engine(base_url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
