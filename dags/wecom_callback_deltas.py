@@ -38,20 +38,16 @@ from typing import Any
 
 from airflow.sdk import Context, Variable, dag, task
 
-from wecom import config
 from wecom.airflow_tasks import (
-    callback_fetch_hook,
-    context_run,
+    apply_ready_events,
     logged_run_row,
     pii_policy,
     record_failure,
     report_callback_queue,
 )
-from wecom.callbacks.apply import DeltaApplier
 from wecom.companies import Company, read_companies
-from wecom.constants import COMPANIES_VARIABLE, DEFAULT_MAX_WORKERS
-from wecom.hooks.target import ensure_target_schema, target_loader
-from wecom.hooks.wecom import WeComHook
+from wecom.company_context import CompanyContext
+from wecom.constants import COMPANIES_VARIABLE
 from wecom.sensors.callback_events import CallbackEventsSensor
 from wecom.task_failures import fails_once
 
@@ -63,8 +59,9 @@ log = logging.getLogger(__name__)
 @fails_once
 def ensure_schema(wecom_conn_id: str) -> None:
     """Create missing tables, so the sensor can poll a fresh database; a database that cannot be reached
-    fails here, in one line (see ``ensure_target_schema``)."""
-    ensure_target_schema(wecom_conn_id)
+    fails here, in one line (see ``CompanyContext.ensure_schema``)."""
+    with CompanyContext(wecom_conn_id) as company:
+        company.ensure_schema()
 
 
 @task
@@ -72,17 +69,8 @@ def ensure_schema(wecom_conn_id: str) -> None:
 def apply_callbacks(
     wecom_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
 ) -> dict[str, Any]:
-    hook = WeComHook(wecom_conn_id)
-    run = context_run(context, hook.settings.corp_id, kind="delta")
-    with callback_fetch_hook(wecom_conn_id).get_conn() as client:
-        applier = DeltaApplier(
-            target_loader(wecom_conn_id).engine,
-            client,
-            max_attempts=config.callback_max_attempts(),
-            max_workers=hook.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
-            pii=pii_policy(pii, pii_salt_variable),
-        )
-        result = applier.apply(run)
+    with CompanyContext(wecom_conn_id) as company:
+        result = apply_ready_events(company, pii_policy(pii, pii_salt_variable), context)
     log.info("callback events: %s", ", ".join(f"{n} {status}" for status, n in result.events.items()))
     return result.as_dict()
 
@@ -91,8 +79,9 @@ def apply_callbacks(
 @fails_once
 def summarize(result: dict[str, Any], wecom_conn_id: str, **context: Context) -> dict[str, int]:
     """Log the run row as the database holds it, update the queue gauges, alert on dead events."""
-    logged_run_row(wecom_conn_id, context)
-    report_callback_queue(wecom_conn_id, context, newly_dead=result["newly_dead"])
+    with CompanyContext(wecom_conn_id) as company:
+        logged_run_row(company, context)
+        report_callback_queue(company, context, newly_dead=result["newly_dead"])
     return result["events"]
 
 

@@ -55,9 +55,9 @@ from wecom.airflow_tasks import (
     staged,
 )
 from wecom.companies import Company, read_companies
+from wecom.company_context import CompanyContext
 from wecom.constants import COMPANIES_VARIABLE
 from wecom.errors import MassDeletionError
-from wecom.hooks.target import target_loader
 from wecom.operators.extract import WeComExtractOperator
 from wecom.pipeline import check_staged, load_staged, scope_tops, snapshot_digest, transform_staged
 from wecom.store.plan import LoadOptions
@@ -71,13 +71,15 @@ log = logging.getLogger(__name__)
 def ensure_schema(wecom_conn_id: str) -> None:
     """Create missing tables first, so an unreachable database fails before any WeCom call; then record
     the failed runs that waited for the database."""
-    ensure_schema_and_replay(wecom_conn_id)
+    with CompanyContext(wecom_conn_id) as company:
+        ensure_schema_and_replay(company)
 
 
 @task
 @fails_once
 def check_freshness(wecom_conn_id: str, freshness_minutes: float, **context: Context) -> None:
-    skip_if_covered(wecom_conn_id, timedelta(minutes=freshness_minutes), context)
+    with CompanyContext(wecom_conn_id) as company:
+        skip_if_covered(company, timedelta(minutes=freshness_minutes), context)
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -90,8 +92,10 @@ def skip_if_unchanged(
     conf = run_conf(context)
     if conf.force or conf.dry_run:
         log.info("transforming and loading: the run conf asks for %s", "force" if conf.force else "a dry run")
-    elif target_loader(wecom_conn_id).record_if_unchanged(context_run_record(manifest, context, digest)):
-        return False
+    else:
+        with CompanyContext(wecom_conn_id) as company:
+            if company.loader.record_if_unchanged(context_run_record(manifest, context, digest)):
+                return False
     return {"snapshot_digest": digest}
 
 
@@ -129,15 +133,14 @@ def load(
         max_delete_share=max_delete_share,
         max_delete_count=max_delete_count,
     )
-    loader = target_loader(wecom_conn_id)
-    try:
-        run = context_run_record(manifest, context, compared["snapshot_digest"])
-        result = load_staged(
-            loader, staged(manifest, "normalized"), manifest, run, options, raw_dir=staged(manifest, "raw")
-        )
-    except MassDeletionError as error:
-        raise AirflowFailException(str(error)) from None
-    alert_if_degraded(wecom_conn_id, result, context)
+    run = context_run_record(manifest, context, compared["snapshot_digest"])
+    with CompanyContext(wecom_conn_id) as company:
+        try:
+            normalized, raw = staged(manifest, "normalized"), staged(manifest, "raw")
+            result = load_staged(company.loader, normalized, manifest, run, options, raw_dir=raw)
+        except MassDeletionError as error:
+            raise AirflowFailException(str(error)) from None
+        alert_if_degraded(company, result, context)
     return result.as_dict()
 
 
@@ -146,7 +149,8 @@ def load(
 def summarize(wecom_conn_id: str, **context: Context) -> dict[str, Any]:
     """Log the run row as the database holds it (after a load, or a run skipped as covered or
     unchanged): what the next engineer will query."""
-    row = logged_run_row(wecom_conn_id, context)
+    with CompanyContext(wecom_conn_id) as company:
+        row = logged_run_row(company, context)
     if row:
         emit_run_metrics(row)
     return {"status": row.get("status"), "drift_total": row.get("drift_total")}

@@ -30,6 +30,7 @@ AIRFLOW_LAYER = (
     "wecom.lineage",
     "wecom.config",
     "wecom.task_failures",
+    "wecom.company_context",
 )
 LEAVES = ("wecom.runs", "wecom.settings", "wecom.errors", "wecom.constants", "wecom.provider_info")
 HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "sqlalchemy")

@@ -1,9 +1,12 @@
-"""Glue between Airflow's task context and the pure pipeline: engines, run rows, failures."""
+"""Glue between Airflow's task context and the pure pipeline: run rows, freshness, failures, alerts.
+
+Each helper takes the task's ``CompanyContext`` (resolved once per task) rather than a connection id.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,18 +17,17 @@ from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import config, metrics
+from wecom.callbacks.apply import DeltaApplier, DeltaResult
+from wecom.company_context import CompanyContext, ConfigurationError
+from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.pii import PiiPolicy
 from wecom.errors import PiiConfigError, RunConfError
-from wecom.hooks.target import ConfigurationError, company_settings, ensure_target_schema, target_loader
-from wecom.hooks.wecom import WeComHook
-from wecom.notifications.wecom_robot import WeComRobotNotifier
-from wecom.operators.extract import run_folder
 from wecom.pipeline import run_record
 from wecom.run_options import RunConf, covering_snapshot
+from wecom.runs import RunStatus
 from wecom.status import event_queue_status, run_row
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord
-from wecom.store.run_spool import RunSpool
 from wecom.store.staging import StagePath
 
 log = logging.getLogger(__name__)
@@ -52,11 +54,11 @@ def context_run(context: Context, corp_id: str, kind: str = "full") -> RunRecord
     return RunRecord(corp_id=corp_id, kind=kind, **_run_identity(context))
 
 
-def logged_run_row(wecom_conn_id: str, context: Context) -> dict[str, Any]:
+def logged_run_row(company: CompanyContext, context: Context) -> dict[str, Any]:
     """The run's ``wecom_sync_runs`` row as the database holds it, logged (without the plan): what the
     next engineer will query. Empty when the run recorded nothing."""
     dag_run = context["dag_run"]
-    row = target_loader(wecom_conn_id).runs.get(dag_run.dag_id, dag_run.run_id) or {}
+    row = company.loader.runs.get(dag_run.dag_id, dag_run.run_id) or {}
     log.info("run summary:\n%s", "\n".join(f"{key:>24}: {value}" for key, value in row.items() if key != "plan"))
     return row
 
@@ -66,64 +68,64 @@ def context_run_record(manifest: dict[str, Any], context: Context, snapshot_dige
     return run_record(manifest, snapshot_digest=snapshot_digest, **_run_identity(context))
 
 
-def record_failure(wecom_conn_id: str, kind: str = "full"):
-    """An ``on_failure_callback`` that marks the run ``failed`` in ``wecom_sync_runs`` with the reason."""
+def record_failure(wecom_conn_id: str, kind: str = "full") -> Callable[[Context], None]:
+    """An ``on_failure_callback`` that marks the run ``failed`` in ``wecom_sync_runs`` with the reason, emits
+    its metrics and alerts the group robot: "deletion guard tripped" or "run failed"."""
 
     def callback(context: Context) -> None:
-        ti = context["ti"]
-        error = context.get("exception")
         try:
-            corp_id = company_settings(wecom_conn_id).corp_id
-            run, message = context_run(context, corp_id, kind), f"task {ti.task_id} failed: {error}"
-            try:
-                target_loader(wecom_conn_id).runs.record_failed(run, message)
-            except SQLAlchemyError as db_error:
-                spool = failed_run_spool(corp_id)
-                spool.keep(run, message, datetime.now(UTC))
-                log.warning(
-                    "the target database of %r is unreachable (%s): the failed run is kept in %s and recorded by "
-                    "the next run that reaches the database",
-                    wecom_conn_id,
-                    type(db_error).__name__,
-                    spool.folder,
-                )
+            company = CompanyContext(wecom_conn_id)
         except ConfigurationError as config_error:  # the task's own failure already says it
             log.warning("could not record the failed run in wecom_sync_runs: %s", config_error)
-        except Exception:  # the callback must never hide the task's own failure
-            log.exception("could not record the failed run in wecom_sync_runs")
-        report_failed_run(wecom_conn_id, context)
+            return
+        with company:
+            status = record_failed_run(company, context, kind)
+            company.alert(context, "deletion guard tripped" if status == RunStatus.GUARD_TRIPPED else "run failed")
 
     return callback
 
 
-def failed_run_spool(corp_id: str) -> RunSpool:
-    """Where a company's failed runs wait while the target database is down (its staging folder)."""
-    return RunSpool(run_folder(config.staging_uri(), corp_id, "failed-runs", "pending"))
-
-
-def ensure_schema_and_replay(wecom_conn_id: str) -> None:
-    """Create what is missing (``ensure_target_schema``), then record the failed runs that waited for the
-    database."""
-    loader = ensure_target_schema(wecom_conn_id)
-    if written := failed_run_spool(WeComHook(wecom_conn_id).settings.corp_id).replay(loader):
-        log.info("recorded %d failed run(s) that waited for the target database", written)
-
-
-def report_failed_run(wecom_conn_id: str, context: Context) -> None:
-    """Metrics for the recorded failure, and a robot alert: "deletion guard tripped" or "run failed"."""
-    dag_run = context["dag_run"]
-    status = "failed"
+def record_failed_run(company: CompanyContext, context: Context, kind: str) -> str:
+    """Mark the run ``failed`` (a failed run the database cannot take waits in the company's spool) and emit
+    its metrics; the run's status as recorded (``guard_tripped`` stays). Never raises: the callback must not
+    hide the task's own failure."""
+    ti, dag_run = context["ti"], context["dag_run"]
+    run, message = context_run(context, company.corp_id, kind), f"task {ti.task_id} failed: {context.get('exception')}"
     try:
-        row = target_loader(wecom_conn_id).runs.get(dag_run.dag_id, dag_run.run_id)
-        if row:
-            status = row["status"]
-            emit_run_metrics(row)
-    except (ConfigurationError, SQLAlchemyError) as error:  # the task's failure says why, with the traceback
-        log.warning("could not emit the failed run's metrics: %s", type(error).__name__)
+        company.loader.runs.record_failed(run, message)
+        row = company.loader.runs.get(dag_run.dag_id, dag_run.run_id)
+    except SQLAlchemyError as db_error:
+        spool = company.failed_runs
+        spool.keep(run, message, datetime.now(UTC))
+        log.warning(
+            "the target database of %r is unreachable (%s): the failed run is kept in %s and recorded by "
+            "the next run that reaches the database",
+            company.conn_id,
+            type(db_error).__name__,
+            spool.folder,
+        )
+        return RunStatus.FAILED
+    except ConfigurationError as config_error:
+        log.warning("could not record the failed run in wecom_sync_runs: %s", config_error)
+        return RunStatus.FAILED
+    except Exception:
+        log.exception("could not record the failed run in wecom_sync_runs")
+        return RunStatus.FAILED
+    if not row:
+        return RunStatus.FAILED
+    try:
+        emit_run_metrics(row)
     except Exception:
         log.exception("could not emit the failed run's metrics")
-    title = "deletion guard tripped" if status == "guard_tripped" else "run failed"
-    _alert(WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title=title), context)
+    return row["status"]
+
+
+def ensure_schema_and_replay(company: CompanyContext) -> None:
+    """Create what is missing (``CompanyContext.ensure_schema``), then record the failed runs that waited for
+    the database."""
+    loader = company.ensure_schema()
+    if written := company.failed_runs.replay(loader):
+        log.info("recorded %d failed run(s) that waited for the target database", written)
 
 
 def emit_run_metrics(row: dict[str, Any]) -> None:
@@ -131,53 +133,41 @@ def emit_run_metrics(row: dict[str, Any]) -> None:
     metrics.emit_run(Stats, run_row(row))
 
 
-def callback_fetch_hook(wecom_conn_id: str) -> WeComHook:
-    """The hook whose secret the callback applier completes ids-only events with (user/get,
-    department/get): the connection's ``fetch_conn_id`` when set, else the connection itself."""
-    hook = WeComHook(wecom_conn_id)
-    fetch_conn_id = hook.settings.fetch_conn_id
-    if fetch_conn_id is None or fetch_conn_id == wecom_conn_id:
-        return hook
-    fetch_hook = WeComHook(fetch_conn_id)
-    if fetch_hook.settings.corp_id != hook.settings.corp_id:
-        raise AirflowFailException(
-            f"connection {wecom_conn_id!r}: fetch_conn_id {fetch_conn_id!r} is a connection of corp "
-            f"{fetch_hook.settings.corp_id!r}, not {hook.settings.corp_id!r}; name a connection of the same corp"
+def apply_ready_events(company: CompanyContext, pii: PiiPolicy, context: Context) -> DeltaResult:
+    """Apply the company's ready callback events (a ``delta`` run), completing ids-only ones with the fetch
+    connection's secret (``CompanyContext.fetch_hook``)."""
+    with company.fetch_hook().get_conn() as client:
+        applier = DeltaApplier(
+            company.engine,
+            client,
+            max_attempts=config.callback_max_attempts(),
+            max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+            pii=pii,
         )
-    return fetch_hook
+        return applier.apply(context_run(context, company.corp_id, kind="delta"))
 
 
-def report_callback_queue(wecom_conn_id: str, context: Context, newly_dead: int = 0) -> None:
+def report_callback_queue(company: CompanyContext, context: Context, newly_dead: int = 0) -> None:
     """For the callback DAG: queue gauges (pending, failed, dead, lag), and a robot alert when events died."""
-    corp_id = WeComHook(wecom_conn_id).settings.corp_id
-    with target_loader(wecom_conn_id).engine.connect() as conn:
-        queue = event_queue_status(conn, corp_id)
-    metrics.emit_queue(Stats, corp_id, queue, queue.lag_seconds(datetime.now(UTC)))
+    with company.engine.connect() as conn:
+        queue = event_queue_status(conn, company.corp_id)
+    metrics.emit_queue(Stats, company.corp_id, queue, queue.lag_seconds(datetime.now(UTC)))
     if newly_dead:
         reason = (
             f"{newly_dead} callback event(s) gave up after repeated failures and are now dead "
             f"({queue.counts.get('dead', 0)} dead in all); the status page lists their errors"
         )
-        _alert(WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title="dead callback events", reason=reason), context)
+        company.alert(context, "dead callback events", reason)
 
 
-def alert_if_degraded(wecom_conn_id: str, result: LoadResult, context: Context) -> None:
+def alert_if_degraded(company: CompanyContext, result: LoadResult, context: Context) -> None:
     """A robot alert when this snapshot lost field groups the previous one had: once, not every run."""
     if result.newly_degraded:
         reason = (
             f"WeCom no longer sends {', '.join(result.newly_degraded)}; the run succeeded and the stored "
             f"values are kept. {result.rights_advice}"
         )
-        _alert(
-            WeComRobotNotifier(wecom_conn_id=wecom_conn_id, title="rights shrank: run degraded", reason=reason), context
-        )
-
-
-def _alert(notifier: WeComRobotNotifier, context: Context) -> None:
-    try:
-        notifier(context)
-    except Exception:  # an alert that cannot be sent must not fail or hide anything else
-        log.exception("could not send the WeCom robot alert")
+        company.alert(context, "rights shrank: run degraded", reason)
 
 
 def run_conf(context: Context) -> RunConf:
@@ -188,7 +178,7 @@ def run_conf(context: Context) -> RunConf:
         raise AirflowFailException(str(error)) from None
 
 
-def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) -> None:
+def skip_if_covered(company: CompanyContext, freshness: timedelta, context: Context) -> None:
     """Record the run as ``skipped`` and skip the rest when a snapshot already covers its interval.
 
     A forced run and a dry run always extract: a dry run is asked for its plan, which a skip never makes.
@@ -201,9 +191,8 @@ def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) 
         return
     dag_run = context["dag_run"]
     interval_end = context.get("data_interval_end") or dag_run.run_after
-    corp_id = WeComHook(wecom_conn_id).settings.corp_id
-    loader = target_loader(wecom_conn_id)
-    latest = loader.runs.latest_snapshot(corp_id)
+    loader = company.loader
+    latest = loader.runs.latest_snapshot(company.corp_id)
     now = datetime.now(UTC)
     if not covering_snapshot(latest, interval_end, now, freshness):
         log.info("extracting: latest snapshot %s, interval end %s", latest, interval_end)
@@ -213,7 +202,7 @@ def skip_if_covered(wecom_conn_id: str, freshness: timedelta, context: Context) 
         f"(interval end {interval_end.isoformat()}, freshness window {freshness}); "
         'trigger with conf {"force": true} to extract anyway'
     )
-    run = context_run(context, corp_id)
+    run = context_run(context, company.corp_id)
     with loader.engine.begin() as conn:
         loader.runs.record(conn, run, status="skipped", observed_at=latest, finished_at=now, message=message)
     raise AirflowSkipException(message)

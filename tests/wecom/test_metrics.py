@@ -14,6 +14,7 @@ from airflow.sdk._shared.observability.metrics import stats as airflow_stats
 from sqlalchemy import create_engine
 
 from wecom.airflow_tasks import emit_run_metrics, record_failure, report_callback_queue
+from wecom.company_context import CompanyContext
 from wecom.errors import WeComConfigError
 from wecom.metrics import name
 from wecom.store.loader import DirectoryLoader
@@ -125,7 +126,8 @@ def test_callback_queue_gauges_and_dead_event_alert(company, recorder: Recorder)
                 "VALUES ('wwm', ?, ?, ?, ?, 'update_user', 'user', '{}', ?)",
                 (key, received, received, received, status),
             )
-    report_callback_queue("wecom_m", _context(), newly_dead=1)
+    with CompanyContext("wecom_m") as company:
+        report_callback_queue(company, _context(), newly_dead=1)
     sent = recorder.by_name()
     assert sent["wecom.callback.pending"][1] == 2
     assert sent["wecom.callback.dead"][1] == 1

@@ -18,6 +18,8 @@ from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from wecom.api.client import WeComClient
 
 CLIENT_OPTIONS = ("timeout", "max_retries", "rate_limit_wait")
@@ -39,9 +41,12 @@ class WeComHook(BaseHook):
     conn_type = "wecom"
     hook_name = "WeCom"
 
-    def __init__(self, wecom_conn_id: str = default_conn_name) -> None:
+    def __init__(self, wecom_conn_id: str = default_conn_name, *, target_engine: Engine | None = None) -> None:
+        """``target_engine``: the company's target database when the caller already has it open (the rate
+        budget is counted there); without it the hook opens one from ``target_conn_id`` when needed."""
         super().__init__()
         self.wecom_conn_id = wecom_conn_id
+        self.target_engine = target_engine
 
     @cached_property
     def settings(self) -> WeComSettings:
@@ -82,6 +87,8 @@ class WeComHook(BaseHook):
         return TokenCache()
 
     def _budget_store(self, target_conn_id: str) -> BudgetStore:
+        if self.target_engine is not None:
+            return SqlBudgetStore(self.target_engine)
         try:
             target = self.get_connection(target_conn_id)
         except AirflowNotFoundException:

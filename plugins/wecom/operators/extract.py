@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom import config
 from wecom.api.extract import extract_directory
-from wecom.constants import DEFAULT_MAX_WORKERS
-from wecom.errors import SettingsError, WeComConfigError
-from wecom.hooks.target import target_loader
+from wecom.company_context import CompanyContext
+from wecom.constants import DEFAULT_MAX_WORKERS, DEFAULT_WECOM_CONN_ID
+from wecom.errors import WeComConfigError
 from wecom.hooks.wecom import WeComHook
 from wecom.scope import Scope
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def run_folder(staging_uri: str, corp_id: str, dag_id: str, run_id: str) -> ObjectStoragePath:
-    """``<staging>/<corp>/<dag>/<run>``: one folder per run, so a rerun overwrites only its own files."""
-    parts = (_UNSAFE.sub("_", p) for p in (corp_id, dag_id, run_id))
-    folder = ObjectStoragePath(staging_uri)
-    for part in parts:
-        folder = folder / part
-    return folder
+from wecom.store.staging import run_folder
 
 
 class WeComExtractOperator(BaseOperator):
@@ -34,17 +23,18 @@ class WeComExtractOperator(BaseOperator):
     default the whole company) to ``<run folder>/raw``.
 
     Returns the manifest (counts, completeness, strategy, API calls) plus
-    ``raw_uri``; the payloads themselves stay in staging. Configuration
-    errors (wrong secret or corp id, untrusted IP, a forbidden strategy chosen
-    explicitly) fail the task at once without burning retries.
+    ``raw_uri``; the payloads themselves stay in staging (``staging_uri``, default
+    ``[wecom] staging_uri``). Configuration errors (wrong secret or corp id,
+    untrusted IP, a forbidden strategy chosen explicitly) fail the task at once
+    without burning retries.
     """
 
-    template_fields: Sequence[str] = ("staging_uri", "strategy")
+    template_fields: Sequence[str] = ("wecom_conn_id", "staging_uri", "strategy")
 
     def __init__(
         self,
         *,
-        wecom_conn_id: str = WeComHook.default_conn_name,
+        wecom_conn_id: str = DEFAULT_WECOM_CONN_ID,
         staging_uri: str | None = None,
         strategy: str | None = None,
         scope: Mapping[str, Any] | None = None,
@@ -56,25 +46,26 @@ class WeComExtractOperator(BaseOperator):
         self.strategy = strategy
         self.scope = Scope.from_option(scope)
 
+    @cached_property
+    def hook(self) -> WeComHook:
+        return WeComHook(self.wecom_conn_id)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = WeComHook(self.wecom_conn_id)
-        try:
-            settings = hook.settings
-            client = hook.get_conn()
-            folder = run_folder(
-                self.staging_uri or config.staging_uri(), settings.corp_id, self.dag_id, context["run_id"]
-            )
-            with client:
-                manifest = extract_directory(
-                    client,
-                    folder / "raw",
-                    strategy=self.strategy or settings.strategy,
-                    max_workers=settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
-                    scope=self.scope,
-                    current=lambda: target_loader(self.wecom_conn_id).current_entities(settings.corp_id),
-                )
-        except (WeComConfigError, SettingsError) as error:
-            raise AirflowFailException(str(error)) from None
+        with CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
+            root = ObjectStoragePath(self.staging_uri) if self.staging_uri else company.staging
+            folder = run_folder(root, company.corp_id, self.dag_id, context["run_id"])
+            try:
+                with company.hook.get_conn() as client:
+                    manifest = extract_directory(
+                        client,
+                        folder / "raw",
+                        strategy=self.strategy or company.settings.strategy,
+                        max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+                        scope=self.scope,
+                        current=lambda: company.loader.current_entities(company.corp_id),
+                    )
+            except WeComConfigError as error:
+                raise AirflowFailException(str(error)) from None
         self.log.info(
             "staged %s departments and %s members under %s (strategy %s, complete=%s, %s API calls)",
             manifest["departments"],

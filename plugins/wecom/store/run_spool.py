@@ -17,7 +17,7 @@ from datetime import datetime
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
 from wecom.store.sql import parse_db_time
-from wecom.store.staging import StagePath, ensure_dir
+from wecom.store.staging import StagePath, ensure_dir, run_folder
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ class RunSpool:
 
     def __init__(self, folder: StagePath) -> None:
         self.folder = folder
+
+    @classmethod
+    def of_company(cls, staging_root: StagePath, corp_id: str) -> RunSpool:
+        """The company's spool, in its own folder of the staging area."""
+        return cls(run_folder(staging_root, corp_id, "failed-runs", "pending"))
 
     def keep(self, run: RunRecord, message: str, finished_at: datetime) -> None:
         ensure_dir(self.folder)

@@ -13,6 +13,7 @@ import gc
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class StagePath(Protocol):
@@ -32,6 +34,14 @@ class StagePath(Protocol):
     def open(self, mode: str = "r", **kwargs: Any) -> Any: ...
     def exists(self) -> bool: ...
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None: ...
+
+
+def run_folder(root: StagePath, corp_id: str, dag_id: str, run_id: str) -> StagePath:
+    """``<root>/<corp>/<dag>/<run>``: one folder per run, so a rerun overwrites only its own files."""
+    folder = root
+    for part in (corp_id, dag_id, run_id):
+        folder = folder / _UNSAFE.sub("_", part)
+    return folder
 
 
 def ensure_dir(path: StagePath) -> StagePath:

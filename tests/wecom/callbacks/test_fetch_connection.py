@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.airflow_tasks import callback_fetch_hook
+from wecom.company_context import CompanyContext
 from wecom.errors import SettingsError
 from wecom.provider_info import get_provider_info
 from wecom.settings import WeComSettings
@@ -30,12 +31,25 @@ def connection(corp: str, secret: str, **extra: str) -> str:
     return json.dumps({"conn_type": "wecom", "login": corp, "password": secret, "extra": extra})
 
 
-def test_the_callback_client_uses_the_fetch_connection_of_the_same_corp(monkeypatch: pytest.MonkeyPatch) -> None:
+def callback_fetch_hook(wecom_conn_id: str):
+    return CompanyContext(wecom_conn_id).fetch_hook()
+
+
+def test_the_callback_client_uses_the_fetch_connection_of_the_same_corp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its rate budget is the company's: counted in the company's target database, whatever the fetch
+    connection's own target_conn_id says."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WECOM_TARGET_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "t.db")})
+    )
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", connection("wwcorp", "app-secret", fetch_conn_id="wecom_contacts"))
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_CONTACTS", connection("wwcorp", "contact-sync-secret"))
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_OTHER", connection("wwother", "other-secret"))
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_PLAIN", connection("wwcorp", "plain-secret"))
-    assert callback_fetch_hook("wecom_default").wecom_conn_id == "wecom_contacts"
+    company = CompanyContext("wecom_default")
+    assert company.fetch_hook().wecom_conn_id == "wecom_contacts"
+    assert company.fetch_hook().rate_budget.store.engine is company.engine
     assert callback_fetch_hook("wecom_plain").wecom_conn_id == "wecom_plain"
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", connection("wwcorp", "app-secret", fetch_conn_id="wecom_other"))
     with pytest.raises(AirflowFailException, match="wecom_other") as failure:

@@ -1,5 +1,6 @@
-"""The first task of every DAG (``ensure_target_schema``) fails in one line naming the connection, where it
-points and what to do: at once for what retrying cannot fix, through the DAG's retries for a restart."""
+"""A task's company, resolved once (``CompanyContext``). The first task of every DAG (``ensure_schema``)
+fails in one line naming the connection, where it points and what to do: at once for what retrying
+cannot fix, through the DAG's retries for a restart."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.hooks.target import ConfigurationError, TargetUnavailable, ensure_target_schema
+from wecom.company_context import CompanyContext, ConfigurationError, TargetUnavailable
+from wecom.store.loader import DirectoryLoader
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +26,11 @@ def wecom(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
 
 def target(monkeypatch: pytest.MonkeyPatch, **conn: object) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_TARGET_DB", json.dumps(conn))
+
+
+def ensure_target_schema(wecom_conn_id: str) -> DirectoryLoader:
+    with CompanyContext(wecom_conn_id) as company:
+        return company.ensure_schema()
 
 
 def one_line(error: BaseException) -> str:
@@ -86,3 +93,28 @@ def test_a_reachable_database_gets_its_tables(monkeypatch: pytest.MonkeyPatch, t
     loader = ensure_target_schema("wecom_default")
     with loader.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM wecom_sync_runs").scalar() == 0
+
+
+def test_one_context_reads_the_connection_once_and_opens_one_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Whatever a task asks of its company (settings, loader, hook, staging, the schema), it resolves once."""
+    import wecom.company_context as module
+    from wecom.settings import WeComSettings
+
+    wecom(monkeypatch)
+    target(monkeypatch, conn_type="sqlite", host=str(tmp_path / "target.db"))
+    monkeypatch.setenv("AIRFLOW__WECOM__STAGING_URI", f"file://{tmp_path}/staging")
+    parsed, opened = [], []
+    parse, open_engine = WeComSettings.from_fields, module.engine_from_airflow_connection
+    monkeypatch.setattr(WeComSettings, "from_fields", lambda *a, **k: parsed.append(1) or parse(*a, **k))
+    monkeypatch.setattr(module, "engine_from_airflow_connection", lambda c: opened.append(c) or open_engine(c))
+    with CompanyContext("wecom_default") as company:
+        company.ensure_schema()
+        assert company.loader.engine is company.engine is company.hook.rate_budget.store.engine
+        assert company.fetch_hook() is company.hook
+        assert str(company.run_folder("wecom_directory_sync", "manual__2026-01-01T00:00:00+00:00")).endswith(
+            "/staging/wwcorp/wecom_directory_sync/manual__2026-01-01T00_00_00_00_00"
+        )
+        assert company.failed_runs.folder == company.run_folder("failed-runs", "pending")
+    assert (len(parsed), len(opened)) == (1, 1)
