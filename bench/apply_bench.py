@@ -29,7 +29,7 @@ from sqlalchemy import text  # noqa: E402
 
 from wecom.api.client import WeComClient  # noqa: E402
 from wecom.callbacks.apply import DeltaApplier  # noqa: E402
-from wecom.callbacks.events_table import store_event  # noqa: E402
+from wecom.callbacks.events_table import NewEvent, store_events  # noqa: E402
 from wecom.callbacks.parse import parse_event  # noqa: E402
 from wecom.store.engine import create_target_engine  # noqa: E402
 from wecom.store.loader import DirectoryLoader  # noqa: E402
@@ -90,8 +90,7 @@ def main() -> None:
                     xmls += [
                         event_xml("update_user", start + i, UserID=u, Department="1") for i, u in enumerate(userids)
                     ]
-                    for xml in xmls:
-                        store_event(conn, CORP_ID, parse_event(xml), xml, now)
+                    store_events(conn, [NewEvent(CORP_ID, None, parse_event(xml), xml, now) for xml in xmls])
                 pending = len(xmls)
                 applier = DeltaApplier(engine, client, max_workers=args.workers, batch_size=pending)
                 run = RunRecord(dag_id="apply_bench", run_id="bench", corp_id=CORP_ID, kind="delta")

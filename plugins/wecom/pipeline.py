@@ -114,10 +114,6 @@ def _empty(table: str) -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in dtypes.items()})
 
 
-def read_snapshot(out_dir: StagePath) -> Snapshot:
-    return Snapshot(**{attr: read_table(out_dir / f"{table}.parquet") for attr, table in TABLE_FIELDS.items()})
-
-
 def check_staged(out_dir: StagePath, tops: Collection[int] = ()) -> None:
     """Raise ``QualityCheckError`` naming the offending ids; nothing has been loaded yet.
 

@@ -13,13 +13,18 @@ import requests
 from wecom.api.client import WeComClient
 from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE, extract_directory
 from wecom.directory.pii import PiiPolicy
-from wecom.directory.transform import TABLE_KEYS, transform
+from wecom.directory.transform import TABLE_KEYS, Snapshot, transform
 from wecom.directory.withheld import WITHHELD, bit
 from wecom.errors import DataContractError
-from wecom.pipeline import TABLE_FIELDS, read_snapshot, snapshot_digest, transform_staged
-from wecom.store.staging import read_json_lines
+from wecom.pipeline import TABLE_FIELDS, snapshot_digest, transform_staged
+from wecom.store.staging import read_json_lines, read_table
 from wecom_simulator.org import generate_org
 from wecom_simulator.testing import running_simulator
+
+
+def read_snapshot(out_dir: Path) -> Snapshot:
+    """Every normalized table a transform wrote, whole."""
+    return Snapshot(**{attr: read_table(out_dir / f"{table}.parquet") for attr, table in TABLE_FIELDS.items()})
 
 
 def canonical(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.support.waiting import DEADLINE_S, wait_for
+from tests.wecom.api.test_crypto import verify_and_decrypt
 from wecom.api.crypto import WeComCrypto
 
 CORP_ID = "wwtestcorp"
@@ -97,8 +98,8 @@ class Receiver:
                 if receiver.hold_url_check:
                     receiver.hold()
                 query = dict(parse_qsl(urlsplit(self.path).query))
-                echo = receiver.crypto.verify_and_decrypt(
-                    query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
+                echo = verify_and_decrypt(
+                    receiver.crypto, query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
                 )
                 self._answer(200, echo)
 
@@ -117,8 +118,12 @@ class Receiver:
                     return
                 envelope = ElementTree.fromstring(body)
                 assert envelope.findtext("ToUserName") == receiver.crypto.receive_id
-                xml = receiver.crypto.verify_and_decrypt(
-                    query["msg_signature"], query["timestamp"], query["nonce"], envelope.findtext("Encrypt") or ""
+                xml = verify_and_decrypt(
+                    receiver.crypto,
+                    query["msg_signature"],
+                    query["timestamp"],
+                    query["nonce"],
+                    envelope.findtext("Encrypt") or "",
                 )
                 with receiver.lock:
                     receiver.events.append(xml)

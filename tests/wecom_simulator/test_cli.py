@@ -195,7 +195,7 @@ def test_printed_connection_reaches_the_simulator_and_ctrl_c_leaves_nothing(tmp_
             assert len(client.department_list()) == 5
             with pytest.raises(WeComPermissionError, match="48009"):
                 client.user_get("anyone")
-            assert client.user_get(client.user_simplelist(1)[0]["userid"]), "the fault was used up"
+            assert client.user_get(client.user_list(1)[0]["userid"]), "the fault was used up"
             jobid = client.export_start("department")
             wait_for(lambda: client.export_result(jobid)["status"] == 2, DEADLINE_S, "the export job to finish")
         assert list(tmp_path.glob("wecom-sim-export-*/*")), "the export wrote its file"

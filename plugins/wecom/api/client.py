@@ -22,7 +22,7 @@ from wecom.errors import MalformedAnswerError, WeComConfigError, WeComError
 
 __all__ = ["EXPORT_KINDS", "RateLimits", "WeComClient"]
 
-EXPORT_KINDS = ("user", "simple_user", "department", "taguser")
+EXPORT_KINDS = ("user", "department", "taguser")
 EXPORT_STATUSES = (0, 1, 2, 3)  # waiting, running, done, failed
 MAX_CURSOR_RESTARTS = 3
 _log = logging.getLogger(__name__)
@@ -126,11 +126,6 @@ class WeComClient(Transport):
         """Every field of the members directly in ``department_id``."""
         params = {"department_id": department_id}
         return self.call("GET", "user/list", params=params, check=_items("userlist", "userid"))
-
-    def user_simplelist(self, department_id: int) -> list[dict[str, Any]]:
-        """userid, name, department and open_userid of the members directly in ``department_id``."""
-        params = {"department_id": department_id}
-        return self.call("GET", "user/simplelist", params=params, check=_items("userlist", "userid"))
 
     def user_get(self, userid: str) -> dict[str, Any]:
         """One member's fields (errcode and errmsg removed)."""

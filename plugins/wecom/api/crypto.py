@@ -147,11 +147,6 @@ class WeComCrypto(WeComAesCipher):
         except UnicodeDecodeError:
             raise DecryptError("decrypted message is not UTF-8") from None
 
-    def verify_and_decrypt(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> str:
-        """What a receiver does with every request: check the signature, then decrypt."""
-        self.verify_signature(msg_signature, timestamp, nonce, encrypted)
-        return self.decrypt(encrypted)
-
     def encrypt(
         self, plaintext: str, nonce: str | None = None, timestamp: str | None = None
     ) -> tuple[str, str, str, str]:

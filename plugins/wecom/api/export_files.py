@@ -34,7 +34,7 @@ from wecom.errors import CallbackCryptoError, WeComExportError
 
 log = logging.getLogger(__name__)
 
-RECORDS_KEY = {"user": "userlist", "simple_user": "userlist", "department": "department", "taguser": "userlist"}
+RECORDS_KEY = {"user": "userlist", "department": "department", "taguser": "userlist"}
 DONE, FAILED = 2, 3
 READ_CHUNK = 1 << 20
 _HEAD = re.compile(r'\s*\{\s*"([^"\\]+)"\s*:\s*\[')

@@ -200,21 +200,6 @@ def _json_time(value: datetime, dialect: str) -> str:
     return stored if isinstance(stored, str) else stored.isoformat()
 
 
-def store_event(
-    bind: Engine | Connection,
-    corp_id: str,
-    parsed: ParsedEvent,
-    raw_message: str,
-    received_at: datetime,
-    *,
-    conn_id: str | None = None,
-) -> bool:
-    """Store one event in one transaction (or the caller's); True if new, False if a redelivery."""
-    with _transaction(bind) as connection:
-        (is_new,) = store_events(connection, [NewEvent(corp_id, conn_id, parsed, raw_message, received_at)])
-    return is_new
-
-
 def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a driver error (psycopg2 ``pgcode``, psycopg ``sqlstate``), if any."""
     orig = getattr(exc, "orig", None)

@@ -45,10 +45,6 @@ class PendingProbe:
         self._async: AsyncEngine | None = create_async_engine(converted) if converted is not None else None
         self._sync: Engine | None = None if converted is not None else create_target_engine(url)
 
-    @property
-    def is_async(self) -> bool:
-        return self._async is not None
-
     def _params(self) -> dict[str, Any]:
         return {"corp_id": self.corp_id, "max_attempts": self.max_attempts}
 

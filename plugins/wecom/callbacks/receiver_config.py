@@ -115,10 +115,10 @@ def config_from_connection(
         )
     except SettingsError as exc:
         raise ReceiverConfigError(str(exc)) from None
-    return ReceiverConfig(  # token and key as from_fields validated them
+    return ReceiverConfig(
         corp_id=settings.corp_id,
-        token=extra["callback_token"],
-        encoding_aes_key=extra["encoding_aes_key"],
+        token=settings.callback_token,
+        encoding_aes_key=settings.encoding_aes_key,
         engine=engine_for(settings.target_conn_id),
         max_body_bytes=settings.options.get("callback_max_body_bytes", DEFAULT_MAX_BODY_BYTES),
         timestamp_window_s=settings.options.get("callback_timestamp_window_s", DEFAULT_TIMESTAMP_WINDOW_S),

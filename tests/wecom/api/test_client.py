@@ -102,8 +102,8 @@ def test_directory_methods_return_validated_payloads(client: WeComClient, sim: R
     assert {d["id"] for d in client.department_list(id=1)} <= {d["id"] for d in departments}
     assert client.department_get(1)["id"] == 1
 
-    members = {u["userid"] for d in departments for u in client.user_simplelist(d["id"])}
-    assert members == {u["userid"] for d in departments for u in client.user_list(d["id"])}
+    members = {u["userid"] for d in departments for u in client.user_list(d["id"])}
+    assert members == {m.userid for m in sim.state.org.users.values()}
     userid = sorted(members)[0]
     member = client.user_get(userid)
     assert member["userid"] == userid
@@ -130,15 +130,15 @@ def test_tag_methods_return_what_wecom_sent_and_no_more(client: WeComClient, sim
 
 
 def test_counters_match_what_the_server_received(client: WeComClient, sim: RunningSimulator) -> None:
-    sim.add_fault(endpoint="user/simplelist", errcode=-1, times=1)
-    client.user_simplelist(1)
+    sim.add_fault(endpoint="user/list", errcode=-1, times=1)
+    client.user_list(1)
     client.department_get(1)
-    assert client.api_calls == {"gettoken": 1, "user/simplelist": 2, "department/get": 1}
+    assert client.api_calls == {"gettoken": 1, "user/list": 2, "department/get": 1}
     assert {endpoint: sim.calls[endpoint] for endpoint in client.api_calls} == client.api_calls
     stats = client.stats()
     stats["api_calls"]["gettoken"] = 99
     assert client.stats() == {
-        "api_calls": {"gettoken": 1, "user/simplelist": 2, "department/get": 1},
+        "api_calls": {"gettoken": 1, "user/list": 2, "department/get": 1},
         "throttled": 0,
     }
 

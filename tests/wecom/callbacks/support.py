@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from wecom.api.client import WeComClient
 from wecom.callbacks.apply import DeltaApplier, DeltaResult
-from wecom.callbacks.events_table import store_event
-from wecom.callbacks.parse import parse_event
+from wecom.callbacks.events_table import NewEvent, store_events
+from wecom.callbacks.parse import ParsedEvent, parse_event
 from wecom.directory.transform import transform
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
@@ -25,6 +25,24 @@ _runs = count()
 
 def at(seconds: float) -> int:
     return int((T0 + timedelta(seconds=seconds)).timestamp())
+
+
+def store_event(
+    bind: Engine | Connection,
+    corp_id: str,
+    parsed: ParsedEvent,
+    raw_message: str,
+    received_at: datetime,
+    *,
+    conn_id: str | None = None,
+) -> bool:
+    """Store one event as the receiver does (``store_events``), in its own transaction on an engine or in
+    the connection's; True if new, False if a redelivery."""
+    event = NewEvent(corp_id, conn_id, parsed, raw_message, received_at)
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            return store_events(connection, [event])[0]
+    return store_events(bind, [event])[0]
 
 
 def event_xml(change_type: str, create_time: int, corp: str = CORP, **fields: object) -> str:

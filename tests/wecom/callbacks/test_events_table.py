@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
+from tests.wecom.callbacks.support import store_event
 from tests.wecom.callbacks.test_parse import CORP_ID, CREATE_TIME, EVENTS, event_xml
 from wecom.callbacks.events_table import (
     NewEvent,
     check_events_table,
     ensure_callback_events_table,
-    store_event,
     store_events,
 )
 from wecom.callbacks.parse import dedup_key, parse_event
@@ -112,15 +112,16 @@ def test_dedup_is_per_corp_and_per_exact_message(engine: Engine) -> None:
     assert len(rows(engine)) == 3
 
 
-def test_store_joins_the_callers_transaction(engine: Engine) -> None:
+def test_events_are_stored_in_the_callers_transaction(engine: Engine) -> None:
     xml = EVENTS["delete_party"][0]
+    event = NewEvent(CORP_ID, None, parse_event(xml), xml, datetime.now(UTC))
     with engine.connect() as connection:
         transaction = connection.begin()
-        assert store_event(connection, CORP_ID, parse_event(xml), xml, datetime.now(UTC))
+        assert store_events(connection, [event, event]) == [True, False]
         transaction.rollback()
     assert rows(engine) == []
-    with engine.connect() as connection:
-        assert store_event(connection, CORP_ID, parse_event(xml), xml, datetime.now(UTC))
+    with engine.begin() as connection:
+        assert store_events(connection, [event]) == [True]
     assert len(rows(engine)) == 1
 
 

@@ -22,8 +22,7 @@ from airflow.sdk.exceptions import (
 from sqlalchemy import create_engine
 
 from tests.support.airflow_runner import target_connection
-from tests.wecom.callbacks.support import CORP, event_xml
-from wecom.callbacks.events_table import store_event
+from tests.wecom.callbacks.support import CORP, event_xml, store_event
 from wecom.callbacks.parse import parse_event
 from wecom.sensors.callback_events import CallbackEventsSensor
 from wecom.store.loader import DirectoryLoader

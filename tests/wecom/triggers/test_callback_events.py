@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import Engine, make_url
 
 from tests.support.airflow_runner import target_connection
-from tests.wecom.callbacks.support import CORP, event_xml
-from wecom.callbacks.events_table import store_event
+from tests.wecom.callbacks.support import CORP, event_xml, store_event
 from wecom.callbacks.parse import parse_event
 from wecom.callbacks.pending import PendingProbe, async_url
 from wecom.store.loader import DirectoryLoader
@@ -100,7 +99,7 @@ def test_probe_uses_the_async_driver_and_threads_only_for_libpq_options(engine: 
     async def count(target) -> tuple[bool, int]:
         probe = PendingProbe(target, CORP, max_attempts=5)
         try:
-            return probe.is_async, await probe.count()
+            return probe._async is not None, await probe.count()  # the async driver, not a thread
         finally:
             await probe.close()
 
