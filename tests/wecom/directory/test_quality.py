@@ -36,12 +36,21 @@ def departments(*records: dict) -> pd.DataFrame:
     return transform_departments(raw_frame(*records), CORP)[0]
 
 
-def test_a_clean_snapshot_passes() -> None:
-    check_snapshot(snapshot())
+def every_problem(snap: Snapshot) -> list[str]:
+    """What each check finds in ``snap``, in the order ``check_snapshot`` runs them."""
+    return check_departments(snap.departments) + check_users(
+        snap.users, snap.user_departments, snap.departments["department_id"]
+    )
 
 
-def test_an_empty_snapshot_passes() -> None:
-    check_snapshot(transform(pd.DataFrame(), pd.DataFrame(), CORP))
+@pytest.mark.parametrize(
+    "snap",
+    [snapshot(), transform(pd.DataFrame(), pd.DataFrame(), CORP)],
+    ids=["clean", "empty"],
+)
+def test_a_clean_or_empty_snapshot_has_no_problem_and_passes(snap: Snapshot) -> None:
+    assert every_problem(snap) == []
+    assert check_snapshot(snap) is None  # raises QualityCheckError on any problem
 
 
 def test_conflicting_records_of_one_department_are_named() -> None:

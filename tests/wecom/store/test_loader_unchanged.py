@@ -55,24 +55,30 @@ def loader(target_engine: Engine) -> DirectoryLoader:
     return loader
 
 
-def test_same_digest_and_untouched_tables_record_an_unchanged_snapshot(loader: DirectoryLoader) -> None:
-    load(loader, run("r1", 0))
-    with loader.engine.connect() as conn:
-        before = conn.execute(text("SELECT * FROM wecom_users ORDER BY userid")).all()
-    result = loader.record_if_unchanged(run("r2", 1))
-    assert result is not None and (result.status, result.rows_written, result.drift_total) == ("unchanged", 0, 0)
-    row = loader.runs.get("wecom_directory_sync", "r2")
+def assert_recorded_unchanged(loader: DirectoryLoader, record: RunRecord) -> None:
+    """``record`` was recorded as an unchanged snapshot: nothing written, and it is the newest snapshot."""
+    result = loader.record_if_unchanged(record)
+    assert result is not None, "the full load was asked for"
+    assert (result.status, result.rows_written, result.drift_total) == ("unchanged", 0, 0)
+    row = loader.runs.get("wecom_directory_sync", record.run_id)
     assert (row["status"], row["snapshot_digest"], row["users_inserted"], row["drift_total"]) == (
         "unchanged",
         DIGEST,
         0,
         0,
     )
-    assert loader.runs.latest_snapshot(CORP) == T0 + timedelta(hours=1)  # counts as a snapshot for freshness
+    assert loader.runs.latest_snapshot(CORP) == record.observed_at  # counts as a snapshot for freshness
+
+
+def test_same_digest_and_untouched_tables_record_an_unchanged_snapshot(loader: DirectoryLoader) -> None:
+    load(loader, run("r1", 0))
+    with loader.engine.connect() as conn:
+        before = conn.execute(text("SELECT * FROM wecom_users ORDER BY userid")).all()
+    assert_recorded_unchanged(loader, run("r2", 1))
     with loader.engine.connect() as conn:
         assert conn.execute(text("SELECT * FROM wecom_users ORDER BY userid")).all() == before
     # A chain of unchanged runs keeps comparing with the newest one.
-    assert loader.record_if_unchanged(run("r3", 2)) is not None
+    assert_recorded_unchanged(loader, run("r3", 2))
 
 
 @pytest.mark.parametrize(
@@ -122,7 +128,7 @@ def test_events_settled_before_the_snapshot_do_not_count(loader: DirectoryLoader
     add_event(loader, "superseded", -1, 0)
     add_event(loader, "dead", 0.5)
     load(loader, run("r1", 0))
-    assert loader.record_if_unchanged(run("r2", 1)) is not None
+    assert_recorded_unchanged(loader, run("r2", 1))
 
 
 def test_a_row_deleted_by_hand_needs_the_full_load(loader: DirectoryLoader) -> None:
