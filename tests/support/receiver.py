@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -17,6 +16,7 @@ import uvicorn
 from sqlalchemy import URL, text
 from starlette.types import ASGIApp
 
+from tests.support.waiting import DEADLINE_S, wait_for
 from wecom.api.crypto import WeComCrypto
 from wecom.callbacks.parse import MAX_FIELD_CHARS
 from wecom.callbacks.receiver import create_receiver_app
@@ -39,10 +39,8 @@ def serving(app: ASGIApp, **options: Any) -> Iterator[int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
+    wait_for(lambda: server.started or not thread.is_alive(), DEADLINE_S, "the server to start")
+    assert server.started, "the server thread ended before it started serving"
     try:
         yield port
     finally:

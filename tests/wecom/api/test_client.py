@@ -315,11 +315,12 @@ def test_errors_that_retrying_cannot_fix_fail_at_once(
 
 def test_restricted_contact_sync_ips_keep_the_id_lists(client: WeComClient, sim: RunningSimulator) -> None:
     sim.set_regime("ids_only")
-    assert client.department_simplelist()
+    assert {d["id"] for d in client.department_simplelist()} == set(sim.state.org.departments)
     rows = client.user_list_id()
+    assert {row["userid"] for row in rows} == {m.userid for m in sim.state.org.users.values()}
     with pytest.raises(WeComPermissionError) as caught:
         client.user_get(rows[0]["userid"])
-    assert caught.value.errcode in (48002, 48009)
+    assert caught.value.errcode == 48009  # a contact-sync IP trusted after 2022-08-15
     assert sim.calls["user/get"] == 1
 
 

@@ -49,7 +49,7 @@ def test_an_ids_only_move_replaces_the_memberships_and_keeps_every_other_field()
     )
     [(_, state)] = versions
     assert state == STORED | {"department": [3, 4], "order": [20, None], "is_leader_in_dept": [0, None]}
-    assert said_leaders
+    assert said_leaders is True
 
 
 def test_a_fetched_answer_without_contact_fields_keeps_them() -> None:
@@ -109,7 +109,7 @@ def test_events_are_grouped_under_the_latest_userid_whatever_order_the_renames_c
     [group] = group_users([late, b_to_c, early, a_to_b], [b_to_c, a_to_b])
     assert group.key == "c"
     assert [e.event_id for e in group.events] == [early.event_id, a_to_b.event_id, b_to_c.event_id, late.event_id]
-    assert group.replaying
+    assert group.replaying is True
 
 
 def test_a_rename_loop_does_not_hang_the_grouping() -> None:
