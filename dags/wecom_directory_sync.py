@@ -59,11 +59,14 @@ from wecom.company_context import CompanyContext
 from wecom.constants import COMPANIES_VARIABLE
 from wecom.errors import MassDeletionError
 from wecom.operators.extract import WeComExtractOperator
-from wecom.pipeline import check_staged, load_staged, scope_tops, snapshot_digest, transform_staged
 from wecom.store.plan import LoadOptions
 from wecom.task_failures import fails_once
 
 log = logging.getLogger(__name__)
+
+# The tasks that transform, check and load import wecom.pipeline (pandas, Arrow) when they run:
+# the dag-processor parses this file every few minutes, and every task process parses it before
+# running its task, so its top-level imports stay light (Airflow's best practices say the same).
 
 
 @task
@@ -88,6 +91,8 @@ def skip_if_unchanged(
     manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str, wecom_conn_id: str, **context: Context
 ) -> dict[str, str | None] | bool:
     """False (skip the rest) once the run is recorded as unchanged; else the digest for the load."""
+    from wecom.pipeline import snapshot_digest  # noqa: PLC0415
+
     digest = snapshot_digest(manifest, pii_policy(pii, pii_salt_variable))
     conf = run_conf(context)
     if conf.force or conf.dry_run:
@@ -102,6 +107,8 @@ def skip_if_unchanged(
 @task
 @fails_once
 def transform(manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: str) -> dict[str, int]:
+    from wecom.pipeline import scope_tops, transform_staged  # noqa: PLC0415
+
     policy = pii_policy(pii, pii_salt_variable)
     return transform_staged(
         staged(manifest, "raw"), staged(manifest, "normalized"), manifest["corp_id"], policy, tops=scope_tops(manifest)
@@ -112,6 +119,8 @@ def transform(manifest: dict[str, Any], pii: dict[str, str], pii_salt_variable: 
 @fails_once
 def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
     """Bad data does not get better on retry: fail at once (``fails_once``), naming the offending ids."""
+    from wecom.pipeline import check_staged, scope_tops  # noqa: PLC0415
+
     check_staged(staged(manifest, "normalized"), scope_tops(manifest))
 
 
@@ -126,6 +135,8 @@ def load(
     max_delete_count: int | None,
     **context: Context,
 ) -> dict[str, Any]:
+    from wecom.pipeline import load_staged  # noqa: PLC0415
+
     conf = run_conf(context)
     options = LoadOptions(
         dry_run=conf.dry_run,

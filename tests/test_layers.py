@@ -167,3 +167,26 @@ def test_the_import_reader_sees_lazy_and_relative_imports() -> None:
     every = {a.name for n in _import_nodes(tree, at_import_time=False) for a in n.names}
     assert eager == {"os", "sibling"}
     assert every == {"os", "sibling", "airflow.sdk"}
+
+
+DAGS = PLUGINS.parent / "dags"
+# Parsed by the dag-processor every few minutes and by every task process before it runs: the
+# tasks that need pandas or pyarrow import them when they run, not when the file is parsed.
+DAG_FILE_HEAVY = ("pandas", "pyarrow", "numpy", "Crypto", "orjson")
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
+def test_dag_files_load_nothing_heavy_when_parsed(dag_file: str) -> None:
+    names = set()
+    for node in _import_nodes(ast.parse((DAGS / dag_file).read_text(encoding="utf-8")), at_import_time=True):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif node.module:
+            names.update({node.module} | {f"{node.module}.{alias.name}" for alias in node.names})
+    loaded = {dag_file: dag_file}
+    for name in sorted(names):
+        loaded.setdefault(name, f"{dag_file} -> {name}")
+        if name in modules():
+            loaded |= {k: f"{dag_file} -> {v}" for k, v in _loaded(name).items() if k not in loaded}
+    found = _heavy(loaded, DAG_FILE_HEAVY)
+    assert not found, "\n".join(found)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -17,18 +17,19 @@ from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import config, metrics
-from wecom.callbacks.apply import DeltaApplier, DeltaResult
 from wecom.company_context import CompanyContext, ConfigurationError
 from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.pii import PiiPolicy
 from wecom.errors import PiiConfigError, RunConfError
-from wecom.pipeline import run_record
 from wecom.run_options import RunConf, covering_snapshot
 from wecom.runs import RunStatus
 from wecom.status import event_queue_status, run_row
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord
-from wecom.store.staging import StagePath
+from wecom.store.stage_path import StagePath
+
+if TYPE_CHECKING:
+    from wecom.callbacks.apply import DeltaResult
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ def logged_run_row(company: CompanyContext, context: Context) -> dict[str, Any]:
 
 def context_run_record(manifest: dict[str, Any], context: Context, snapshot_digest: str | None) -> RunRecord:
     """The run-row facts of a full sync: the extraction manifest's and the Airflow context's."""
+    # Imported here, as in the other helpers that need pandas or the WeCom client: the DAG files import
+    # this module, and parsing them must stay light (tests/test_layers.py).
+    from wecom.pipeline import run_record  # noqa: PLC0415
+
     return run_record(manifest, snapshot_digest=snapshot_digest, **_run_identity(context))
 
 
@@ -136,6 +141,8 @@ def emit_run_metrics(row: dict[str, Any]) -> None:
 def apply_ready_events(company: CompanyContext, pii: PiiPolicy, context: Context) -> DeltaResult:
     """Apply the company's ready callback events (a ``delta`` run), completing ids-only ones with the fetch
     connection's secret (``CompanyContext.fetch_hook``)."""
+    from wecom.callbacks.apply import DeltaApplier  # noqa: PLC0415
+
     with company.fetch_hook().get_conn() as client:
         applier = DeltaApplier(
             company.engine,

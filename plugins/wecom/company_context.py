@@ -30,7 +30,7 @@ from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection, location, unreachable
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_spool import RunSpool
-from wecom.store.staging import StagePath, run_folder
+from wecom.store.stage_path import StagePath, run_folder
 
 log = logging.getLogger(__name__)
 

@@ -34,10 +34,9 @@ from wecom.scope import SCOPE_KEYS, Scope
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord
+from wecom.store.stage_path import StagePath, ensure_dir
 from wecom.store.staging import (
-    StagePath,
     TableWriter,
-    ensure_dir,
     gc_paused,
     iter_json_lines,
     iter_table,

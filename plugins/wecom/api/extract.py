@@ -50,7 +50,8 @@ from wecom.errors import (
 )
 from wecom.scope import WHOLE_COMPANY, CurrentEntities, Scope
 from wecom.settings import CHOICES, STRATEGIES
-from wecom.store.staging import JsonLinesWriter, StagePath, ensure_dir, write_json, write_manifest
+from wecom.store.stage_path import StagePath, ensure_dir
+from wecom.store.staging import JsonLinesWriter, write_json, write_manifest
 
 log = logging.getLogger(__name__)
 

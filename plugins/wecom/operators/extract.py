@@ -9,13 +9,12 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.api.extract import extract_directory
 from wecom.company_context import CompanyContext
 from wecom.constants import DEFAULT_MAX_WORKERS, DEFAULT_WECOM_CONN_ID
 from wecom.errors import WeComConfigError
 from wecom.hooks.wecom import WeComHook
 from wecom.scope import Scope
-from wecom.store.staging import run_folder
+from wecom.store.stage_path import run_folder
 
 
 class WeComExtractOperator(BaseOperator):
@@ -51,6 +50,10 @@ class WeComExtractOperator(BaseOperator):
         return WeComHook(self.wecom_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # Imported here: the walk brings the WeCom client, orjson and Arrow, which parsing the DAG file
+        # (every task process, the dag-processor) does not need.
+        from wecom.api.extract import extract_directory  # noqa: PLC0415
+
         with CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
             root = ObjectStoragePath(self.staging_uri) if self.staging_uri else company.staging
             folder = run_folder(root, company.corp_id, self.dag_id, context["run_id"])

@@ -12,20 +12,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
 from sqlalchemy import Connection, Engine, text
 
 from wecom.errors import MassDeletionError
 from wecom.runs import RunStatus
 from wecom.scope import CurrentEntities
-from wecom.store.merge import merge_snapshot
 from wecom.store.plan import DRIFT_TABLES, LoadOptions, LoadResult
 from wecom.store.run_records import RunRecord, RunRecords
 from wecom.store.schema import ensure_schema
 from wecom.store.sql import db_time, parse_db_time, read_named_statements
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,10 @@ class DirectoryLoader:
         Raises ``MassDeletionError`` (after recording the run as ``guard_tripped``,
         with the directory untouched) when the snapshot would delete too much.
         """
+        # Imported here: the merge brings pandas and Arrow, which the other tasks that use a loader
+        # (schema, freshness, the unchanged check, run rows) do not need.
+        from wecom.store.merge import merge_snapshot  # noqa: PLC0415
+
         options = options or LoadOptions()
         now = datetime.now(UTC)
         params = {

@@ -17,7 +17,7 @@ from datetime import datetime
 from wecom.store.loader import DirectoryLoader
 from wecom.store.run_records import RunRecord
 from wecom.store.sql import parse_db_time
-from wecom.store.staging import StagePath, ensure_dir, run_folder
+from wecom.store.stage_path import StagePath, ensure_dir, run_folder
 
 log = logging.getLogger(__name__)
 
