@@ -17,10 +17,10 @@ from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import config, metrics
-from wecom.company_context import CompanyContext, ConfigurationError
+from wecom.company_context import CompanyContext
 from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.pii import PiiPolicy
-from wecom.errors import PiiConfigError, RunConfError
+from wecom.errors import ConnectionConfigError, PiiConfigError, RunConfError
 from wecom.run_options import RunConf, covering_snapshot
 from wecom.runs import RunStatus
 from wecom.status import event_queue_status, run_row
@@ -80,7 +80,7 @@ def record_failure(wecom_conn_id: str, kind: str = "full") -> Callable[[Context]
     def callback(context: Context) -> None:
         try:
             company = CompanyContext(wecom_conn_id)
-        except ConfigurationError as config_error:  # the task's own failure already says it
+        except ConnectionConfigError as config_error:  # the task's own failure already says it
             log.warning("could not record the failed run in wecom_sync_runs: %s", config_error)
             return
         with company:
@@ -110,7 +110,7 @@ def record_failed_run(company: CompanyContext, context: Context, kind: str) -> s
             spool.folder,
         )
         return RunStatus.FAILED
-    except ConfigurationError as config_error:
+    except ConnectionConfigError as config_error:
         log.warning("could not record the failed run in wecom_sync_runs: %s", config_error)
         return RunStatus.FAILED
     except Exception:

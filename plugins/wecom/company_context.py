@@ -6,47 +6,42 @@ and disposed of at the end, and every helper reads the same values. Where a comp
 is the ``target_conn_id`` of its ``wecom`` connection: the receiver and the rate budget read the
 same setting, so events, snapshots and budgets cannot end up in different databases.
 
-Resolving fails in one line naming the connection to fix (``ConfigurationError``, which Airflow
-does not retry); so does reaching a database that retrying cannot help, while a refused or silent
-server, perhaps restarting, is ``TargetUnavailable`` and goes through the DAG's retries.
+Resolving fails in one line naming the connection to fix (``ConnectionConfigError``, a permanent
+error: the task fails without its retries); so does reaching a database that retrying cannot help,
+while a refused or silent server, perhaps restarting, is ``TargetUnavailableError`` and goes through
+the DAG's retries.
 """
 
 from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from airflow.sdk import BaseHook, Connection, Context, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from wecom import config
-from wecom.errors import SettingsError
+from wecom.errors import ConnectionConfigError, SettingsError, TargetUnavailableError
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import post_alert
 from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection, location, unreachable
-from wecom.store.loader import DirectoryLoader
-from wecom.store.run_spool import RunSpool
 from wecom.store.stage_path import StagePath, run_folder
 
+if TYPE_CHECKING:
+    from wecom.store.loader import DirectoryLoader
+    from wecom.store.run_spool import RunSpool
+
 log = logging.getLogger(__name__)
-
-
-class ConfigurationError(AirflowFailException):
-    """A setting that retrying cannot fix: the task fails at once, in one line saying what to change."""
-
-
-class TargetUnavailable(AirflowException):
-    """The target database did not answer (it may be restarting): retried as the DAG's retries allow."""
 
 
 class CompanyContext:
     """The company of one ``wecom`` connection, for the length of one task: ``with CompanyContext(conn_id)
     as company: ...``. The settings are read at once (a missing or malformed connection is a
-    ``ConfigurationError`` before anything else happens); the target database is opened on first use."""
+    ``ConnectionConfigError`` before anything else happens); the target database is opened on first use."""
 
     def __init__(self, wecom_conn_id: str, *, hook: WeComHook | None = None) -> None:
         """``hook``: the caller's own hook of this connection (an operator's), so it is not read twice."""
@@ -68,20 +63,24 @@ class CompanyContext:
         try:
             return BaseHook.get_connection(self.target_conn_id)
         except AirflowNotFoundException:
-            raise ConfigurationError(
+            raise ConnectionConfigError(
                 f"connection {self.conn_id!r} names target database connection {self.target_conn_id!r}, which does "
                 f"not exist: add it (Admin > Connections) or set target_conn_id in {self.conn_id!r}'s extra"
             ) from None
 
     @cached_property
     def engine(self) -> Engine:
+        connection = self.target_connection
         try:
-            return engine_from_airflow_connection(self.target_connection)
+            return engine_from_airflow_connection(connection)
         except ValueError as error:  # not a sqlite or postgres connection, or no path
-            raise ConfigurationError(f"target database of {self.conn_id!r}: {error}") from None
+            raise ConnectionConfigError(f"target database of {self.conn_id!r}: {error}") from None
 
     @cached_property
     def loader(self) -> DirectoryLoader:
+        # Imported here: the loader brings pandas and pyarrow, which the sensor never needs.
+        from wecom.store.loader import DirectoryLoader  # noqa: PLC0415
+
         return DirectoryLoader(self.engine)
 
     @cached_property
@@ -102,14 +101,16 @@ class CompanyContext:
     @property
     def failed_runs(self) -> RunSpool:
         """Where the company's failed runs wait while its target database is down."""
+        from wecom.store.run_spool import RunSpool  # noqa: PLC0415
+
         return RunSpool.of_company(self.staging, self.corp_id)
 
     def ensure_schema(self) -> DirectoryLoader:
         """The loader, its missing tables created: the first task of every DAG, so that a database that
         cannot be reached fails before anything else, in one line naming the connection, where it points
-        and what to do. At once (``ConfigurationError``) for what retrying cannot fix: an unknown host,
+        and what to do. At once (``ConnectionConfigError``) for what retrying cannot fix: an unknown host,
         database or user, a refused login, an SQLite path that cannot be opened. Refused or unanswered
-        connections may be a server restarting: ``TargetUnavailable``, retried by the DAG's retries."""
+        connections may be a server restarting: ``TargetUnavailableError``, retried by the DAG's retries."""
         try:
             self.loader.ensure_schema()
         except OperationalError as error:
@@ -120,8 +121,8 @@ class CompanyContext:
                 f"{reason.problem}: {reason.advice} in connection {target!r}"
             )
             if reason.transient:
-                raise TargetUnavailable(f"{message}; the task is retried as the DAG's retries allow") from None
-            raise ConfigurationError(message) from None
+                raise TargetUnavailableError(f"{message}; the task is retried as the DAG's retries allow") from None
+            raise ConnectionConfigError(message) from None
         return self.loader
 
     def fetch_hook(self) -> WeComHook:
@@ -132,7 +133,7 @@ class CompanyContext:
             return self.hook
         fetch = WeComHook(fetch_conn_id, target_engine=self.engine)
         if fetch.settings.corp_id != self.corp_id:
-            raise ConfigurationError(
+            raise ConnectionConfigError(
                 f"connection {self.conn_id!r}: fetch_conn_id {fetch_conn_id!r} is a connection of corp "
                 f"{fetch.settings.corp_id!r}, not {self.corp_id!r}; name a connection of the same corp"
             )
@@ -158,13 +159,13 @@ class CompanyContext:
 
 
 def _settings(hook: WeComHook) -> WeComSettings:
-    """The company's ``wecom`` connection, parsed; missing or malformed is a ``ConfigurationError``."""
+    """The company's ``wecom`` connection, parsed; missing or malformed is a ``ConnectionConfigError``."""
     try:
         return hook.settings
     except AirflowNotFoundException:
-        raise ConfigurationError(
+        raise ConnectionConfigError(
             f"connection {hook.wecom_conn_id!r} does not exist: add it (Admin > Connections, type WeCom) "
             "or name another in the company's wecom_conn_id (Variable wecom_companies)"
         ) from None
     except SettingsError as error:
-        raise ConfigurationError(f"{error} (Admin > Connections)") from None
+        raise ConnectionConfigError(f"{error} (Admin > Connections)") from None

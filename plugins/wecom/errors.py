@@ -168,6 +168,15 @@ class SettingsError(PermanentError, ValueError):
     """A connection field is missing or malformed; the message names the field."""
 
 
+class ConnectionConfigError(PermanentError, ValueError):
+    """A company's connections cannot be used as they are (missing, malformed, a target database that
+    refuses for a reason retrying cannot fix); the message names the connection and what to change."""
+
+
+class TargetUnavailableError(Exception):
+    """The target database did not answer (it may be restarting): retried as the DAG's retries allow."""
+
+
 class CompanyConfigError(PermanentError, ValueError):
     """The companies configuration is malformed; the message names the key."""
 

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
-from wecom.company_context import CompanyContext, ConfigurationError, TargetUnavailable
+from wecom.company_context import CompanyContext
+from wecom.errors import ConnectionConfigError, PermanentError, TargetUnavailableError
 from wecom.store.loader import DirectoryLoader
 
 
@@ -29,6 +29,7 @@ def target(monkeypatch: pytest.MonkeyPatch, **conn: object) -> None:
 
 
 def ensure_target_schema(wecom_conn_id: str) -> DirectoryLoader:
+    """What the first task of each DAG does (under ``fails_once``, which ends a permanent error's retries)."""
     with CompanyContext(wecom_conn_id) as company:
         return company.ensure_schema()
 
@@ -41,14 +42,14 @@ def one_line(error: BaseException) -> str:
 
 
 def test_an_unknown_wecom_connection_fails_at_once() -> None:
-    with pytest.raises(ConfigurationError) as failure:
+    with pytest.raises(ConnectionConfigError) as failure:
         ensure_target_schema("wecom_nowhere")
     assert one_line(failure.value).startswith("connection 'wecom_nowhere' does not exist: add it")
 
 
 def test_an_unknown_target_connection_names_both_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     wecom(monkeypatch, target_conn_id="wecom_missing_db")
-    with pytest.raises(ConfigurationError) as failure:
+    with pytest.raises(ConnectionConfigError) as failure:
         ensure_target_schema("wecom_default")
     assert one_line(failure.value) == (
         "connection 'wecom_default' names target database connection 'wecom_missing_db', which does not exist: "
@@ -58,16 +59,16 @@ def test_an_unknown_target_connection_names_both_connections(monkeypatch: pytest
 
 def test_a_malformed_wecom_connection_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     wecom(monkeypatch, strategy="fastest")
-    with pytest.raises(ConfigurationError, match="connection 'wecom_default': field strategy"):
+    with pytest.raises(ConnectionConfigError, match="connection 'wecom_default': field strategy"):
         ensure_target_schema("wecom_default")
 
 
 def test_an_unknown_host_fails_at_once_naming_connection_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
     wecom(monkeypatch)
     target(monkeypatch, conn_type="postgres", host="db.invalid", login="u", password="db-password", schema="w")
-    with pytest.raises(ConfigurationError) as failure:
+    with pytest.raises(ConnectionConfigError) as failure:
         ensure_target_schema("wecom_default")
-    assert isinstance(failure.value, AirflowFailException)  # Airflow does not retry it
+    assert isinstance(failure.value, PermanentError)  # fails_once: Airflow does not retry it
     assert one_line(failure.value) == (
         "target database 'wecom_target_db' of connection 'wecom_default' (postgresql db.invalid:5432/w): "
         "unknown host name: fix the host in connection 'wecom_target_db'"
@@ -77,9 +78,9 @@ def test_an_unknown_host_fails_at_once_naming_connection_and_host(monkeypatch: p
 def test_a_refused_connection_is_retried_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     wecom(monkeypatch)
     target(monkeypatch, conn_type="postgres", host="127.0.0.1", port=9, login="u", password="db-password", schema="w")
-    with pytest.raises(TargetUnavailable) as failure:
+    with pytest.raises(TargetUnavailableError) as failure:
         ensure_target_schema("wecom_default")
-    assert not isinstance(failure.value, AirflowFailException)
+    assert not isinstance(failure.value, PermanentError)
     assert one_line(failure.value).startswith(
         "target database 'wecom_target_db' of connection 'wecom_default' (postgresql 127.0.0.1:9/w): "
         "connection refused: start the database server or fix host and port in connection 'wecom_target_db'; "

@@ -7,14 +7,13 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.company_context import CompanyContext
 from wecom.constants import DEFAULT_MAX_WORKERS, DEFAULT_WECOM_CONN_ID
-from wecom.errors import WeComConfigError
 from wecom.hooks.wecom import WeComHook
 from wecom.scope import Scope
 from wecom.store.stage_path import run_folder
+from wecom.task_failures import failing_once
 
 
 class WeComExtractOperator(BaseOperator):
@@ -54,21 +53,18 @@ class WeComExtractOperator(BaseOperator):
         # (every task process, the dag-processor) does not need.
         from wecom.api.extract import extract_directory  # noqa: PLC0415
 
-        with CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
+        with failing_once(), CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
             root = ObjectStoragePath(self.staging_uri) if self.staging_uri else company.staging
             folder = run_folder(root, company.corp_id, self.dag_id, context["run_id"])
-            try:
-                with company.hook.get_conn() as client:
-                    manifest = extract_directory(
-                        client,
-                        folder / "raw",
-                        strategy=self.strategy or company.settings.strategy,
-                        max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
-                        scope=self.scope,
-                        current=lambda: company.loader.current_entities(company.corp_id),
-                    )
-            except WeComConfigError as error:
-                raise AirflowFailException(str(error)) from None
+            with company.hook.get_conn() as client:
+                manifest = extract_directory(
+                    client,
+                    folder / "raw",
+                    strategy=self.strategy or company.settings.strategy,
+                    max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+                    scope=self.scope,
+                    current=lambda: company.loader.current_entities(company.corp_id),
+                )
         self.log.info(
             "staged %s departments and %s members under %s (strategy %s, complete=%s, %s API calls)",
             manifest["departments"],

@@ -7,14 +7,15 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
 from wecom import config
 from wecom.callbacks.queue import count_ready
+from wecom.company_context import CompanyContext
 from wecom.constants import DEFAULT_WECOM_CONN_ID
 from wecom.hooks.wecom import WeComHook
-from wecom.store.engine import engine_from_airflow_connection
+from wecom.task_failures import failing_once
 from wecom.triggers.callback_events import CallbackEventsTrigger
 
 
@@ -63,12 +64,8 @@ class CallbackEventsSensor(BaseSensorOperator):
         return config.callback_max_attempts() if self.max_attempts is None else self.max_attempts
 
     def poke(self, context: Context) -> PokeReturnValue:
-        settings = self.hook.settings
-        engine = engine_from_airflow_connection(BaseHook.get_connection(settings.target_conn_id))
-        try:
-            ready = count_ready(engine, settings.corp_id, self.attempts)
-        finally:
-            engine.dispose()
+        with failing_once(), CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
+            ready = count_ready(company.engine, company.corp_id, self.attempts)
         if ready:
             self.log.info("%d callback event(s) ready to apply", ready)
         return PokeReturnValue(is_done=ready > 0, xcom_value=ready)
@@ -78,7 +75,7 @@ class CallbackEventsSensor(BaseSensorOperator):
             return super().execute(context)
         if found := self.poke(context):
             return found.xcom_value
-        settings = self.hook.settings
+        settings = self.hook.settings  # read by the first poke
         self.defer(
             trigger=CallbackEventsTrigger(
                 settings.target_conn_id, settings.corp_id, poll_interval=self.poke_interval, max_attempts=self.attempts

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.company_context import CompanyContext
-from wecom.errors import SettingsError
+from wecom.errors import ConnectionConfigError, SettingsError
 from wecom.provider_info import get_provider_info
 from wecom.settings import WeComSettings
 
@@ -52,6 +51,6 @@ def test_the_callback_client_uses_the_fetch_connection_of_the_same_corp(
     assert company.fetch_hook().rate_budget.store.engine is company.engine
     assert callback_fetch_hook("wecom_plain").wecom_conn_id == "wecom_plain"
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", connection("wwcorp", "app-secret", fetch_conn_id="wecom_other"))
-    with pytest.raises(AirflowFailException, match="wecom_other") as failure:
+    with pytest.raises(ConnectionConfigError, match="wecom_other") as failure:
         callback_fetch_hook("wecom_default")
     assert "app-secret" not in str(failure.value) and "other-secret" not in str(failure.value)
