@@ -40,7 +40,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Context, Param, Variable, dag, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from wecom.airflow_tasks import (
     alert_if_degraded,
@@ -57,7 +56,6 @@ from wecom.airflow_tasks import (
 from wecom.companies import Company, read_companies
 from wecom.company_context import CompanyContext
 from wecom.constants import COMPANIES_VARIABLE
-from wecom.errors import MassDeletionError
 from wecom.operators.extract import WeComExtractOperator
 from wecom.store.plan import LoadOptions
 from wecom.task_failures import fails_once
@@ -146,11 +144,9 @@ def load(
     )
     run = context_run_record(manifest, context, compared["snapshot_digest"])
     with CompanyContext(wecom_conn_id) as company:
-        try:
-            normalized, raw = staged(manifest, "normalized"), staged(manifest, "raw")
-            result = load_staged(company.loader, normalized, manifest, run, options, raw_dir=raw)
-        except MassDeletionError as error:
-            raise AirflowFailException(str(error)) from None
+        normalized, raw = staged(manifest, "normalized"), staged(manifest, "raw")
+        # A tripped guard (MassDeletionError) fails the task once: fails_once.
+        result = load_staged(company.loader, normalized, manifest, run, options, raw_dir=raw)
         alert_if_degraded(company, result, context)
     return result.as_dict()
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from tests.support.airflow_runner import run_dag, wecom_connection
+from tests.support.airflow_runner import run_dag, task_tries, wecom_connection
 from tests.support.directory import CORP, DAG_ID, latest_run, scalar, sync, table_state
 from wecom_simulator.org import generate_org
 from wecom_simulator.testing import running_simulator
@@ -38,6 +38,7 @@ def test_backfill_over_five_missed_days_extracts_once(sim, env, target_engine: E
 
 
 def test_guard_trips_when_half_the_company_vanishes(sim, env, target_engine: Engine) -> None:
+    env["AIRFLOW_VAR_WECOM_COMPANIES"] = json.dumps([{"name": "default", "retries": 2}])
     sync(env)
     before = table_state(target_engine)
     for userid in sorted(sim.state.org.users)[::2]:
@@ -45,6 +46,7 @@ def test_guard_trips_when_half_the_company_vanishes(sim, env, target_engine: Eng
     output = sync(env)
     run = latest_run(target_engine)
     assert run["status"] == "guard_tripped", output[-3000:]
+    assert task_tries(DAG_ID, "load") == (1, "failed"), "a tripped guard is not retried"
     assert "allow_mass_delete" in run["message"] and "of 120 users" in run["message"]
     assert "allow_mass_delete" in output
     assert table_state(target_engine) == before
