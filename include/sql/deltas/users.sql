@@ -182,3 +182,9 @@ WHERE corp_id = :corp_id
 -- Departments a member event may name: every stored one, deleted ones included.
 -- name: select_department_ids
 SELECT department_id FROM wecom_departments WHERE corp_id = :corp_id;
+
+-- Stored members per department, for the ids-only fetches' plan (wecom.callbacks.fetch).
+-- name: count_members
+SELECT department_id, COUNT(*) FROM wecom_user_departments
+WHERE corp_id = :corp_id AND department_id IN :ids
+GROUP BY department_id;

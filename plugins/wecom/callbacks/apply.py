@@ -23,7 +23,6 @@ A failure fails only its entity's events, never the batch, and no path deletes a
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from wecom.api.client import WeComClient
-from wecom.callbacks.fold import Event, Fetched, FetchFailed, Gone, Group, group_departments, group_users
+from wecom.callbacks.fetch import Fetcher, fetch_endpoint, waiting_departments
+from wecom.callbacks.fold import Event, Fetched, Group, group_departments, group_users
 from wecom.callbacks.queue import EventQueue
 from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
@@ -39,7 +39,6 @@ from wecom.callbacks.writer_users import apply_users
 from wecom.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_WORKERS
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.rights import Rights
-from wecom.errors import WeComError, WeComNoPrivilegeError, WeComNotFoundError, WeComPermissionError
 from wecom.runs import EventStatus, RunStatus
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import changed_tables
@@ -129,7 +128,7 @@ class DeltaApplier:
             live = [e for e in batch if e.event_id not in covered_ids]
             user_groups = _user_groups(queue, [e for e in live if e.entity_type == "user"])
             department_groups = _department_groups(queue, [e for e in live if e.entity_type == "department"])
-        fetched = self._fetch(user_groups, department_groups, result)
+        fetched = self._fetch(corp_id, user_groups, department_groups, result)
         with self.engine.begin() as conn:
             step = WriteStep(conn, corp_id, run.run_id, datetime.now(UTC), fetched)
             step.outcome.superseded += [e.event_id for e in covered]
@@ -172,43 +171,23 @@ class DeltaApplier:
         result.observed_at = max((e.create_time for e in batch if e.event_id in applied), default=None)
 
     def _fetch(
-        self, user_groups: list[Group], department_groups: list[Group], result: DeltaResult
+        self, corp_id: str, user_groups: list[Group], department_groups: list[Group], result: DeltaResult
     ) -> dict[tuple[str, str], Fetched]:
-        """Complete ids-only events: one fetch per entity, concurrently (the client limits the rate).
-
-        Once the secret is refused an endpoint (48002, 48009), the batch's other fetches of it are
-        not made: the answer would be the same. 60011 refuses one entity (outside the visible scope)."""
-        wanted = [("user", g.key) for g in user_groups if any(e.needs_fetch() for e in g.events)]
-        wanted += [("department", g.key) for g in department_groups if any(e.needs_fetch() for e in g.events)]
-        if not wanted or self.client is None:
-            if wanted:
-                log.info("%d ids-only entities applied from what their events carry (no fetch client)", len(wanted))
+        """Complete ids-only events (``wecom.callbacks.fetch``): concurrently, by department where many
+        members wait, within the client's rate limits."""
+        if self.client is None:
+            waiting = len(waiting_departments(user_groups))
+            waiting += sum(1 for g in department_groups if any(e.needs_fetch() for e in g.events))
+            if waiting:
+                log.info("%d ids-only entities applied from what their events carry (no fetch client)", waiting)
             return {}
-        client, refused, blocked = self.client, {}, set()
-
-        def fetch(item: tuple[str, str]) -> Fetched | None:
-            kind, key = item
-            endpoint = _endpoint(kind)
-            if endpoint in blocked:
-                return None
-            try:
-                return client.user_get(key) if kind == "user" else client.department_get(int(key))
-            except WeComNotFoundError:
-                return Gone()
-            except (WeComPermissionError, WeComNoPrivilegeError) as error:
-                refused.setdefault(endpoint, error.errcode)  # dict and set operations are atomic
-                if isinstance(error, WeComPermissionError):
-                    blocked.add(endpoint)
-                return None
-            except WeComError as error:
-                reason = f"{error.endpoint or endpoint} failed: {type(error).__name__} (errcode {error.errcode})"
-                return FetchFailed(reason)
-
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(wanted))) as pool:
-            answers = dict(zip(wanted, pool.map(fetch, wanted), strict=True))
-        result.api_calls = client.api_calls
-        for endpoint, errcode in refused.items():
-            result.refused[endpoint] = sum(1 for (k, _), a in answers.items() if a is None and _endpoint(k) == endpoint)
+        fetcher = Fetcher(self.client, self.max_workers)
+        answers = fetcher.fetch(self.engine, corp_id, user_groups, department_groups)
+        result.api_calls = self.client.api_calls
+        for endpoint, errcode in fetcher.refused.items():
+            result.refused[endpoint] = sum(
+                1 for (k, _), a in answers.items() if a is None and fetch_endpoint(k) == endpoint
+            )
             log.warning(
                 "%s answers errcode %s for this secret: %d ids-only entities applied from what their events "
                 "carry, their other fields kept as stored. To complete them, set fetch_conn_id in the wecom "
@@ -219,10 +198,6 @@ class DeltaApplier:
                 result.refused[endpoint],
             )
         return {item: answer for item, answer in answers.items() if answer is not None}
-
-
-def _endpoint(kind: str) -> str:
-    return "user/get" if kind == "user" else "department/get"
 
 
 def _user_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
