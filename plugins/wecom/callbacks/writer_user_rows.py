@@ -57,10 +57,11 @@ def write_users(
             continue
         users, links, direct = transform_users(pd.DataFrame(list(alive.values())), corp_id)
         rows_at |= {(key, level): row for key, row in records(users, "userid").items()}
-        for link in plain_rows(links):
+        link_rows = plain_rows(links)
+        for link in link_rows:
             links_at[link["userid"], level][int(link["department_id"])] = link
         final = {key for key in alive if len(folded[key][0]) == level + 1}
-        final_links += [link for link in plain_rows(links) if link["userid"] in final]
+        final_links += [link for link in link_rows if link["userid"] in final]
         final_direct += [row for row in plain_rows(direct) if row["userid"] in final]
         said = links[links["userid"].isin([key for key in final if folded[key][1]])]
         led += plain_rows(department_leaders_from_members(said, pd.Index(said["department_id"].unique())))
