@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk.log import mask_secret
 from airflow.sdk.observability.stats import Stats
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +20,7 @@ from wecom import config, metrics
 from wecom.company_context import CompanyContext
 from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.pii import PiiPolicy
-from wecom.errors import ConnectionConfigError, PiiConfigError, RunConfError
+from wecom.errors import ConnectionConfigError, PiiConfigError
 from wecom.run_options import RunConf, covering_snapshot
 from wecom.runs import RunStatus
 from wecom.status import event_queue_status, run_row
@@ -178,11 +178,9 @@ def alert_if_degraded(company: CompanyContext, result: LoadResult, context: Cont
 
 
 def run_conf(context: Context) -> RunConf:
-    """The run's conf, validated: unknown keys fail the run (no retries) listing the allowed ones."""
-    try:
-        return RunConf.from_conf(context["dag_run"].conf)
-    except RunConfError as error:
-        raise AirflowFailException(str(error)) from None
+    """The run's conf, validated: unknown keys fail the run listing the allowed ones (``RunConfError``, a
+    permanent error: the task fails without its retries)."""
+    return RunConf.from_conf(context["dag_run"].conf)
 
 
 def skip_if_covered(company: CompanyContext, freshness: timedelta, context: Context) -> None:
@@ -224,5 +222,5 @@ def pii_policy(option: Mapping[str, str], salt_variable: str) -> PiiPolicy:
             mask_secret(salt)
     try:
         return PiiPolicy.from_option(option, salt)
-    except PiiConfigError as error:
-        raise AirflowFailException(f"{error} (Variable {salt_variable!r})") from None
+    except PiiConfigError as error:  # permanent: the task fails without its retries
+        raise PiiConfigError(f"{error} (Variable {salt_variable!r})") from None
