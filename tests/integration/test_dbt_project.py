@@ -48,10 +48,11 @@ class Dbt:
             "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
         }
 
-    def __call__(self, *args: str) -> str:
+    def __call__(self, *args: str, succeeds: bool = True) -> str:
         done = subprocess.run([str(DBT), *args], env=self.env, capture_output=True, text=True, timeout=600, check=False)
-        assert done.returncode == 0, f"dbt {' '.join(args)} failed:\n{done.stdout[-6000:]}{done.stderr[-2000:]}"
-        return done.stdout
+        output = done.stdout + done.stderr
+        assert (done.returncode == 0) is succeeds, f"dbt {' '.join(args)} exited {done.returncode}:\n{output[-6000:]}"
+        return output
 
 
 def rows(engine: Engine, sql: str, **params) -> list[tuple]:
@@ -139,6 +140,11 @@ def test_dbt_builds_the_org_chart_and_history_models_from_two_snapshots(
     assert {r["status"] for r in results} == {"pass"}
     loaded = {r["unique_id"].rsplit(".", 1)[1]: datetime.fromisoformat(r["max_loaded_at"]) for r in results}
     assert loaded["wecom_users"] == loaded["wecom_departments"] == after
+
+    # An instant that is no ISO 8601 timestamp stops compilation with the var's name and value.
+    wrong = json.dumps({"wecom_as_of": "last tuesday"})
+    output = dbt("compile", "--select", "wecom_members_as_of", "--vars", wrong, succeeds=False)
+    assert "var wecom_as_of: 'last tuesday' is not an ISO 8601 date or timestamp" in output
 
 
 def test_dbt_virtualenv_holds_exactly_the_pinned_packages() -> None:
