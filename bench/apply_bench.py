@@ -9,7 +9,7 @@ create_party of the root department they join) and
 timed, as the DAG's apply task runs it; its CPU seconds are printed beside, steadier than wall
 time on a shared machine.
 
-    .venv/bin/python bench/apply_bench.py [--events 10000] [--latency-ms 20] [--workers 16] [--url sqlite:///...]
+    .venv/bin/python bench/apply_bench.py [--events 10000] [--latency-ms 20] [--workers 16] [--database postgresql]
 
 Target (issue 20): 10,000 events in at most 5 s on SQLite, 8 s on PostgreSQL.
 """
@@ -21,14 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "plugins"))
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from sqlalchemy import text  # noqa: E402
 
+from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 from wecom.api.client import WeComClient  # noqa: E402
 from wecom.callbacks.apply import DeltaApplier  # noqa: E402
 from wecom.callbacks.events_table import NewEvent, store_events  # noqa: E402
@@ -67,13 +69,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--url", help="target database URL (default: a fresh SQLite file)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--url", help="target database URL (default: a fresh SQLite file or throwaway PostgreSQL)")
     args = parser.parse_args()
     ids_only = args.events // 2
     new_members = (args.events - ids_only) // 2
 
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = create_target_engine(args.url or f"sqlite:///{Path(tmp) / 'target.db'}")
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        url = args.url or (
+            stack.enter_context(throwaway_postgres("apply_bench"))
+            if args.database == "postgresql"
+            else f"sqlite:///{Path(tmp) / 'target.db'}"
+        )
+        engine = create_target_engine(url)
         DirectoryLoader(engine).ensure_schema()
         simulator, base_url = start_simulator(ids_only + 100, args.latency_ms)
         try:

@@ -85,12 +85,16 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor.close()
 
 
+# Statements per round trip when one statement runs for many rows on PostgreSQL.
+EXECUTEMANY_PAGE_SIZE = 500
+
+
 def create_target_engine(url: str | URL, *, timeout_s: float = 30.0, **engine_kwargs: Any) -> Engine:
     """An engine whose waits are bounded by ``timeout_s`` and whose errors show no bound values.
 
     SQLite: the busy timeout, so concurrent writers queue instead of failing at
-    once. PostgreSQL: the connect timeout, and pre-ping so a restarted server
-    does not fail the first statement after it.
+    once. PostgreSQL: the connect timeout, pre-ping so a restarted server
+    does not fail the first statement after it, and many rows' statements sent in pages.
     """
     url = make_url(url)
     # Failed statements would otherwise print member data (names, mobiles) into task and server logs.
@@ -104,6 +108,11 @@ def create_target_engine(url: str | URL, *, timeout_s: float = 30.0, **engine_kw
     if "connect_timeout" not in url.query:
         connect_args.setdefault("connect_timeout", max(1, round(timeout_s)))
     engine_kwargs.setdefault("pool_pre_ping", True)
+    if url.get_driver_name() == "psycopg2":
+        # psycopg2's executemany sends one statement per round trip: the callback writers' staged rows
+        # and history versions (thousands per apply) went one by one. execute_batch sends them in pages.
+        engine_kwargs.setdefault("executemany_mode", "values_plus_batch")
+        engine_kwargs.setdefault("executemany_batch_page_size", EXECUTEMANY_PAGE_SIZE)
     return create_engine(url, connect_args=connect_args, **engine_kwargs)
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.dialects.postgresql.psycopg2 import EXECUTEMANY_VALUES_PLUS_BATCH
 from sqlalchemy.exc import OperationalError
 
-from wecom.store.engine import create_target_engine, location, unreachable
+from wecom.store.engine import EXECUTEMANY_PAGE_SIZE, create_target_engine, location, unreachable
 
 
 def connect_error(url: str) -> OperationalError:
@@ -56,3 +57,21 @@ def test_an_unknown_database_or_user_is_not_retried(postgres_url: str) -> None:
 def test_location_names_the_place_without_the_password() -> None:
     assert location(make_url("postgresql+psycopg2://u:pw@db.example:5433/wecom")) == "postgresql db.example:5433/wecom"
     assert location(make_url("sqlite:////var/wecom/target.db")) == "sqlite file /var/wecom/target.db"
+
+
+def test_many_rows_of_one_statement_reach_postgresql_in_pages_and_all_arrive(postgres_url: str) -> None:
+    """psycopg2's own executemany is one round trip per row; the engine pages them (execute_batch)."""
+    engine = create_target_engine(postgres_url)
+    assert engine.dialect.executemany_mode is EXECUTEMANY_VALUES_PLUS_BATCH
+    assert engine.dialect.executemany_batch_page_size == EXECUTEMANY_PAGE_SIZE
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TEMPORARY TABLE paged (n INTEGER PRIMARY KEY, label TEXT)"))
+        conn.execute(text("INSERT INTO paged VALUES (:n, :label)"), [{"n": n, "label": f"#{n}"} for n in range(1234)])
+        conn.execute(
+            text("UPDATE paged SET label = :label WHERE n = :n"), [{"n": n, "label": "odd"} for n in range(1, 1234, 2)]
+        )
+        assert conn.execute(text("SELECT COUNT(*), COUNT(*) FILTER (WHERE label = 'odd') FROM paged")).one() == (
+            1234,
+            617,
+        )
+    engine.dispose()
