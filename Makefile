@@ -74,7 +74,8 @@ demo-dbt: $(SIM) $(DBT_INSTALLED) system-deps
 	$(BIN)/python scripts/demo_dbt.py $(DEMO_DBT_ARGS)
 
 # A real Airflow on this machine, UI on http://127.0.0.1:8080, until Ctrl-C (scripts/airflow_local.py):
-# `make airflow`, `make airflow DB=postgres` (throwaway PostgreSQL 15), `make airflow EXECUTOR=celery` (Redis, PostgreSQL).
+# `make airflow` (SQLite: single-user, see docs/running-in-airflow.md), `make airflow DB=postgres` (throwaway
+# PostgreSQL 15: backfills, several runs at once), `make airflow EXECUTOR=celery` (Redis, PostgreSQL).
 .PHONY: airflow
 airflow: $(SIM) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system-deps)
 	$(BIN)/python scripts/airflow_local.py $(if $(filter postgres,$(DB)),--postgres) $(if $(EXECUTOR),--executor $(EXECUTOR))

@@ -2,7 +2,8 @@
 
 Starts the simulator, then the api-server, scheduler, dag-processor and triggerer (and, with
 ``--executor celery``, a Redis broker and two Celery workers) on a metadata database in ./var
-(SQLite, or a throwaway PostgreSQL 15 cluster with ``--postgres``). The connections
+(SQLite, single-user: see docs/running-in-airflow.md; or a throwaway PostgreSQL 15 cluster with
+``--postgres``, what the deployment tests run). The connections
 ``wecom_default`` (pointing at the simulator, with the callback token and key) and
 ``wecom_target_db`` (a SQLite file) are stored in the metadata database, where the UI shows
 them. Everything is written to ``airflow.cfg`` in the Airflow home, so ``AIRFLOW_HOME=var/airflow
@@ -41,6 +42,17 @@ ADMIN = "admin"
 CORP_ID = "wwlocal0000000001"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTHY = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# Deadlines, not waits: polls end as soon as a component is up; a loaded 2-core machine may need minutes.
+STARTUP_DEADLINE_S = 120
+
+
+def flags(**values: object) -> list[str]:
+    """``--name=value`` per option (``_`` in a name becomes ``-``).
+
+    Always one word with ``=``: a generated secret may start with ``-`` (``token_urlsafe`` gives one in
+    64 such), which argparse would read as the next option if it came as a word of its own.
+    """
+    return [f"--{name.replace('_', '-')}={value}" for name, value in values.items()]
 
 
 def free_port() -> int:
@@ -151,7 +163,7 @@ class AirflowLocal:
             self._write_config(broker)
             self._write_passwords()
             self.airflow("db", "migrate")
-            self.simulator_url = self._simulator()
+            self.simulator_url = self.start_simulator()
             self._register_connections()
             for name in COMPONENTS:
                 self._spawn(name, [sys.executable, "-m", "airflow", name])
@@ -256,26 +268,31 @@ class AirflowLocal:
             last = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
             raise RuntimeError(f"`airflow {' '.join(args)}` failed ({done.returncode}), see {log}: {last}")
 
-    def _simulator(self) -> str:
+    def simulator_command(self) -> list[str]:
+        """``python -m wecom_simulator`` with this stack's company, secret and callback target."""
         s = self.secrets
-        # a callback is pushed to the receiver the API server mounts (plugins/wecom/plugin.py)
-        command = [
-            *(sys.executable, "-m", "wecom_simulator", "--port", "0"),
-            *("--members", str(self.options.members), "--departments", str(self.options.departments)),
-            *("--corp-id", CORP_ID, "--secret", s.corp_secret),
-            *("--callback-url", f"{self.base_url}/wecom/callback/wecom_default"),
-            *("--callback-token", s.callback_token, "--callback-aes-key", s.encoding_aes_key),
+        return [
+            *(sys.executable, "-m", "wecom_simulator"),
+            *flags(port=0, members=self.options.members, departments=self.options.departments),
+            *flags(corp_id=CORP_ID, secret=s.corp_secret),
+            # a callback is pushed to the receiver the API server mounts (plugins/wecom/plugin.py)
+            *flags(callback_url=f"{self.base_url}/wecom/callback/wecom_default"),
+            *flags(callback_token=s.callback_token, callback_aes_key=s.encoding_aes_key),
         ]
-        process = self._spawn("simulator", command)
+
+    def start_simulator(self) -> str:
+        """Start the simulator; its base URL, the first line it prints."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        process = self._spawn("simulator", self.simulator_command())
         log = self.logs / "simulator.log"
-        for _ in range(600):
-            first = log.read_text().partition("\n")
-            if first[1]:
-                return first[0].strip()
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while not (first := log.read_text().partition("\n"))[1]:
             if process.poll() is not None:
                 raise RuntimeError(f"the WeCom simulator exited: see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the WeCom simulator printed no URL in {STARTUP_DEADLINE_S:.0f} s: see {log}")
             time.sleep(0.1)
-        raise RuntimeError(f"the WeCom simulator printed no URL in 60 s: see {log}")
+        return first[0].strip()
 
     def _register_connections(self) -> None:
         """Both connections in the metadata database (`connections import --overwrite`: a rerun updates them)."""
@@ -316,7 +333,7 @@ class AirflowLocal:
         self.processes[name] = process
         return process
 
-    def _wait_healthy(self, timeout_s: float = 240) -> None:
+    def _wait_healthy(self, timeout_s: float = 600) -> None:
         deadline = time.monotonic() + timeout_s
         status: dict[str, object] = {}
         while time.monotonic() < deadline:
@@ -333,11 +350,12 @@ class AirflowLocal:
 
 def banner(stack: AirflowLocal) -> str:
     s = stack.secrets
+    single_user = "" if stack.options.postgres else "\n  SQLite is single-user: for backfills, make airflow DB=postgres"
     return f"""
 Airflow is up: {stack.base_url}
   login: {ADMIN} / {s.admin_password}
   first: unpause and trigger wecom_directory_sync (DAGs list), then open "WeCom" in the left nav
-  metadata database: {stack.metadata_url.split("@")[-1]}   executor: {stack.options.executor}
+  metadata database: {stack.metadata_url.split("@")[-1]}   executor: {stack.options.executor}{single_user}
   WeCom simulator: {stack.simulator_url} (corp id {CORP_ID}); edit a member to push a callback:
     curl -X PATCH {stack.simulator_url}/_sim/users/<userid> -d '{{"position": "Data engineer"}}'
   directory tables: {stack.target_db}   component logs: {stack.logs}
