@@ -31,7 +31,7 @@ def logged_in_page(base_url: str, token: str) -> Iterator[Page]:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             context.add_cookies([{"name": "_token", "value": token, "url": base_url}])
             page = context.new_page()
-            page.set_default_timeout(30_000)
+            page.set_default_timeout(300_000)  # a deadline: Chromium and the UI on a loaded machine
             yield page
         finally:
             browser.close()
