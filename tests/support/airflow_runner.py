@@ -1,21 +1,117 @@
-"""Run a DAG through Airflow's own test runner (``airflow dags test``) in a subprocess.
+"""Run a DAG through Airflow's own test runner (``airflow dags test``) in a process of its own.
 
-A subprocess gives every run a clean process with the connections of that
-test only (passed as ``AIRFLOW_CONN_*`` variables), as a scheduler would.
+A process of its own gives every run a clean state with the connections of that test only (passed
+as ``AIRFLOW_CONN_*`` variables), as a scheduler would. The process is forked from a warm Airflow
+(``tests.support.warm_airflow``, one per test process, started on first use) that has already
+imported Airflow and the package and built the execution API, so a run pays for its DAG only.
+An environment that changes what Airflow reads at import (its home, database, folders, logging)
+gets a plain subprocess instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import select
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+# Read once when Airflow is imported: a run whose environment differs here cannot use the warm process.
+IMPORT_TIME_PREFIXES = (
+    "AIRFLOW_HOME",
+    "AIRFLOW_CONFIG",
+    "AIRFLOW__CORE__",
+    "AIRFLOW__DATABASE__",
+    "AIRFLOW__LOGGING__",
+)
+IMPORT_TIME_NAMES = ("PYTHONPATH",)
+# A deadline for one DAG run, not a wait: on a loaded 2-core machine a run takes minutes.
+RUN_DEADLINE_S = 900
+
+
+def _import_time(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_PREFIXES) or k in IMPORT_TIME_NAMES}
+
+
+class WarmAirflow:
+    """The warm process of this test process, and ``run`` to fork one ``airflow`` command from it."""
+
+    def __init__(self) -> None:
+        self.env = dict(os.environ)
+        self.log = Path(tempfile.mkstemp(prefix="warm-airflow-", suffix=".log")[1])
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.warm_airflow"],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        self._reply(RUN_DEADLINE_S)  # {"ready": pid} once warm
+        atexit.register(self.close)
+
+    def serves(self, env: dict[str, str]) -> bool:
+        return self.process.poll() is None and _import_time(env) == _import_time(self.env)
+
+    def _reply(self, timeout_s: float) -> dict[str, int]:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"the warm Airflow did not answer in {timeout_s:.0f} s: see {self.log}")
+        return json.loads(line)
+
+    def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """``airflow ARGV`` in a child forked from the warm process; killed (exit -9) after ``timeout``."""
+        assert self.process.stdin is not None
+        with tempfile.TemporaryDirectory(prefix="warm-airflow-run-") as tmp:
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            request = {"argv": argv, "env": env, "cwd": os.getcwd(), "stdout": str(out), "stderr": str(err)}
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            pid = self._reply(RUN_DEADLINE_S)["pid"]
+            try:
+                code = self._reply(timeout)["returncode"]
+            except RuntimeError:
+                os.kill(pid, signal.SIGKILL)
+                self._reply(RUN_DEADLINE_S)
+                raise subprocess.TimeoutExpired(["airflow", *argv], timeout) from None
+            return subprocess.CompletedProcess(["airflow", *argv], code, out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        self.log.unlink(missing_ok=True)
+
+
+_warm: WarmAirflow | None = None
+
+
+def run_airflow(
+    argv: list[str], env: dict[str, str], timeout: float = RUN_DEADLINE_S
+) -> subprocess.CompletedProcess[str]:
+    """``airflow ARGV`` with ``env`` added to this process's environment; the finished process (not checked)."""
+    global _warm  # noqa: PLW0603 (one warm process per test process, started on first use)
+    full = os.environ | env
+    if _warm is None or _warm.process.poll() is not None:
+        _warm = WarmAirflow()
+    if _warm.serves(full):
+        return _warm.run(argv, full, timeout)
+    cmd = [sys.executable, "-m", "airflow", *argv]
+    return subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def wecom_connection(base_url: str, corp_id: str, secret: str, **extra: Any) -> str:
@@ -44,15 +140,15 @@ def run_dag(
     env: dict[str, str],
     conf: dict[str, Any] | None = None,
     logical_date: str | None = None,
-    timeout: float = 300,
+    timeout: float = RUN_DEADLINE_S,
 ) -> subprocess.CompletedProcess[str]:
     """``airflow dags test DAG_ID [LOGICAL_DATE]`` with ``env`` added; returns the finished process (not checked)."""
-    cmd = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
+    argv = ["dags", "test", dag_id]
     if logical_date is not None:
-        cmd.append(logical_date)
+        argv.append(logical_date)
     if conf is not None:
-        cmd += ["--conf", json.dumps(conf)]
-    return subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False)
+        argv += ["--conf", json.dumps(conf)]
+    return run_airflow(argv, env, timeout)
 
 
 def task_tries(dag_id: str, task_id: str) -> tuple[int, str]:
