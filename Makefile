@@ -19,8 +19,8 @@ DBT_ARGS ?= build
 # takes tests queued for a busy one, so the long DAG tests do not end up in one worker's queue.
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
-# What needs no PostgreSQL server and no Airflow metadata database (markers: pyproject.toml).
-UNIT := not postgres and not airflow and not integration
+# What needs no PostgreSQL server, no Airflow metadata database and starts no program (markers: pyproject.toml).
+UNIT := not postgres and not airflow and not integration and not process
 
 .PHONY: demo demo-dbt test test-unit lint format bench system-deps venv dbt-venv dbt clean
 
@@ -84,7 +84,7 @@ airflow: $(SIM) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system
 test: lint system-deps
 	$(PYTEST)
 
-# The fast layer: no network, no PostgreSQL server, no Airflow metadata database or DAG runs.
+# The fast layer (< 60 s): no PostgreSQL server, no Airflow metadata database or DAG runs, no program started.
 test-unit: $(DEV)
 	$(PYTEST) -m "$(UNIT)"
 

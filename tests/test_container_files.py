@@ -19,6 +19,9 @@ from pathlib import Path
 import dockerfile
 import pytest
 
+# runs docker-compose and hadolint on the container files
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {"airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
 AIRFLOW_USER = "50000"

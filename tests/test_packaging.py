@@ -25,6 +25,9 @@ from sqlalchemy import create_engine, inspect
 
 from wecom.store.loader import DirectoryLoader
 
+# builds the wheel and installs it in a throwaway venv
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 SQL = ROOT / "include" / "sql"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 import requests
 
 from scripts.airflow_local import CORP_ID, AirflowLocal, Options, Secrets, flags
@@ -52,6 +53,7 @@ def test_every_value_of_the_simulator_command_is_one_name_value_word(tmp_path: P
     )  # fmt: skip
 
 
+@pytest.mark.process
 def test_a_kept_secret_starting_with_a_dash_starts_the_simulator(tmp_path: Path) -> None:
     """About one token_urlsafe secret in 64 starts with '-'; kept from an earlier run, it must still work."""
     home = tmp_path / "home"

@@ -14,6 +14,9 @@ import sys
 
 import pytest
 
+# each case is a fresh interpreter loading Airflow's plugins
+pytestmark = pytest.mark.process
+
 # The API server, scheduler and dag-processor load plugins through airflow.plugins_manager; a task
 # (integrate_macros_plugins, before rendering templates) through airflow.sdk.plugins_manager.
 LOAD = """

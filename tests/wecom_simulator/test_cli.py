@@ -178,9 +178,10 @@ def test_help_gives_the_defaults_the_fault_syntax_and_every_admin_route(capsys: 
         assert shown in text, f"{path} is not in --help"
 
 
-# -- the running CLI ---------------------------------------------------------------------------------
+# -- the running CLI (a process each: marked `process`) ------------------------------------------------
 
 
+@pytest.mark.process
 def test_printed_connection_reaches_the_simulator_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     with simulator(
         "--corp-id", "wwcli", "--secret", "cli-secret", "--fault", "user/get:errcode=48009", tmpdir=tmp_path
@@ -205,6 +206,7 @@ def test_printed_connection_reaches_the_simulator_and_ctrl_c_leaves_nothing(tmp_
     assert not list(tmp_path.iterdir()), "export files are removed on shutdown"
 
 
+@pytest.mark.process
 def test_ctrl_c_during_the_start_stops_it_before_it_serves() -> None:
     """Caught while the start waits for the callback URL check (the receiver holds it): nothing served."""
     given = ["--callback-token", CALLBACK_TOKEN, "--callback-aes-key", AES_KEY, "--callback-verify"]
@@ -218,6 +220,7 @@ def test_ctrl_c_during_the_start_stops_it_before_it_serves() -> None:
     assert (process.returncode, stdout, stderr) == (0, "", "wecom simulator: stopped\n")
 
 
+@pytest.mark.process
 def test_ctrl_c_while_a_callback_is_being_delivered() -> None:
     """The receiver holds the POST of an edit's event: Ctrl-C still stops everything, with the closing line."""
     given = ["--callback-token", CALLBACK_TOKEN, "--callback-aes-key", AES_KEY]
@@ -230,6 +233,7 @@ def test_ctrl_c_while_a_callback_is_being_delivered() -> None:
     assert (code, stderr) == (0, "wecom simulator: stopped\n")
 
 
+@pytest.mark.process
 def test_sigterm_stops_it_cleanly_with_the_rights_given() -> None:
     with simulator(
         "--corp-id", "wwcli", "--secret", "cli-secret", "--regime", "ids_only", "--app-secret", "cli-app"
@@ -247,6 +251,7 @@ def test_sigterm_stops_it_cleanly_with_the_rights_given() -> None:
     assert code == 0 and "Traceback" not in stderr, stderr
 
 
+@pytest.mark.process
 def test_printed_callback_settings_seal_the_pushed_events(monkeypatch: pytest.MonkeyPatch) -> None:
     """Token and key generated: the printed connection is all a receiver needs, in either Airflow form."""
     # Imported here: it loads Airflow, which only this test needs.
@@ -275,6 +280,7 @@ def test_printed_callback_settings_seal_the_pushed_events(monkeypatch: pytest.Mo
         assert sim.stop(signal.SIGINT)[0] == 0
 
 
+@pytest.mark.process
 def test_callback_url_check_passes_or_stops_the_start_in_one_line() -> None:
     given = ["--callback-token", CALLBACK_TOKEN, "--callback-aes-key", AES_KEY, "--callback-verify"]
     with Receiver() as receiver, simulator("--callback-url", receiver.url, *given) as sim:
@@ -288,6 +294,7 @@ def test_callback_url_check_passes_or_stops_the_start_in_one_line() -> None:
     assert len(done.stderr.splitlines()) == 1 and CALLBACK_TOKEN not in done.stderr and AES_KEY not in done.stderr
 
 
+@pytest.mark.process
 def test_a_busy_port_is_one_line_and_exit_code_2() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

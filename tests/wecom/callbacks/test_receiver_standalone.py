@@ -32,6 +32,9 @@ from wecom.callbacks.events_table import ensure_callback_events_table
 from wecom.receiver import main
 from wecom.store.engine import create_target_engine
 
+# starts python -m wecom.receiver (it loads Airflow)
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).parents[3]
 COMMAND = [sys.executable, "-m", "wecom.receiver", "--conn-id", "wecom_default"]
 WAIT_S = 30  # generous: the machine may be loaded; the bounds under test are 1-2 s
