@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import Engine
 
 from tests.support.airflow_runner import task_tries, wecom_connection
-from tests.support.directory import CORP, DAG_ID, SECRET, latest_run, scalar, sync, table_state
+from tests.support.directory import CORP, DAG_ID, DIALECT_FREE, SECRET, latest_run, scalar, sync, table_state
 
 pytestmark = pytest.mark.airflow
 
@@ -105,6 +105,7 @@ def test_a_record_that_breaks_a_data_contract_fails_the_run_once_in_one_line(sim
     assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_departments") == 0
 
 
+@DIALECT_FREE
 def test_wrong_secret_fails_extract_once_with_advice(sim, env, target_engine: Engine) -> None:
     env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(sim.base_url, CORP, "not-the-secret")
     output = sync(env)
@@ -114,7 +115,8 @@ def test_wrong_secret_fails_extract_once_with_advice(sim, env, target_engine: En
     assert latest_run(target_engine)["status"] == "failed"
 
 
-def test_unreachable_target_fails_before_any_wecom_call(sim, env) -> None:
+@DIALECT_FREE
+def test_unreachable_target_fails_before_any_wecom_call(sim, env, target_engine: Engine) -> None:
     env["AIRFLOW_CONN_WECOM_TARGET_DB"] = json.dumps(
         {"conn_type": "postgres", "host": "127.0.0.1", "port": 9, "login": "x", "schema": "x"}
     )
@@ -123,6 +125,7 @@ def test_unreachable_target_fails_before_any_wecom_call(sim, env) -> None:
     assert sum(sim.calls.values()) == 0
 
 
+@DIALECT_FREE
 def test_malformed_answer_names_the_endpoint_and_loads_nothing(sim, env, target_engine: Engine) -> None:
     sim.add_fault("department/list", body="<html>bad gateway</html>", times=None)
     output = sync(env)

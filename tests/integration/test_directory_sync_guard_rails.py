@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import Engine
 
 from tests.support.airflow_runner import run_airflow, run_dag, task_tries, wecom_connection
-from tests.support.directory import CORP, DAG_ID, latest_run, scalar, sync, table_state
+from tests.support.directory import CORP, DAG_ID, DIALECT_FREE, latest_run, scalar, sync, table_state
 from wecom_simulator.org import generate_org
 from wecom_simulator.testing import running_simulator
 
@@ -67,6 +67,7 @@ def test_dry_run_records_the_plan_and_changes_nothing(sim, env, target_engine: E
     assert table_state(target_engine) == before
 
 
+@DIALECT_FREE
 def test_unknown_run_conf_key_is_rejected_with_the_allowed_keys(sim, env, target_engine: Engine) -> None:
     output = sync(env, conf={"dryrun": True})
     assert "unknown run conf key(s) 'dryrun'" in output and "allowed keys: allow_mass_delete, dry_run, force" in output

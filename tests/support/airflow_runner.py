@@ -11,6 +11,7 @@ gets a plain subprocess instead.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -19,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ class WarmAirflow:
     def __init__(self) -> None:
         self.env = dict(os.environ)
         self.log = Path(tempfile.mkstemp(prefix="warm-airflow-", suffix=".log")[1])
+        self._pending = b""
+        self._child: int | None = None  # the command running now
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.support.warm_airflow"],
@@ -57,40 +61,56 @@ class WarmAirflow:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                text=True,
+                bufsize=0,
             )
-        self._reply(RUN_DEADLINE_S)  # {"ready": pid} once warm
         atexit.register(self.close)
+        self._reply(RUN_DEADLINE_S)  # {"ready": pid} once warm
 
     def serves(self, env: dict[str, str]) -> bool:
         return self.process.poll() is None and _import_time(env) == _import_time(self.env)
 
     def _reply(self, timeout_s: float) -> dict[str, int]:
+        """The next reply line; read unbuffered, since two replies may arrive in one read."""
         assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
-        line = self.process.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(f"the warm Airflow did not answer in {timeout_s:.0f} s: see {self.log}")
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([self.process.stdout], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(self.process.stdout.fileno(), 4096) if ready else b""
+            if not chunk:
+                why = "exited" if ready else f"did not answer in {timeout_s:.0f} s"
+                raise RuntimeError(f"the warm Airflow {why}: {self.log.read_text(errors='replace')[-2000:]}")
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
         return json.loads(line)
 
     def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-        """``airflow ARGV`` in a child forked from the warm process; killed (exit -9) after ``timeout``."""
+        """``airflow ARGV`` in a child forked from the warm process; killed after ``timeout``.
+
+        Any failure of the exchange itself (an interrupted test, a dead warm process) closes this warm
+        process, so the next run starts a new one instead of reading a reply meant for this one.
+        """
         assert self.process.stdin is not None
-        with tempfile.TemporaryDirectory(prefix="warm-airflow-run-") as tmp:
-            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-            request = {"argv": argv, "env": env, "cwd": os.getcwd(), "stdout": str(out), "stderr": str(err)}
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-            pid = self._reply(RUN_DEADLINE_S)["pid"]
-            try:
-                code = self._reply(timeout)["returncode"]
-            except RuntimeError:
-                os.kill(pid, signal.SIGKILL)
-                self._reply(RUN_DEADLINE_S)
-                raise subprocess.TimeoutExpired(["airflow", *argv], timeout) from None
-            return subprocess.CompletedProcess(["airflow", *argv], code, out.read_text(), err.read_text())
+        try:
+            with tempfile.TemporaryDirectory(prefix="warm-airflow-run-") as tmp:
+                out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+                request = {"argv": argv, "env": env, "cwd": os.getcwd(), "stdout": str(out), "stderr": str(err)}
+                self.process.stdin.write(json.dumps(request).encode() + b"\n")
+                self._child = self._reply(RUN_DEADLINE_S)["pid"]
+                try:
+                    code = self._reply(timeout)["returncode"]
+                except RuntimeError:
+                    raise subprocess.TimeoutExpired(["airflow", *argv], timeout) from None
+                self._child = None
+                return subprocess.CompletedProcess(["airflow", *argv], code, out.read_text(), err.read_text())
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
+        if self._child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._child, signal.SIGKILL)
+            self._child = None
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=60)
