@@ -24,7 +24,7 @@ def sim() -> Iterator:
 @pytest.fixture
 def env(sim, target_engine: Engine, tmp_path: Path, airflow_metadata: Path) -> dict[str, str]:
     return {
-        "AIRFLOW_CONN_WECOM_DEFAULT": wecom_connection(sim.base_url, CORP, SECRET, max_retries=1, timeout=5),
+        "AIRFLOW_CONN_WECOM_DEFAULT": wecom_connection(sim.base_url, CORP, SECRET, max_retries=1),
         "AIRFLOW_CONN_WECOM_TARGET_DB": target_connection(target_engine.url.render_as_string(hide_password=False)),
         "AIRFLOW__WECOM__STAGING_URI": f"file://{tmp_path}/staging",
         "AIRFLOW_VAR_WECOM_COMPANIES": json.dumps([{"name": "default", "retries": 0}]),

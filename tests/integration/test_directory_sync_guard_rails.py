@@ -93,7 +93,7 @@ def test_pii_hash_and_drop_reach_current_and_history(sim, env, target_engine: En
 def test_two_companies_side_by_side(sim, env, target_engine: Engine, tmp_path: Path) -> None:
     org = generate_org(seed=11, members=40, departments=6)
     with running_simulator(org, corp_id="wwsecond", secret="second-secret") as second:
-        env["AIRFLOW_CONN_WECOM_SECOND"] = wecom_connection(second.base_url, "wwsecond", "second-secret", timeout=5)
+        env["AIRFLOW_CONN_WECOM_SECOND"] = wecom_connection(second.base_url, "wwsecond", "second-secret")
         env["AIRFLOW_VAR_WECOM_COMPANIES"] = json.dumps(
             [
                 {"name": "default", "retries": 0},

@@ -39,6 +39,9 @@ IMPORT_TIME_PREFIXES = (
 IMPORT_TIME_NAMES = ("PYTHONPATH",)
 # A deadline for one DAG run, not a wait: on a loaded 2-core machine a run takes minutes.
 RUN_DEADLINE_S = 900
+# The HTTP timeout a DAG run's client gets for the test's simulator: its calls answer in milliseconds,
+# but a loaded machine may stall one for seconds, and a test that means a timeout sets its own.
+API_TIMEOUT_S = 30
 
 
 def _import_time(env: dict[str, str]) -> dict[str, str]:
@@ -135,6 +138,8 @@ def run_airflow(
 
 
 def wecom_connection(base_url: str, corp_id: str, secret: str, **extra: Any) -> str:
+    """A ``wecom`` connection (JSON) to a test's simulator; ``timeout`` defaults to a generous API_TIMEOUT_S."""
+    extra = {"timeout": API_TIMEOUT_S} | extra
     return json.dumps({"conn_type": "wecom", "host": base_url, "login": corp_id, "password": secret, "extra": extra})
 
 

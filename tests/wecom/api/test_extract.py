@@ -258,7 +258,8 @@ def test_stream_decryption_equals_whole_decryption(size: int) -> None:
 
 
 def test_45033_narrows_the_concurrency_and_the_walk_still_completes(sim: RunningSimulator, tmp_path: Path) -> None:
-    sim.configure(max_concurrency=2, latency_ms=5)
+    # Each call is held 100 ms, so eight workers overlap past the cap of two however slowly they start.
+    sim.configure(max_concurrency=2, latency_ms=100)
     try:
         with client_for(sim, max_concurrency=8) as client:
             manifest = extract_directory(client, tmp_path, strategy="list", max_workers=8)
