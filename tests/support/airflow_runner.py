@@ -44,6 +44,10 @@ RUN_DEADLINE_S = 900
 API_TIMEOUT_S = 30
 
 
+# The environment as tests/conftest.py set it, before any test patched it: what the warm process starts with.
+SESSION_ENV = dict(os.environ)
+
+
 def _import_time(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_PREFIXES) or k in IMPORT_TIME_NAMES}
 
@@ -52,7 +56,7 @@ class WarmAirflow:
     """The warm process of this test process, and ``run`` to fork one ``airflow`` command from it."""
 
     def __init__(self) -> None:
-        self.env = dict(os.environ)
+        self.env = SESSION_ENV
         self.log = Path(tempfile.mkstemp(prefix="warm-airflow-", suffix=".log")[1])
         self._pending = b""
         self._child: int | None = None  # the command running now
