@@ -19,7 +19,10 @@ to the directory tables, within seconds of their arrival, between full syncs.
   events are `failed` and retried by later runs, `dead` after `[wecom] callback_max_attempts`
   (default 5) attempts. An event naming an unknown department, a NewUserID another live member
   holds, or a move making a department cycle waits the same attempts (what resolves it may
-  still arrive), then is `dead` with the reason in `last_error`.
+  still arrive), then is `dead` with the reason in `last_error`. With a department `scope`
+  (`wecom_companies`), a member or department that moves out of it leaves it (`out_of_scope`),
+  one that moves in is created from its event and a fetch, and events about entities outside it
+  end as `out_of_scope`, the reason in `last_error`: recorded, not applied.
 * **summarize** logs the run row and the queue, and alerts when events died.
 
 Schedule `@continuous` with one active run: a new run starts waiting the moment the previous one
@@ -48,6 +51,7 @@ from wecom.airflow_tasks import (
 from wecom.companies import Company, read_companies
 from wecom.company_context import CompanyContext
 from wecom.constants import COMPANIES_VARIABLE
+from wecom.scope import Scope
 from wecom.sensors.callback_events import CallbackEventsSensor
 from wecom.task_failures import fails_once
 
@@ -67,10 +71,10 @@ def ensure_schema(wecom_conn_id: str) -> None:
 @task
 @fails_once
 def apply_callbacks(
-    wecom_conn_id: str, pii: dict[str, str], pii_salt_variable: str, **context: Context
+    wecom_conn_id: str, pii: dict[str, str], pii_salt_variable: str, scope: dict[str, Any], **context: Context
 ) -> dict[str, Any]:
     with CompanyContext(wecom_conn_id) as company:
-        result = apply_ready_events(company, pii_policy(pii, pii_salt_variable), context)
+        result = apply_ready_events(company, pii_policy(pii, pii_salt_variable), context, Scope.from_option(scope))
     log.info("callback events: %s", ", ".join(f"{n} {status}" for status, n in result.events.items()))
     return result.as_dict()
 
@@ -108,7 +112,9 @@ def callback_deltas_dag(company: Company) -> None:
             wecom_conn_id=company.wecom_conn_id,
             soft_fail=True,
         )
-        result = apply_callbacks(company.wecom_conn_id, dict(company.pii), company.pii_salt_variable)
+        result = apply_callbacks(
+            company.wecom_conn_id, dict(company.pii), company.pii_salt_variable, company.scope.as_option()
+        )
         ensure_schema(company.wecom_conn_id) >> waiting >> result
         summarize(result, company.wecom_conn_id)
 

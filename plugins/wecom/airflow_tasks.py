@@ -23,6 +23,7 @@ from wecom.directory.pii import PiiPolicy
 from wecom.errors import ConnectionConfigError, PiiConfigError
 from wecom.run_options import RunConf, covering_snapshot
 from wecom.runs import RunStatus
+from wecom.scope import WHOLE_COMPANY, Scope
 from wecom.status import event_queue_status, run_row
 from wecom.store.plan import LoadResult
 from wecom.store.run_records import RunRecord
@@ -138,9 +139,11 @@ def emit_run_metrics(row: dict[str, Any]) -> None:
     metrics.emit_run(Stats, run_row(row))
 
 
-def apply_ready_events(company: CompanyContext, pii: PiiPolicy, context: Context) -> DeltaResult:
-    """Apply the company's ready callback events (a ``delta`` run), completing ids-only ones with the fetch
-    connection's secret (``CompanyContext.fetch_hook``)."""
+def apply_ready_events(
+    company: CompanyContext, pii: PiiPolicy, context: Context, scope: Scope = WHOLE_COMPANY
+) -> DeltaResult:
+    """Apply the company's ready callback events (a ``delta`` run) within its department ``scope``, completing
+    ids-only ones with the fetch connection's secret (``CompanyContext.fetch_hook``)."""
     from wecom.callbacks.apply import DeltaApplier  # noqa: PLC0415
 
     with company.fetch_hook().get_conn() as client:
@@ -150,6 +153,7 @@ def apply_ready_events(company: CompanyContext, pii: PiiPolicy, context: Context
             max_attempts=config.callback_max_attempts(),
             max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
             pii=pii,
+            scope=scope,
         )
         return applier.apply(context_run(context, company.corp_id, kind="delta"))
 

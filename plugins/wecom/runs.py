@@ -50,6 +50,8 @@ class EventStatus(StrEnum):
     APPLIED = "applied"
     SUPERSEDED = "superseded"  # a newer snapshot or state already covers it
     IGNORED = "ignored"  # a change the directory does not keep (tags, unknown types)
+    # about a member or department outside the company's department scope: recorded, not applied (why in last_error)
+    OUT_OF_SCOPE = "out_of_scope"
 
 
 # Events the apply DAG still has to handle, and the queue states worth a gauge.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,21 +136,30 @@ class ResolvedScope:
         misaligned. A record without a department list (only list walks of in-scope departments
         produce one) is kept whole.
         """
-        departments = record.get("department")
-        if not isinstance(departments, list):
+        if not isinstance(record.get("department"), list):
             return dict(record)
-        keep = [i for i, d in enumerate(departments) if _as_int(d) in self.departments]
-        if not keep:
-            return None
-        if len(keep) == len(departments):
-            return dict(record)
-        restricted = dict(record)
-        restricted["department"] = [departments[i] for i in keep]
-        for name in ALIGNED_WITH_DEPARTMENT:
-            values = record.get(name)
-            if isinstance(values, list) and len(values) == len(departments):
-                restricted[name] = [values[i] for i in keep]
-        return restricted
+        return keep_memberships(record, lambda department: department in self.departments)
+
+
+def keep_memberships(record: Mapping[str, Any], keep: Callable[[int], bool]) -> dict[str, Any] | None:
+    """A member record (user/get shape) with only the departments ``keep`` accepts, the aligned lists at
+    the same positions (one whose length differs from ``department`` is left as it is); None when no
+    department is left."""
+    departments = record.get("department")
+    if not isinstance(departments, list):
+        return None
+    kept = [i for i, d in enumerate(departments) if (number := _as_int(d)) is not None and keep(number)]
+    if not kept:
+        return None
+    if len(kept) == len(departments):
+        return dict(record)
+    restricted = dict(record)
+    restricted["department"] = [departments[i] for i in kept]
+    for name in ALIGNED_WITH_DEPARTMENT:
+        values = record.get(name)
+        if isinstance(values, list) and len(values) == len(departments):
+            restricted[name] = [values[i] for i in kept]
+    return restricted
 
 
 def _ids(value: Any, where: str) -> tuple[int, ...]:

@@ -8,7 +8,7 @@
 -- never-placed (no parent known) are left out.
 -- name: select_all
 SELECT department_id, $DEPARTMENTS_VALUES, row_hash,
-       is_deleted, deleted_at, observed_at
+       is_deleted, out_of_scope, deleted_at, observed_at
 FROM wecom_departments WHERE corp_id = :corp_id;
 
 -- name: select_closure
@@ -21,7 +21,7 @@ DROP TABLE IF EXISTS stage_delta_departments;
 -- name: create_stage
 $TEMP_TABLE stage_delta_departments AS
 SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
-       is_deleted, deleted_at, observed_at, is_deleted AS replace_leaders
+       is_deleted, out_of_scope, deleted_at, observed_at, is_deleted AS replace_leaders
 FROM wecom_departments WHERE 1 = 0;
 
 -- name: index_stage
@@ -40,15 +40,16 @@ CREATE INDEX stage_delta_department_leaders_key ON stage_delta_department_leader
 -- name: upsert
 INSERT INTO wecom_departments (
     corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
-    is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
+    is_deleted, out_of_scope, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
 SELECT corp_id, department_id, $DEPARTMENTS_VALUES, row_hash,
-       is_deleted, observed_at, observed_at, deleted_at, :now, observed_at
+       is_deleted, out_of_scope, observed_at, observed_at, deleted_at, :now, observed_at
 FROM stage_delta_departments WHERE TRUE
 ON CONFLICT (corp_id, department_id) DO UPDATE SET
     $DEPARTMENTS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = excluded.is_deleted,
+    out_of_scope = excluded.out_of_scope,
     deleted_at = excluded.deleted_at,
     last_seen_at = excluded.last_seen_at,
     updated_at = excluded.updated_at,
@@ -57,6 +58,7 @@ WHERE wecom_departments.observed_at <= excluded.observed_at
   AND (wecom_departments.observed_at < excluded.observed_at
        OR wecom_departments.row_hash <> excluded.row_hash
        OR wecom_departments.is_deleted <> excluded.is_deleted
+       OR wecom_departments.out_of_scope <> excluded.out_of_scope
        OR wecom_departments.deleted_at IS DISTINCT FROM excluded.deleted_at);
 
 -- name: delete_stale_leaders
@@ -133,3 +135,65 @@ INSERT INTO wecom_department_closure (corp_id, ancestor_id, descendant_id, dista
 SELECT corp_id, ancestor_id, descendant_id, distance FROM stage_delta_department_closure
 WHERE distance IS NOT NULL
 ON CONFLICT (corp_id, ancestor_id, descendant_id) DO UPDATE SET distance = excluded.distance;
+
+-- With a department scope: the departments of this apply that left it (out_of_scope in the
+-- stage, and written) end the memberships in them; the members left without a membership in
+-- the scope leave it as well, at the time their department left (wecom.callbacks.writer_departments).
+
+-- name: drop_leavers_stage
+DROP TABLE IF EXISTS stage_delta_scope_leavers;
+
+-- name: create_leavers_stage
+$TEMP_TABLE stage_delta_scope_leavers AS
+SELECT userid, observed_at AS left_at FROM wecom_users WHERE 1 = 0;
+
+-- name: index_leavers_stage
+CREATE INDEX stage_delta_scope_leavers_key ON stage_delta_scope_leavers (userid);
+
+-- name: find_leavers
+INSERT INTO stage_delta_scope_leavers (userid, left_at)
+SELECT m.userid, MAX(s.observed_at)
+FROM wecom_user_departments m
+JOIN stage_delta_departments s
+  ON s.corp_id = m.corp_id AND s.department_id = m.department_id AND s.out_of_scope
+JOIN wecom_departments d
+  ON d.corp_id = s.corp_id AND d.department_id = s.department_id AND d.observed_at = s.observed_at
+JOIN wecom_users u
+  ON u.corp_id = m.corp_id AND u.userid = m.userid AND NOT u.is_deleted AND u.observed_at <= s.observed_at
+WHERE m.corp_id = :corp_id
+  AND NOT EXISTS (SELECT 1 FROM wecom_user_departments o
+                  WHERE o.corp_id = m.corp_id AND o.userid = m.userid
+                    AND o.department_id NOT IN (SELECT x.department_id FROM stage_delta_departments x
+                                                WHERE x.out_of_scope))
+GROUP BY m.userid;
+
+-- name: count_leavers
+SELECT COUNT(*) FROM stage_delta_scope_leavers;
+
+-- name: close_leaver_versions
+UPDATE wecom_users_history SET valid_to = l.left_at, ended_by = 'out_of_scope'
+FROM stage_delta_scope_leavers l
+WHERE wecom_users_history.corp_id = :corp_id AND wecom_users_history.userid = l.userid
+  AND wecom_users_history.valid_to IS NULL AND wecom_users_history.valid_from <= l.left_at;
+
+-- name: leave_scope
+UPDATE wecom_users
+SET is_deleted = TRUE, out_of_scope = TRUE, deleted_at = l.left_at, observed_at = l.left_at, updated_at = :now
+FROM stage_delta_scope_leavers l
+WHERE wecom_users.corp_id = :corp_id AND wecom_users.userid = l.userid;
+
+-- name: drop_leaver_direct_leaders
+DELETE FROM wecom_user_direct_leaders
+WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM stage_delta_scope_leavers);
+
+-- name: drop_leaver_led_departments
+DELETE FROM wecom_department_leaders
+WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM stage_delta_scope_leavers);
+
+-- name: close_memberships_leaving_scope
+UPDATE wecom_user_departments_history SET valid_to = s.observed_at, ended_by = 'out_of_scope'
+FROM stage_delta_departments s
+WHERE s.out_of_scope AND wecom_user_departments_history.corp_id = s.corp_id
+  AND wecom_user_departments_history.department_id = s.department_id
+  AND wecom_user_departments_history.valid_to IS NULL
+  AND wecom_user_departments_history.valid_from <= s.observed_at;

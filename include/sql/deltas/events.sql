@@ -56,3 +56,10 @@ SET attempts = attempts + 1,
     last_error = :last_error,
     run_id = :run_id
 WHERE corp_id = :corp_id AND event_id IN :event_ids AND status IN ('pending', 'failed');
+
+-- About a member or department outside the company's department scope: a final status with
+-- the reason, never applied (and never dead: nothing went wrong).
+-- name: mark_out_of_scope
+UPDATE wecom_callback_events
+SET status = 'out_of_scope', applied_at = :applied_at, run_id = :run_id, last_error = :reason
+WHERE corp_id = :corp_id AND event_id IN :event_ids AND status IN ('pending', 'failed');

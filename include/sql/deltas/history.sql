@@ -3,10 +3,11 @@
 -- until the next known version (NULL when it is the latest). A late event thus
 -- slots in between versions without overlap, and a version replayed at the same
 -- time has its content replaced. Executed per changed row. Binds: :corp_id,
--- :valid_from, :run_id and the row's columns.
+-- :valid_from, :run_id and the row's columns; the closes bind :ended_by, why the
+-- version ends there ('deleted', 'out_of_scope', or NULL when a version follows).
 
 -- name: close_user
-UPDATE wecom_users_history SET valid_to = :valid_from
+UPDATE wecom_users_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND userid = :userid AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
 
@@ -22,7 +23,7 @@ INSERT INTO wecom_users_history (
     'callback', :run_id
 )
 ON CONFLICT (corp_id, userid, valid_from) DO UPDATE SET
-    $USERS_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    $USERS_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
     change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- A version that began at the very time its entity was deleted never held.
@@ -31,7 +32,7 @@ DELETE FROM wecom_users_history
 WHERE corp_id = :corp_id AND userid = :userid AND valid_to IS NULL AND valid_from = :valid_from;
 
 -- name: close_department
-UPDATE wecom_departments_history SET valid_to = :valid_from
+UPDATE wecom_departments_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND department_id = :department_id AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
 
@@ -48,15 +49,15 @@ INSERT INTO wecom_departments_history (
 )
 ON CONFLICT (corp_id, department_id, valid_from) DO UPDATE SET
     $DEPARTMENTS_FROM_EXCLUDED,
-    row_hash = excluded.row_hash, valid_to = excluded.valid_to, change_source = excluded.change_source,
-    run_id = excluded.run_id;
+    row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
+    change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- name: drop_department_version
 DELETE FROM wecom_departments_history
 WHERE corp_id = :corp_id AND department_id = :department_id AND valid_to IS NULL AND valid_from = :valid_from;
 
 -- name: close_membership
-UPDATE wecom_user_departments_history SET valid_to = :valid_from
+UPDATE wecom_user_departments_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
   AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
@@ -75,8 +76,8 @@ INSERT INTO wecom_user_departments_history (
 )
 ON CONFLICT (corp_id, userid, department_id, valid_from) DO UPDATE SET
     $MEMBERSHIPS_FROM_EXCLUDED,
-    row_hash = excluded.row_hash, valid_to = excluded.valid_to, change_source = excluded.change_source,
-    run_id = excluded.run_id;
+    row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
+    change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- name: drop_membership_version
 DELETE FROM wecom_user_departments_history

@@ -6,7 +6,7 @@
 
 -- name: select_current
 SELECT userid, $USERS_VALUES, row_hash,
-       is_deleted, deleted_at, observed_at
+       is_deleted, out_of_scope, deleted_at, observed_at
 FROM wecom_users WHERE corp_id = :corp_id AND userid IN :keys;
 
 -- name: select_memberships
@@ -41,7 +41,7 @@ DROP TABLE IF EXISTS stage_delta_users;
 -- name: create_stage
 $TEMP_TABLE stage_delta_users AS
 SELECT corp_id, userid, $USERS_VALUES, row_hash,
-       is_deleted, deleted_at, observed_at, is_deleted AS replace_leaders
+       is_deleted, out_of_scope, deleted_at, observed_at, is_deleted AS replace_leaders
 FROM wecom_users WHERE 1 = 0;
 
 -- name: index_stage
@@ -84,15 +84,16 @@ CREATE INDEX stage_delta_user_led_departments_key ON stage_delta_user_led_depart
 -- name: upsert
 INSERT INTO wecom_users (
     corp_id, userid, $USERS_VALUES, row_hash,
-    is_deleted, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
+    is_deleted, out_of_scope, first_seen_at, last_seen_at, deleted_at, updated_at, observed_at
 )
 SELECT corp_id, userid, $USERS_VALUES, row_hash,
-       is_deleted, observed_at, observed_at, deleted_at, :now, observed_at
+       is_deleted, out_of_scope, observed_at, observed_at, deleted_at, :now, observed_at
 FROM stage_delta_users WHERE TRUE
 ON CONFLICT (corp_id, userid) DO UPDATE SET
     $USERS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     is_deleted = excluded.is_deleted,
+    out_of_scope = excluded.out_of_scope,
     deleted_at = excluded.deleted_at,
     last_seen_at = excluded.last_seen_at,
     updated_at = excluded.updated_at,
@@ -101,6 +102,7 @@ WHERE wecom_users.observed_at <= excluded.observed_at
   AND (wecom_users.observed_at < excluded.observed_at
        OR wecom_users.row_hash <> excluded.row_hash
        OR wecom_users.is_deleted <> excluded.is_deleted
+       OR wecom_users.out_of_scope <> excluded.out_of_scope
        OR wecom_users.deleted_at IS DISTINCT FROM excluded.deleted_at);
 
 -- name: delete_stale_memberships
@@ -171,17 +173,19 @@ WHERE EXISTS (SELECT 1 FROM stage_delta_users s JOIN wecom_users u
 ON CONFLICT (corp_id, department_id, userid) DO NOTHING;
 
 -- A deleted member leads nobody: other members' direct-leader references to it go, as WeCom drops them.
+-- One that left the department scope still leads its in-scope reports, as a full sync keeps it.
 -- name: delete_references_to_deleted
 DELETE FROM wecom_user_direct_leaders
 WHERE corp_id = :corp_id
   AND EXISTS (SELECT 1 FROM stage_delta_users s JOIN wecom_users u
                 ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
-              WHERE s.is_deleted AND s.corp_id = wecom_user_direct_leaders.corp_id
+              WHERE s.is_deleted AND NOT s.out_of_scope AND s.corp_id = wecom_user_direct_leaders.corp_id
                 AND s.userid = wecom_user_direct_leaders.leader_userid);
 
--- Departments a member event may name: every stored one, deleted ones included.
+-- Departments a member event may name: every stored one, deleted ones included; those out of the
+-- department scope place a member outside it.
 -- name: select_department_ids
-SELECT department_id FROM wecom_departments WHERE corp_id = :corp_id;
+SELECT department_id, out_of_scope FROM wecom_departments WHERE corp_id = :corp_id;
 
 -- Stored members per department, for the ids-only fetches' plan (wecom.callbacks.fetch).
 -- name: count_members

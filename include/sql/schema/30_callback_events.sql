@@ -4,7 +4,11 @@
 -- a redelivery only bumps delivery_count (best effort: a row another transaction
 -- holds is not waited for). The receiver inserts rows as pending
 -- (tag events and unknown change types as ignored, kept for audit); the apply
--- DAG moves them to applied, superseded, failed or, after too many attempts, dead.
+-- DAG moves them to applied, superseded, failed or, after too many attempts, dead,
+-- or out_of_scope (about an entity outside the company's department scope:
+-- recorded, not applied, the reason in last_error). $EVENT_STATUSES is the list
+-- of wecom.runs.EventStatus (schema_changes/event_statuses.sql widens the check of
+-- a table created before a status was added).
 -- payload is the event as a JSON object with the XML's field names.
 CREATE TABLE IF NOT EXISTS wecom_callback_events (
     event_id $AUTOID,
@@ -27,7 +31,7 @@ CREATE TABLE IF NOT EXISTS wecom_callback_events (
     run_id TEXT,
     CONSTRAINT wecom_callback_events_dedup UNIQUE (corp_id, dedup_key),
     CONSTRAINT wecom_callback_events_status_valid
-        CHECK (status IN ('pending', 'applied', 'superseded', 'ignored', 'failed', 'dead')),
+        CHECK (status IN ($EVENT_STATUSES)),
     CONSTRAINT wecom_callback_events_entity_type_valid
         CHECK (entity_type IN ('user', 'department', 'tag'))
 );

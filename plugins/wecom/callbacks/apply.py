@@ -18,11 +18,17 @@ One ``apply`` reads top to bottom:
    arrive, out of order, within those attempts.
 
 A failure fails only its entity's events, never the batch, and no path deletes a member's row.
+
+With a department scope (``scope``), members and departments that may be entering it are fetched
+too, WeCom's department tree is read once when the events name departments the tables do not hold,
+and the writers place every entity: leaving the scope is applied (``out_of_scope``), events about
+entities outside it end as ``out_of_scope`` with the reason (``wecom.callbacks.scope_placement``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,13 +39,16 @@ from wecom.api.client import WeComClient
 from wecom.callbacks.fetch import Fetcher, fetch_endpoint, waiting_departments
 from wecom.callbacks.fold import Event, Fetched, Group, group_departments, group_users
 from wecom.callbacks.queue import EventQueue
+from wecom.callbacks.scope_placement import ScopeNeeds, scope_needs
 from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
 from wecom.callbacks.writer_users import apply_users
 from wecom.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_WORKERS
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.rights import Rights
+from wecom.errors import WeComError
 from wecom.runs import EventStatus, RunStatus
+from wecom.scope import WHOLE_COMPANY, Scope, parents_of
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import changed_tables
 from wecom.store.run_records import RUN_COUNT_PREFIX, RunRecord
@@ -47,7 +56,13 @@ from wecom.store.run_records import RUN_COUNT_PREFIX, RunRecord
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 20_000
-EVENT_STATUSES = (EventStatus.APPLIED, EventStatus.SUPERSEDED, EventStatus.FAILED, EventStatus.DEAD)
+EVENT_STATUSES = (
+    EventStatus.APPLIED,
+    EventStatus.SUPERSEDED,
+    EventStatus.FAILED,
+    EventStatus.DEAD,
+    EventStatus.OUT_OF_SCOPE,
+)
 
 
 @dataclass
@@ -73,7 +88,9 @@ class DeltaResult:
     def run_counts(self) -> dict[str, int]:
         counts = {f"users_{k}": v for k, v in vars(self.users).items()}
         counts |= {f"departments_{k}": v for k, v in vars(self.departments).items()}
-        counts |= {f"memberships_{k}": v for k, v in vars(self.memberships).items() if k != "revived"}
+        counts |= {
+            f"memberships_{k}": v for k, v in vars(self.memberships).items() if k not in ("revived", "left_scope")
+        }
         return counts
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,6 +119,7 @@ class DeltaApplier:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_workers: int = DEFAULT_MAX_WORKERS,
         pii: PiiPolicy = KEEP_ALL,
+        scope: Scope = WHOLE_COMPANY,
     ) -> None:
         if max_attempts < 1 or batch_size < 1 or max_workers < 1:
             raise ValueError("max_attempts, batch_size and max_workers must be positive")
@@ -111,6 +129,7 @@ class DeltaApplier:
         self.batch_size = batch_size
         self.max_workers = max_workers
         self.pii = pii
+        self.scope = scope
         self.loader = DirectoryLoader(engine)
 
     def apply(self, run: RunRecord) -> DeltaResult:
@@ -128,9 +147,11 @@ class DeltaApplier:
             live = [e for e in batch if e.event_id not in covered_ids]
             user_groups = _user_groups(queue, [e for e in live if e.entity_type == "user"])
             department_groups = _department_groups(queue, [e for e in live if e.entity_type == "department"])
-        fetched = self._fetch(corp_id, user_groups, department_groups, result)
+            needs = ScopeNeeds() if self.scope.whole else scope_needs(conn, corp_id, user_groups, department_groups)
+        fetched = self._fetch(corp_id, user_groups, department_groups, result, needs.entering)
+        tree = self._tree(result) if needs.tree else {}
         with self.engine.begin() as conn:
-            step = WriteStep(conn, corp_id, run.run_id, datetime.now(UTC), fetched)
+            step = WriteStep(conn, corp_id, run.run_id, datetime.now(UTC), fetched, self.scope, tree)
             step.outcome.superseded += [e.event_id for e in covered]
             apply_departments(step, department_groups)
             apply_users(step, user_groups, self.pii)
@@ -157,6 +178,7 @@ class DeltaApplier:
         queue.mark("applied", outcome.applied, step.run_id, step.now)
         queue.mark("superseded", outcome.superseded, step.run_id, step.now)
         queue.fail(outcome.failures, step.run_id)
+        queue.set_aside(outcome.out_of_scope, step.run_id, step.now)
         failed = {i for ids in outcome.failures.values() for i in ids}
         dying = sum(1 for e in batch if e.event_id in failed and e.attempts + 1 >= self.max_attempts)
         result.events = {
@@ -164,17 +186,37 @@ class DeltaApplier:
             "superseded": len(set(outcome.superseded)),
             "failed": len(failed) - dying,
             "dead": dying,
+            "out_of_scope": len({i for ids in outcome.out_of_scope.values() for i in ids}),
         }
         result.users, result.departments, result.memberships = step.users, step.departments, step.memberships
         result.tables = dict(step.written) | {table: getattr(step, name) for table, name in RUN_COUNT_PREFIX.items()}
         applied = set(outcome.applied)
         result.observed_at = max((e.create_time for e in batch if e.event_id in applied), default=None)
 
+    def _tree(self, result: DeltaResult) -> dict[int, int]:
+        """WeCom's department tree (id -> parent), to place departments the tables do not hold; empty
+        without a client or when the secret may not list it."""
+        if self.client is None:
+            return {}
+        try:
+            return parents_of(self.client.department_simplelist())
+        except WeComError as error:
+            log.warning("department/simplelist failed (errcode %s): unknown departments stay unplaced", error.errcode)
+            return {}
+        finally:
+            result.api_calls = self.client.api_calls
+
     def _fetch(
-        self, corp_id: str, user_groups: list[Group], department_groups: list[Group], result: DeltaResult
+        self,
+        corp_id: str,
+        user_groups: list[Group],
+        department_groups: list[Group],
+        result: DeltaResult,
+        entering: Sequence[tuple[str, str]] = (),
     ) -> dict[tuple[str, str], Fetched]:
-        """Complete ids-only events (``wecom.callbacks.fetch``): concurrently, by department where many
-        members wait, within the client's rate limits."""
+        """Complete ids-only events (``wecom.callbacks.fetch``), and the entities that may be entering the
+        department scope: concurrently, by department where many members wait, within the client's rate
+        limits."""
         if self.client is None:
             waiting = len(waiting_departments(user_groups))
             waiting += sum(1 for g in department_groups if any(e.needs_fetch() for e in g.events))
@@ -182,7 +224,7 @@ class DeltaApplier:
                 log.info("%d ids-only entities applied from what their events carry (no fetch client)", waiting)
             return {}
         fetcher = Fetcher(self.client, self.max_workers)
-        answers = fetcher.fetch(self.engine, corp_id, user_groups, department_groups)
+        answers = fetcher.fetch(self.engine, corp_id, user_groups, department_groups, entering)
         result.api_calls = self.client.api_calls
         for endpoint, errcode in fetcher.refused.items():
             result.refused[endpoint] = sum(

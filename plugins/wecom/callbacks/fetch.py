@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -104,9 +104,15 @@ class Fetcher:
         self._blocked: set[str] = set()
 
     def fetch(
-        self, engine: Engine, corp_id: str, user_groups: list[Group], department_groups: list[Group]
+        self,
+        engine: Engine,
+        corp_id: str,
+        user_groups: list[Group],
+        department_groups: list[Group],
+        entering: Sequence[Item] = (),
     ) -> dict[Item, Fetched | None]:
-        """Every entity whose events need a fetch, with its answer (None: the secret may not ask)."""
+        """Every entity whose events need a fetch, and each of ``entering`` (that may be entering the
+        department scope), with its answer (None: the secret may not ask)."""
         waiting = waiting_departments(user_groups)
         wanted_departments = [g.key for g in department_groups if any(e.needs_fetch() for e in g.events)]
         plan: dict[int, list[str]] = {}
@@ -116,6 +122,7 @@ class Fetcher:
         listed = {userid for userids in plan.values() for userid in userids}
         single: list[Item] = [("user", u) for u in waiting if u not in listed]
         single += [("department", key) for key in wanted_departments]
+        single += [item for item in dict.fromkeys(entering) if item not in single and item[1] not in listed]
         answers: dict[Item, Fetched | None] = {}
         lists = self._map(self._user_list, list(plan.items()))
         answers |= dict(zip(single, self._map(self._one, single), strict=True))

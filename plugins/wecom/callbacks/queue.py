@@ -97,6 +97,14 @@ class EventQueue:
         for chunk in in_chunks(set(event_ids)):
             self.conn.execute(statement, params | {"event_ids": chunk, "run_id": run_id})
 
+    def set_aside(self, reasons: Mapping[str, Iterable[int]], run_id: str, now: datetime) -> None:
+        """End events about entities outside the department scope as ``out_of_scope``, with the reason."""
+        statement = expanding(self.sql["mark_out_of_scope"], "event_ids")
+        params = {"corp_id": self.corp_id, "run_id": run_id, "applied_at": db_time(now, self.dialect)}
+        for reason, event_ids in reasons.items():
+            for chunk in in_chunks(set(event_ids)):
+                self.conn.execute(statement, params | {"event_ids": chunk, "reason": reason})
+
     def fail(self, reasons: Mapping[str, Iterable[int]], run_id: str) -> None:
         """attempts + 1 with the reason (one line, no member data, no secrets); ``dead`` at ``max_attempts``."""
         statement = expanding(self.sql["mark_failed"], "event_ids")

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from wecom.callbacks.fold import Event, Fetched, Version
+from wecom.scope import WHOLE_COMPANY, Scope
 from wecom.store.sql import db_time, read_named_statements, written_table
 
 SQL_FILES = {
@@ -36,18 +37,25 @@ class Counts:
     updated: int = 0
     deleted: int = 0
     revived: int = 0
+    left_scope: int = 0
 
 
 @dataclass
 class Outcome:
-    """What an apply decided for each ready event; ``failures`` maps a one-line reason to its events."""
+    """What an apply decided for each ready event; ``failures`` and ``out_of_scope`` map a one-line
+    reason to its events."""
 
     applied: list[int] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
     failures: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    out_of_scope: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
     def fail(self, reason: str, events: Iterable[Event]) -> None:
         self.failures[reason] += [e.event_id for e in events if e.ready]
+
+    def set_aside(self, reason: str, events: Iterable[Event]) -> None:
+        """About an entity outside the department scope: recorded as ``out_of_scope``, not applied."""
+        self.out_of_scope[reason] += [e.event_id for e in events if e.ready]
 
     def settle(self, status: str, events: Iterable[Event]) -> None:
         getattr(self, status).extend(e.event_id for e in events if e.ready)
@@ -62,6 +70,10 @@ class WriteStep:
     run_id: str
     now: datetime
     fetched: Mapping[tuple[str, str], Fetched]
+    # The company's department scope, and WeCom's department tree (id -> parent) when the apply had to
+    # place departments the tables do not hold.
+    scope: Scope = WHOLE_COMPANY
+    tree: Mapping[int, int] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
     users: Counts = field(default_factory=Counts)
     departments: Counts = field(default_factory=Counts)
@@ -99,7 +111,7 @@ class WriteStep:
     def open(self, kind: str, row: Mapping[str, Any], t: Any, level: int = 0) -> None:
         """Close the version covering ``t`` and make ``row`` the version from ``t`` on."""
         key = {k: row[k] for k in _HISTORY_KEYS[kind]} | {"corp_id": self.corp_id, "valid_from": t}
-        self.history[level][f"close_{kind}"].append(key)
+        self.history[level][f"close_{kind}"].append(key | {"ended_by": None})
         self.history[level][f"upsert_{kind}"].append(dict(row) | key | {"run_id": self.run_id})
 
     def refresh(self, kind: str, row: Mapping[str, Any], t: Any, level: int = 0) -> None:
@@ -107,10 +119,11 @@ class WriteStep:
         key = {k: row[k] for k in _HISTORY_KEYS[kind]} | {"corp_id": self.corp_id, "valid_from": t}
         self.history[level][f"refresh_{kind}"].append(dict(row) | key | {"run_id": self.run_id})
 
-    def close(self, kind: str, key: Mapping[str, Any], t: Any, level: int = 0) -> None:
-        """End the version covering ``t`` (one that began exactly at ``t`` never held, and goes)."""
+    def close(self, kind: str, key: Mapping[str, Any], t: Any, level: int = 0, *, ended_by: str = "deleted") -> None:
+        """End the version covering ``t`` (one that began exactly at ``t`` never held, and goes): the entity was
+        ``deleted`` then, or left the department scope (``out_of_scope``)."""
         params = dict(key) | {"corp_id": self.corp_id, "valid_from": t}
-        self.history[level][f"close_{kind}"].append(params)
+        self.history[level][f"close_{kind}"].append(params | {"ended_by": ended_by})
         self.history[level][f"drop_{kind}_version"].append(params)
 
     def write_history(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -20,8 +21,9 @@ from wecom.directory.pii import PII_FIELDS, PiiPolicy
 from wecom.directory.transform import TABLE_COLUMNS, department_leaders_from_members, transform_users
 
 _COLUMNS = [c for c in TABLE_COLUMNS["wecom_users"] if c != "corp_id"]
-# A member's versions, and whether its events (or a fetch) said which departments it leads.
-Folded = tuple[list[Version], bool]
+# A member's versions, whether its events (or a fetch) said which departments it leads, and the times
+# of the versions where it left the department scope (None versions that are no deletion).
+Folded = tuple[list[Version], bool, frozenset[datetime]]
 _LINK_STATEMENTS = (
     "upsert",
     "delete_stale_memberships",
@@ -47,10 +49,10 @@ def write_users(
     rows_at: dict[tuple[str, int], dict[str, Any]] = {}
     links_at: dict[tuple[str, int], dict[int, dict[str, Any]]] = defaultdict(dict)
     final_links, final_direct, led = [], [], []
-    for level in range(max(len(versions) for versions, _ in folded.values())):
+    for level in range(max(len(versions) for versions, _, _ in folded.values())):
         alive = {
             key: versions[level][1]
-            for key, (versions, _) in folded.items()
+            for key, (versions, _, _) in folded.items()
             if level < len(versions) and versions[level][1] is not None
         }
         if not alive:
@@ -67,7 +69,7 @@ def write_users(
         led += plain_rows(department_leaders_from_members(said, pd.Index(said["department_id"].unique())))
     stage = []
     replaying = {g.key for g in groups if g.replaying}
-    for key, (versions, said_leaders) in folded.items():
+    for key, (versions, said_leaders, exits) in folded.items():
         base = bases.get(key)
         old_row = base["row"] if base else None
         was_alive = old_row is not None and not old_row["is_deleted"]
@@ -79,19 +81,21 @@ def write_users(
             t = step.t(stamp)
             row = rows_at.get((key, level))
             links = links_at.get((key, level), {})
+            ended_by = "out_of_scope" if stamp in exits else "deleted"
             if state is not None and row is not None and row["row_hash"] != previous_hash:
                 step.open("user", row, t, level)
             elif state is not None and row is not None and key in replaying:
                 step.refresh("user", row, t, level)
             elif state is None and previous_hash is not None:
-                step.close("user", {"userid": key}, t, level)
+                step.close("user", {"userid": key}, t, level, ended_by=ended_by)
             for department, link in links.items():
                 if previous_links.get(department, {}).get("row_hash") != link["row_hash"]:
                     step.open("membership", link, t, level)
                 elif key in replaying:
                     step.refresh("membership", link, t, level)
             for department in previous_links.keys() - links.keys():
-                step.close("membership", {"userid": key, "department_id": department}, t, level)
+                key_of = {"userid": key, "department_id": department}
+                step.close("membership", key_of, t, level, ended_by=ended_by if state is None else "deleted")
             previous_hash = None if row is None else row["row_hash"]
             previous_links = links
             last_row = row or last_row
@@ -103,12 +107,15 @@ def write_users(
             | {
                 "corp_id": corp_id,
                 "is_deleted": state is None,
+                "out_of_scope": state is None and stamp in exits,
                 "deleted_at": t if state is None else None,
                 "replace_leaders": said_leaders or state is None,
                 "observed_at": t,
             }
         )
-        _count(step, old_row, None if state is None else final_row, old_links, previous_links)
+        _count(
+            step, old_row, None if state is None else final_row, old_links, previous_links, left_scope=stamp in exits
+        )
     step.write_history()
     step.recreate_stages("users", ("", "links_", "direct_leaders_", "led_"))
     step.stage("stage_delta_users", stage)
@@ -124,9 +131,13 @@ def _count(
     new: Mapping[str, Any] | None,
     old_links: Mapping[int, Mapping[str, Any]],
     new_links: Mapping[int, Mapping[str, Any]],
+    *,
+    left_scope: bool = False,
 ) -> None:
     was_alive = old is not None and not old["is_deleted"]
-    if new is None:
+    if new is None and left_scope:
+        step.users.left_scope += was_alive
+    elif new is None:
         step.users.deleted += was_alive
     elif old is None:
         step.users.inserted += 1
@@ -170,7 +181,7 @@ def _protect(step: WriteStep, groups: list[Group], folded: dict[str, Folded], pi
         name: dict(zip(raw[name].dropna(), stored[name][raw[name].notna()].astype(object), strict=True))
         for name in PII_FIELDS
     }
-    for versions, _ in folded.values():
+    for versions, _, _ in folded.values():
         for _, state in versions:
             for name, form in forms.items():
                 if state is not None and state.get(name) in form:

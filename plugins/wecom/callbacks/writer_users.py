@@ -9,6 +9,11 @@ Per member (its events grouped under its latest userid), in this order:
    that resolves it (a delete, a create_party) may still be on its way;
 4. otherwise its renames are moved, and its events are folded from the stored state (or, for a
    late event, from the state the history holds just before it) and written.
+
+With a department scope, each folded version keeps only its in-scope memberships: a version left
+with none is the member leaving the scope (soft-deleted with ``out_of_scope``), and the events of
+a member that is and stays outside it are set aside (``out_of_scope``, with the reason). A member
+coming into the scope is created, or revived, from its events and the fetch the applier made.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy import text
 
 from wecom.callbacks.fold import FetchFailed, Group, fold_user, named_departments
 from wecom.callbacks.queue import expanding, in_chunks
+from wecom.callbacks.scope_placement import MemberPlacement, outside_reason
 from wecom.callbacks.writer import WriteStep, before, not_before
 from wecom.callbacks.writer_renames import NEW_USERID_TAKEN, move_renamed, sources, taken_new_userid
 from wecom.callbacks.writer_user_rows import Folded, write_users
@@ -43,6 +49,9 @@ def apply_users(step: WriteStep, groups: list[Group], pii: PiiPolicy = KEEP_ALL)
     keys = {g.key for g in groups}
     stored = {key: base["row"] for key, base in _bases(step, keys | sources(groups)).items()}
     known_departments = _department_ids(step)
+    placement = None
+    if not step.scope.whole:
+        placement = MemberPlacement(step.scope, known_departments, step.tree)
     applying: list[Group] = []
     for group in groups:
         row = stored.get(group.key)
@@ -54,23 +63,26 @@ def apply_users(step: WriteStep, groups: list[Group], pii: PiiPolicy = KEEP_ALL)
             step.outcome.fail(got.message, group.events)
         elif taken_new_userid(group, stored):
             step.outcome.fail(NEW_USERID_TAKEN, group.events)
-        elif reason := _unknown_departments(group, known_departments, fetched=isinstance(got, dict)):
+        elif reason := _unknown_departments(group, known_departments, placement, fetched=isinstance(got, dict)):
             step.outcome.fail(reason, group.events)
         else:
             applying.append(group)
     for group in applying:
         move_renamed(step, group, stored)
     bases = _bases(step, {g.key for g in applying})
-    folded = _fold(step, applying, bases)
+    folded = _fold(step, applying, bases, placement)
     if folded:
         write_users(step, folded, bases, [g for g in applying if g.key in folded], pii)
 
 
-def _unknown_departments(group: Group, known: set[int], *, fetched: bool) -> str | None:
+def _unknown_departments(
+    group: Group, known: Mapping[int, bool], placement: MemberPlacement | None, *, fetched: bool
+) -> str | None:
     """The hold reason when the group's events place the member in departments not known here (a
-    fetched answer is WeCom's present state and needs no check)."""
+    fetched answer is WeCom's present state and needs no check; one known outside the scope is known)."""
     try:
-        unknown = sorted(named_departments(group.ready) - known)
+        named = named_departments(group.ready) - known.keys()
+        unknown = sorted(d for d in named if placement is None or not placement.outside(d))
     except EventApplyError:
         return None  # the fold reports the malformed list
     if fetched or not unknown:
@@ -79,8 +91,10 @@ def _unknown_departments(group: Group, known: set[int], *, fetched: bool) -> str
     return f"Department names department(s) not known here ({listed}): not applied"
 
 
-def _fold(step: WriteStep, groups: list[Group], bases: Mapping[str, Mapping[str, Any]]) -> dict[str, Folded]:
-    """Each member's versions from its stored state (read after the renames moved it)."""
+def _fold(
+    step: WriteStep, groups: list[Group], bases: Mapping[str, Mapping[str, Any]], placement: MemberPlacement | None
+) -> dict[str, Folded]:
+    """Each member's versions from its stored state (read after the renames moved it), placed in the scope."""
     replaying = [g for g in groups if g.replaying]
     since = min((g.events[0].create_time for g in replaying), default=None)
     earlier = {} if since is None else _states_before(step, [g.key for g in replaying], since, bases)
@@ -97,18 +111,30 @@ def _fold(step: WriteStep, groups: list[Group], bases: Mapping[str, Mapping[str,
         except EventApplyError as error:
             step.outcome.fail(f"member event: {error}", group.events)
             continue
-        step.outcome.settle("applied", group.events)
-        versions = not_before(versions, observed)
         existed = base is not None and not base["row"]["is_deleted"]
+        versions = not_before(versions, observed)
+        exits: frozenset[datetime] = frozenset()
+        if placement is not None:
+            wanted = [s for _, s in versions if s is not None]
+            versions, exits = placement.restrict(versions)
+            if not existed and all(state is None for _, state in versions) and (exits or _out_of_scope(base)):
+                named = placement.departments_of(wanted[-1] if wanted else None)
+                step.outcome.set_aside(outside_reason(f"member {group.key} in", named, step.scope), group.events)
+                continue
+        step.outcome.settle("applied", group.events)
         if existed or any(state is not None for _, state in versions):
-            folded[group.key] = (versions, said_leaders)
+            folded[group.key] = (versions, said_leaders, exits)
     return folded
 
 
-def _department_ids(step: WriteStep) -> set[int]:
-    """Every department stored for the corp, deleted ones included."""
+def _out_of_scope(base: Mapping[str, Any] | None) -> bool:
+    return base is not None and bool(base["row"]["out_of_scope"])
+
+
+def _department_ids(step: WriteStep) -> dict[int, bool]:
+    """Every department stored for the corp, deleted ones included, with whether it is out of the scope."""
     rows = step.conn.execute(text(step.sql("users")["select_department_ids"]), {"corp_id": step.corp_id})
-    return {int(r[0]) for r in rows}
+    return {int(r[0]): bool(r[1]) for r in rows}
 
 
 def _bases(step: WriteStep, keys: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -62,6 +62,7 @@ class CorpStatus:
     events: EventQueueStatus = field(default_factory=EventQueueStatus)
     dead_events: list[Row] = field(default_factory=list)  # newest first
     failed_events: list[Row] = field(default_factory=list)  # newest first
+    out_of_scope_events: list[Row] = field(default_factory=list)  # newest first: set aside, with why
 
     @property
     def guard_tripped(self) -> bool:

@@ -82,6 +82,7 @@ def _events(conn: Connection, sql: dict[str, str], corp_id: str, limit: int) -> 
         "events": event_queue_status(conn, corp_id),
         "dead_events": _rows(conn, in_status, corp_id=corp_id, status="dead", limit=limit),
         "failed_events": _rows(conn, in_status, corp_id=corp_id, status="failed", limit=limit),
+        "out_of_scope_events": _rows(conn, in_status, corp_id=corp_id, status="out_of_scope", limit=limit),
     }
 
 

@@ -19,6 +19,7 @@ from functools import cache
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from wecom.store.event_statuses import widen_event_statuses
 from wecom.store.sql import db_time, read_named_statements, schema_statements
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def ensure_schema(engine: Engine) -> bool:
             if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
                 log.info("adding column %s.%s (the table predates it)", table, column)
                 conn.execute(text(statement))
+        widen_event_statuses(conn)
         record = read_named_statements(VERSION_SQL, dialect)["record"]
         conn.execute(text(record), {"ddl_hash": digest, "applied_at": db_time(datetime.now(UTC), dialect)})
     log.info("schema brought up to version %s", digest[:12])

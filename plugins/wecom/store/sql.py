@@ -18,6 +18,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
+from wecom.runs import EventStatus
 from wecom.tables import column_tokens
 
 DIALECT_TOKENS: dict[str, dict[str, str]] = {
@@ -39,6 +40,8 @@ _CHECKOUT_ROOT = Path(__file__).resolve().parents[len(__name__.split("."))]
 
 # Column lists of the directory tables (``$USERS_VALUES`` ...), from the one definition in ``wecom.tables``.
 COLUMN_TOKENS = column_tokens()
+# The statuses a callback event may have: the events table's CHECK constraint, from ``wecom.runs``.
+VOCABULARY_TOKENS = {"EVENT_STATUSES": ", ".join(f"'{status}'" for status in EventStatus)}
 
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 _COMMENT_LINE = re.compile(r"^\s*--.*$", re.MULTILINE)
@@ -79,7 +82,9 @@ def check_dialect(dialect: str) -> str:
 
 def _render(text: str, dialect: str, table: str | None = None) -> str:
     """Drop comment lines and fill the dialect tokens (and ``$TABLE`` in shared statements)."""
-    tokens = DIALECT_TOKENS[check_dialect(dialect)] | COLUMN_TOKENS | ({"TABLE": table} if table else {})
+    tokens = (
+        DIALECT_TOKENS[check_dialect(dialect)] | COLUMN_TOKENS | VOCABULARY_TOKENS | ({"TABLE": table} if table else {})
+    )
     return Template(_COMMENT_LINE.sub("", text)).substitute(tokens)
 
 

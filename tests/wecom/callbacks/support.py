@@ -100,10 +100,17 @@ def seed_tree(engine: Engine, corp: str = CORP) -> None:
 
 
 def load_snapshot(
-    engine: Engine, departments: list[dict], users: list[dict], seconds: float, run_id: str, corp: str = CORP
+    engine: Engine,
+    departments: list[dict],
+    users: list[dict],
+    seconds: float,
+    run_id: str,
+    corp: str = CORP,
+    tops: tuple[int, ...] = (),
 ) -> None:
-    """A complete full-sync snapshot of raw WeCom answers, observed at ``T0 + seconds``."""
-    snapshot = transform(pd.DataFrame(departments), pd.DataFrame(users), corp)
+    """A complete full-sync snapshot of raw WeCom answers, observed at ``T0 + seconds`` (``tops``: a
+    department scope's top departments)."""
+    snapshot = transform(pd.DataFrame(departments), pd.DataFrame(users), corp, tops=tops)
     DirectoryLoader(engine).load_snapshot(
         {f"wecom_{name}": [frame] for name, frame in vars(snapshot).items()},
         run=RunRecord("wecom_directory_sync", run_id, corp),

@@ -49,7 +49,7 @@ def test_events_of_one_member_fold_into_the_row_a_full_sync_would_write(engine: 
     store(engine, "update_user", 11, UserID="zhangsan", Position="Manager")
     store(engine, "update_user", 12, UserID="zhangsan", Department="3,4", MainDepartment=4)
     result = apply(engine)
-    assert result.events == {"applied": 7, "superseded": 0, "failed": 0, "dead": 0}
+    assert result.events == {"applied": 7, "superseded": 0, "failed": 0, "dead": 0, "out_of_scope": 0}
     assert (result.users.inserted, result.departments.inserted, result.memberships.inserted) == (1, 4, 2)
     assert statuses(engine) == {"applied": 7}
 
@@ -230,10 +230,10 @@ def test_a_failing_event_is_retried_then_dead_without_blocking_others(
     store(engine, "create_user", 5, UserID=victim, Department="1")
     store(engine, "create_user", 6, UserID="fine", Name="Fine", Department="1")
     first = apply(engine, client=client, max_attempts=2)
-    assert first.events == {"applied": 2, "superseded": 0, "failed": 1, "dead": 0}
+    assert first.events == {"applied": 2, "superseded": 0, "failed": 1, "dead": 0, "out_of_scope": 0}
     assert count_ready(engine, CORP, max_attempts=2) == 1
     second = apply(engine, client=client, max_attempts=2)
-    assert second.events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 1}
+    assert second.events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 1, "out_of_scope": 0}
     assert statuses(engine) == {"applied": 2, "dead": 1}
     error, attempts = rows(engine, "SELECT last_error, attempts FROM wecom_callback_events WHERE status = 'dead'")[0]
     assert attempts == 2 and "errcode -1" in error and victim not in error and SECRET not in error

@@ -13,7 +13,7 @@ from wecom.callbacks.queue import EventQueue, count_ready
 def test_tag_events_are_ignored(engine: Engine) -> None:
     store(engine, "update_tag", 1, TagId=7, AddUserItems="a,b")
     assert count_ready(engine, CORP) == 0
-    assert apply(engine).events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 0}
+    assert apply(engine).events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 0, "out_of_scope": 0}
     assert statuses(engine) == {"ignored": 1}
 
 

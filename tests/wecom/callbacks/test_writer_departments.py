@@ -38,7 +38,7 @@ def test_a_move_that_would_make_a_cycle_waits_then_is_dead_with_the_reason(engin
     store(engine, "update_party", 20, Id=2, ParentId=4)
     store(engine, "update_party", 21, Id=3, Name="Research")
     first = apply(engine, max_attempts=2)
-    assert first.events == {"applied": 1, "superseded": 0, "failed": 1, "dead": 0}
+    assert first.events == {"applied": 1, "superseded": 0, "failed": 1, "dead": 0, "out_of_scope": 0}
     assert apply(engine, max_attempts=2).events["dead"] == 1
     assert rows(engine, "SELECT last_error FROM wecom_callback_events WHERE status = 'dead'") == [
         ("ParentId 4 would put department 2 under itself (a cycle): not applied",)

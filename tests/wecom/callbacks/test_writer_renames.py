@@ -126,7 +126,7 @@ def test_a_new_userid_another_live_member_holds_waits_then_is_dead(engine: Engin
     store(engine, "update_user", 20, UserID="x", NewUserID="y")
     store(engine, "update_user", 21, UserID="z", Position="Fine")
     first = apply(engine, max_attempts=2)
-    assert first.events == {"applied": 1, "superseded": 0, "failed": 1, "dead": 0}
+    assert first.events == {"applied": 1, "superseded": 0, "failed": 1, "dead": 0, "out_of_scope": 0}
     assert apply(engine, max_attempts=2).events["dead"] == 1
     assert rows(engine, "SELECT last_error FROM wecom_callback_events WHERE status = 'dead'") == [(NEW_USERID_TAKEN,)]
     assert [r for r in rows(engine, "SELECT * FROM wecom_users ORDER BY userid") if r[1] != "z"] == [

@@ -17,7 +17,7 @@ def test_a_member_in_an_unknown_department_waits_for_its_create_party(engine: En
     seed_tree(engine)
     store(engine, "create_user", 10, UserID="u", Name="U", Department="2,99")
     first = apply(engine)
-    assert first.events == {"applied": 4, "superseded": 0, "failed": 1, "dead": 0}
+    assert first.events == {"applied": 4, "superseded": 0, "failed": 1, "dead": 0, "out_of_scope": 0}
     assert rows(engine, "SELECT last_error FROM wecom_callback_events WHERE status = 'failed'") == [
         ("Department names department(s) not known here (99): not applied",)
     ]
@@ -33,7 +33,13 @@ def test_a_member_in_a_department_that_never_comes_is_dead_and_others_are_applie
     apply(engine)
     store(engine, "create_user", 10, UserID="lost", Name="L", Department="1,2,3,4,5,6,7,8")
     store(engine, "create_user", 11, UserID="fine", Name="F", Department="3")
-    assert apply(engine, max_attempts=2).events == {"applied": 1, "superseded": 0, "failed": 1, "dead": 0}
+    assert apply(engine, max_attempts=2).events == {
+        "applied": 1,
+        "superseded": 0,
+        "failed": 1,
+        "dead": 0,
+        "out_of_scope": 0,
+    }
     assert apply(engine, max_attempts=2).events["dead"] == 1
     error, attempts = rows(engine, "SELECT last_error, attempts FROM wecom_callback_events WHERE status = 'dead'")[0]
     assert (error, attempts) == ("Department names department(s) not known here (5, 6, 7, 8): not applied", 2)

@@ -60,6 +60,12 @@ def _daily(days: range, dag_id: str, users: int, departments: int, **extra: Any)
     ]
 
 
+OUT_OF_SCOPE_REASON = (
+    "member hr_member in (7) outside the company's department scope (the subtrees of department(s) 2): "
+    "recorded, not applied"
+)
+
+
 def dead_event(event_id: int, hours_ago: float, reason: str, entity: tuple[str | None, str | None]) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -85,7 +91,14 @@ def healthy() -> CorpStatus:
         last_guarded=history[-1],
         last_snapshot=history[-1],
         history=history,
-        events=EventQueueStatus({"applied": 412, "superseded": 9, "ignored": 3}),
+        events=EventQueueStatus({"applied": 412, "superseded": 9, "ignored": 3, "out_of_scope": 1}),
+        out_of_scope_events=[
+            {
+                **dead_event(4711, 3, OUT_OF_SCOPE_REASON, ("user", "hr_member")),
+                "status": "out_of_scope",
+                "attempts": 0,
+            }
+        ],
     )
 
 

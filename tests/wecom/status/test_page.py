@@ -72,6 +72,10 @@ def test_a_healthy_company_reads_at_a_glance() -> None:
     assert "Deletion guard armed" in corp
     assert "Last full run" not in corp  # the last run is the last good sync
     assert "Dead-letter" not in corp and "FAILING" not in html
+    # Events about entities outside the department scope are listed with why, and are no cause for alarm.
+    assert "out_of_scope 1" in corp
+    assert "Out-of-scope events: about entities outside the department scope, recorded, not applied" in corp
+    assert fixtures.OUT_OF_SCOPE_REASON in corp
     # Three charts, each with a title, a legend and dated ticks on a time axis; one bar per run.
     titles = re.findall(r"<figcaption>(.*?)</figcaption>", html)
     assert titles == ["Members", "Departments", "Full sync duration"]

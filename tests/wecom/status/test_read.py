@@ -61,6 +61,7 @@ def _seed(engine: Engine) -> None:
             ("wecom_default", "wwdefault", "e2", 3, "dead", 5, "unparseable callback: no UserID"),
             ("wecom_default", "wwdefault", "e3", 1, "failed", 1, "database is locked"),
             ("wecom_globex", "wwglobex", "e4", 2, "dead", 5, "user/get answered 60111 five times"),
+            ("wecom_default", "wwdefault", "e5", 4, "out_of_scope", 0, "member u5 in (7) outside the scope"),
         ]
         for conn_id, corp_id, key, hours, status, attempts, error in events:
             at = db_time(NOW - timedelta(hours=hours), dialect)
@@ -104,12 +105,13 @@ def test_each_corp_is_read_with_its_company_name_runs_and_dead_letters(target_en
     assert default.last_snapshot["finished_at"] == NOW - timedelta(days=2)  # aware, whatever the dialect stores
     assert default.last_delta is not None and default.last_delta["run_id"] == "d1"
     assert [r["run_id"] for r in default.history] == ["r1", "r2", "r3"]  # oldest first, full runs only
-    assert default.events.counts == {"pending": 1, "dead": 1, "failed": 1}
+    assert default.events.counts == {"pending": 1, "dead": 1, "failed": 1, "out_of_scope": 1}
     assert default.events.lag_seconds(NOW) == 12 * 60
     assert [(e["entity_id"], e["last_error"]) for e in default.dead_events] == [
         ("u1", "unparseable callback: no UserID")
     ]
     assert [e["last_error"] for e in default.failed_events] == ["database is locked"]
+    assert [e["last_error"] for e in default.out_of_scope_events] == ["member u5 in (7) outside the scope"]
 
     globex = corps["wwglobex"]
     assert globex.last_full is None and globex.history == []
