@@ -62,12 +62,14 @@ class ScopeFilter:
         parents = parents_of(records)
         self.tree_listed = whole_tree
         self.root_listed = ROOT_ID in parents
+        if self.scope.whole:
+            # Everything is staged, for the quality checks to see a broken tree. Without the root, the
+            # secret is an app's whose visible range is a subtree: its lists start at the tops it sees.
+            self.visible_tops = () if self.root_listed else tops_without_parents(parents)
+            self.resolved = ResolvedScope(frozenset(parents), (ROOT_ID,) if self.root_listed else self.visible_tops)
+            return records
         resolved = self.scope.resolve(parents)
-        if self.scope.whole and not self.root_listed and parents:
-            # An app whose visible range is a subtree: everything it lists, under the tops it sees.
-            self.visible_tops = tops_without_parents(parents)
-            resolved = ResolvedScope(frozenset(parents), self.visible_tops)
-        elif resolved.missing:
+        if resolved.missing:
             raise scope_error(resolved.missing, "is not in the department list WeCom answers for this secret")
         self.resolved = resolved
         if whole_tree:
