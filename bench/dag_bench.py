@@ -119,7 +119,7 @@ def airflow_home(keep: Path | None) -> Iterator[dict[str, str]]:
 def run_dag(env: dict[str, str], url: str, strategy: str, workdir: Path, args: argparse.Namespace) -> DagRun:
     """One first sync of the company into a fresh SQLite file, timed from the CLI's start to its exit."""
     target = workdir / f"target-{strategy}-{time.time_ns()}.db"
-    extra = {"strategy": strategy, "encoding_aes_key": AES_KEY, "max_workers": args.max_workers}
+    extra = {"strategy": strategy, "callback_aes_secret": AES_KEY, "max_workers": args.max_workers}
     run_env = env | {
         "AIRFLOW_CONN_WECOM_DEFAULT": json.dumps(
             {"conn_type": "wecom", "host": url, "login": CORP_ID, "password": SECRET, "extra": extra}

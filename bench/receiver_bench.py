@@ -150,7 +150,7 @@ def receiver(workdir: Path, port: int, target: dict[str, Any]) -> Iterator[int]:
                 "conn_type": "wecom",
                 "login": CORP_ID,
                 "password": "bench-secret",
-                "extra": {"callback_token": TOKEN, "encoding_aes_key": AES_KEY},
+                "extra": {"callback_token": TOKEN, "callback_aes_secret": AES_KEY},
             }
         ),
         "AIRFLOW_CONN_WECOM_TARGET_DB": json.dumps(target),

@@ -304,7 +304,7 @@ class AirflowLocal:
                 "host": self.simulator_url,
                 "login": CORP_ID,
                 "password": s.corp_secret,
-                "extra": json.dumps({"callback_token": s.callback_token, "encoding_aes_key": s.encoding_aes_key}),
+                "extra": json.dumps({"callback_token": s.callback_token, "callback_aes_secret": s.encoding_aes_key}),
             },
             "wecom_target_db": {
                 "conn_type": "sqlite",

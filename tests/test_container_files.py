@@ -103,6 +103,10 @@ def test_the_receiver_service_runs_a_module_of_the_installed_package() -> None:
     source = source / "__main__.py" if source.is_dir() else source.with_suffix(".py")
     assert source.is_file(), f"python -m {module}: no such module in plugins/"
     assert source.name == "__main__.py" or 'if __name__ == "__main__":' in source.read_text()
+    # wecom_default is made in the UI, so the receiver reads the metadata database, as its secrets backend.
+    receiver = json.loads(done.stdout)["services"]["wecom-receiver"]["environment"]
+    assert receiver["AIRFLOW__SECRETS__BACKEND"] == "airflow.secrets.metastore.MetastoreBackend"
+    assert receiver["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
 
 
 def test_dockerfile_passes_hadolint() -> None:

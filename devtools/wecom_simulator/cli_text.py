@@ -58,7 +58,7 @@ def connection_extra(state: SimulatorState) -> dict[str, str]:
     callback = state.callbacks.config
     if callback is None:
         return {}
-    return {"callback_token": callback.token, "encoding_aes_key": callback.encoding_aes_key}
+    return {"callback_token": callback.token, "callback_aes_secret": callback.encoding_aes_key}
 
 
 def connection_json(base_url: str, state: SimulatorState) -> str:
@@ -89,7 +89,7 @@ def _callback_lines(state: SimulatorState) -> list[str]:
         ]
     return [
         f"callbacks: every /_sim/ edit is pushed as a sealed change_contact event to {callback.url}",
-        f"  ({state.config.callback_form} form, sealed with the connection's callback_token and encoding_aes_key)",
+        f"  ({state.config.callback_form} form, sealed with the connection's callback_token and callback_aes_secret)",
     ]
 
 

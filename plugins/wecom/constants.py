@@ -32,5 +32,10 @@ CONFIG_SECTION = "wecom"
 DEFAULT_STAGING_URI = "file://{AIRFLOW_HOME}/wecom-staging"
 
 # The secrets a ``wecom`` connection holds besides its password: the form hides what is typed in them,
-# the hook masks their values, alerts leave them out.
-SECRET_EXTRAS = ("callback_token", "encoding_aes_key", "robot_webhook_key")
+# the hook masks their values, alerts leave them out. Named so that Airflow itself masks them by name in
+# the REST API, the UI and logs: its default sensitive names include "token", "secret" and "webhook_url".
+SECRET_EXTRAS = ("callback_token", "callback_aes_secret", "robot_webhook_url")
+# Their names of release 0.1, still read this release with a warning: Airflow did not mask these by name.
+RENAMED_EXTRAS = {"encoding_aes_key": "callback_aes_secret", "robot_webhook_key": "robot_webhook_url"}
+# Where a group robot takes messages, on the API host: ``<base URL>/cgi-bin/webhook/send?key=<key>``.
+ROBOT_WEBHOOK_PATH = "/cgi-bin/webhook/send"

@@ -2,9 +2,10 @@
 
 Registered once, through the package's ``airflow.plugins`` entry point (``pip
 install``; this repository's ``pip install -e .``), never from the plugins
-folder (see plugins/.airflowignore). Loading it also registers the ``wecom``
-connection's secret extra keys with Airflow's masker, and works around the
-3.3 connection form's port 0. Airflow mounts plugin apps without any authentication of
+folder (see plugins/.airflowignore). It also installs ``wecom.compat``'s
+workaround for 3.3.2's connection-test port 0 (apache/airflow#73298). The
+connection's secret extras need nothing from it: their names are ones Airflow
+masks by itself. Airflow mounts plugin apps without any authentication of
 its own: the receiver is public on purpose (WeCom signs every request, see
 ``wecom.callbacks.receiver``); the status app requires a logged-in Airflow user who
 may read DAG runs, through the same dependency the core API uses, so an
@@ -18,7 +19,6 @@ modules.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk.plugins_manager import AirflowPlugin
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wecom.constants import SECRET_EXTRAS
+from wecom.compat import ConnectionTestPortFix
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,66 +37,6 @@ if TYPE_CHECKING:
 
 STATUS_PREFIX = "/wecom/status"
 RECEIVER_PREFIX = "/wecom"
-CONNECTION_TEST_PATH = "/api/v2/connections/test"
-
-
-def register_sensitive_extra() -> None:
-    """Add ``SECRET_EXTRAS`` to the sensitive names of this process's maskers (the core one serves the
-    REST API, the SDK one task logs and rendered templates), so masking needs no deployment setting.
-    ``[core] hide_sensitive_var_conn_fields = False`` still turns masking by name off."""
-    from airflow._shared.secrets_masker import _secrets_masker as core_masker  # noqa: PLC0415
-    from airflow.sdk._shared.secrets_masker import _secrets_masker as sdk_masker  # noqa: PLC0415
-
-    for masker in (core_masker(), sdk_masker()):
-        masker.sensitive_variables_fields = sorted({*masker.sensitive_variables_fields, *SECRET_EXTRAS})
-
-
-def without_port_zero(body: bytes) -> bytes:
-    """A connection-test request body without ``"port": 0`` when it tests a wecom connection.
-
-    Airflow 3.3.2's UI posts ``port: Number(null)``, i.e. 0, for a connection without a port; the API
-    takes 0 for another destination than the stored NULL and, as the UI sends the masked password,
-    answers 400 before the hook runs (apache/airflow#73298, fixed after 3.3.2). A wecom connection has no
-    port (the form hides it), so 0 is dropped; anything else passes unchanged.
-    """
-    try:
-        test = json.loads(body)
-    except ValueError:
-        return body
-    if not isinstance(test, dict) or test.get("conn_type") != "wecom" or test.get("port") != 0:
-        return body
-    del test["port"]
-    return json.dumps(test).encode()
-
-
-class ConnectionTestPortFix:
-    """ASGI middleware applying ``without_port_zero`` to ``POST /api/v2/connections/test``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(CONNECTION_TEST_PATH):
-            await self.app(scope, receive, send)
-            return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = without_port_zero(b"".join(chunks))
-        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # what follows the body: the client's disconnect
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
 
 
 class BuiltOnFirstRequest:
@@ -214,7 +154,6 @@ class WeComPlugin(AirflowPlugin):
         """Runs in every process that loads plugins (the API server, each task) before it serves or renders."""
         from wecom import config  # noqa: PLC0415
 
-        register_sensitive_extra()
         config.warn_about_dropped_environment()
 
     # Order matters: Starlette tries mounts in order and /wecom would swallow /wecom/status.
@@ -222,6 +161,7 @@ class WeComPlugin(AirflowPlugin):
         {"app": BuiltOnFirstRequest(create_status_app), "url_prefix": STATUS_PREFIX, "name": "WeCom Sync status"},
         {"app": BuiltOnFirstRequest(_receiver_app), "url_prefix": RECEIVER_PREFIX, "name": "WeCom callback receiver"},
     ]
+    # apache/airflow#73298, until the pinned Airflow has the fix (wecom.compat).
     fastapi_root_middlewares: list[dict[str, Any]] = [  # noqa: RUF012
         {"middleware": ConnectionTestPortFix, "name": "WeCom connection test: port 0 is no port"}
     ]

@@ -108,9 +108,9 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Token of the contact-change callback (up to 32 letters and digits).",
         "schema": {"type": _TEXT},
     },
-    "encoding_aes_key": {
+    "callback_aes_secret": {
         "label": "EncodingAESKey",
-        "description": "43 letters and digits, from the same callback settings page.",
+        "description": "The callback's EncodingAESKey: 43 letters and digits, from the same callback settings page.",
         "schema": {"type": _TEXT},
     },
     "strategy": {
@@ -127,10 +127,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Connection of the SQL database the directory lands in.",
         "schema": {"type": _TEXT, "default": c.DEFAULT_TARGET_CONN_ID},
     },
-    "robot_webhook_key": {
-        "label": "Alert robot webhook key",
-        "description": "The key=... of a group robot's webhook URL; failed runs, a tripped deletion "
-        "guard and dead callback events are posted there. Empty: no robot alerts.",
+    "robot_webhook_url": {
+        "label": "Alert robot webhook URL",
+        "description": "A group robot's webhook URL (.../cgi-bin/webhook/send?key=...); failed runs, a tripped "
+        "deletion guard, dead callback events and lost rights are posted there. Empty: no robot alerts.",
         "schema": {"type": _TEXT},
     },
     "fetch_conn_id": {
@@ -238,9 +238,9 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "the contact-sync assistant's or the app's secret",
                         "agent_id": "1000002",
                         "callback_token": "up to 32 letters and digits",
-                        "encoding_aes_key": "43 letters and digits",
+                        "callback_aes_secret": "43 letters and digits",
                         "target_conn_id": c.DEFAULT_TARGET_CONN_ID,
-                        "robot_webhook_key": "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa",
+                        "robot_webhook_url": f"{c.DEFAULT_BASE_URL}{c.ROBOT_WEBHOOK_PATH}?key=693a91f6-7xxx-...",
                         "fetch_conn_id": "wecom_contacts",
                     },
                 },

@@ -8,8 +8,8 @@ resolver; this module is the one place that gives it Airflow's connections.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
+from functools import partial
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -27,17 +27,21 @@ from wecom.errors import ReceiverConfigError, UnknownConnectionError
 from wecom.store.engine import target_url
 
 log = logging.getLogger(__name__)
+# What a standalone receiver says of a connection it cannot find (main's docstring says why).
+STANDALONE_NOT_FOUND = (
+    " in the AIRFLOW_CONN_* variables or the secrets backend; to read the connections of Airflow's metadata "
+    "database, run the receiver with AIRFLOW__SECRETS__BACKEND=airflow.secrets.metastore.MetastoreBackend"
+)
 
 
-def airflow_resolver(limits: ReceiverLimits) -> Resolver:
+def airflow_resolver(limits: ReceiverLimits, *, not_found_hint: str = "") -> Resolver:
     """A resolver reading the ``wecom`` connection and its ``target_conn_id`` through Airflow.
 
-    ``airflow.sdk.BaseHook.get_connection`` searches env vars (``AIRFLOW_CONN_*``),
-    the configured secrets backends and, in server processes (the API server;
-    the standalone CLI marks itself as one), the metastore. The app caches what
-    it returns; engines are kept per target URL so a refresh reuses the pool.
+    ``airflow.sdk.BaseHook.get_connection`` searches env vars (``AIRFLOW_CONN_*``), the configured
+    secrets backends and, in the API server, the metadata database. The app caches what it returns;
+    engines are kept per target URL so a refresh reuses the pool. ``not_found_hint`` ends the message
+    of a connection that cannot be found.
     """
-    # Imported here, not at the top: main() must mark this process as a server before Airflow loads.
     from airflow.sdk import BaseHook  # noqa: PLC0415
     from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
 
@@ -59,7 +63,7 @@ def airflow_resolver(limits: ReceiverLimits) -> Resolver:
         try:
             conn = BaseHook.get_connection(conn_id)
         except AirflowNotFoundException:
-            raise UnknownConnectionError(f"no connection {conn_id!r}") from None
+            raise UnknownConnectionError(f"no connection {conn_id!r}{not_found_hint}") from None
         return config_from_connection(conn_id, conn, engine_for)
 
     return resolve
@@ -80,10 +84,14 @@ def airflow_app() -> FastAPI:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The standalone receiver; ``--help`` lists its limits."""
-    # Like `airflow connections get`: env vars, secrets backends, then the metastore.
-    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
-    serve.main(argv, airflow_resolver)
+    """The standalone receiver; ``--help`` lists its limits.
+
+    Outside the API server Airflow reads connections from ``AIRFLOW_CONN_*`` variables and the configured
+    secrets backend only, which suits an internet-facing process: it needs no access to Airflow's metadata
+    database. To serve connections kept there, configure that database as this process's secrets backend
+    (``[secrets] backend = airflow.secrets.metastore.MetastoreBackend``, docs/configuration.md).
+    """
+    serve.main(argv, partial(airflow_resolver, not_found_hint=STANDALONE_NOT_FOUND))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 MAX_CONTENT_BYTES = 4096
 MAX_REASON_CHARS = 600
-SEND_PATH = "/cgi-bin/webhook/send"
 
 
 @dataclass(frozen=True)
@@ -99,12 +98,12 @@ def markdown(alert: Alert, *, secrets: Iterable[str] = ()) -> str:
     return _scrub(head + reason + tail, secrets)
 
 
-def send_markdown(base_url: str, key: str, content: str, *, timeout: float = 10.0) -> None:
-    """Post ``content``; raise ``RobotError`` (never showing the key) unless the robot answers errcode 0."""
+def send_markdown(webhook_url: str, content: str, *, timeout: float = 10.0) -> None:
+    """Post ``content`` to the robot's webhook URL (its key in the query); raise ``RobotError`` (never
+    showing the URL or the key) unless the robot answers errcode 0."""
     try:
         response = requests.post(
-            f"{base_url.rstrip('/')}{SEND_PATH}",
-            params={"key": key},
+            webhook_url,
             json={"msgtype": "markdown", "markdown": {"content": content}},
             timeout=timeout,
         )

@@ -8,10 +8,12 @@ of Airflow, lets the hook, the receiver and plain tests share it.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from wecom.constants import DEFAULT_BASE_URL, DEFAULT_TARGET_CONN_ID, SECRET_EXTRAS
+from wecom.constants import DEFAULT_BASE_URL, DEFAULT_TARGET_CONN_ID, RENAMED_EXTRAS, ROBOT_WEBHOOK_PATH
 from wecom.errors import SettingsError
 
 # The extraction strategies (``wecom.api.extract`` runs them) and ``auto``, here so that validating a
@@ -37,10 +39,10 @@ KNOWN_EXTRA = (
     {
         "agent_id",
         "callback_token",
-        "encoding_aes_key",
+        "callback_aes_secret",
         "strategy",
         "target_conn_id",
-        "robot_webhook_key",
+        "robot_webhook_url",
         "fetch_conn_id",
     }
     | set(INT_OPTIONS)
@@ -59,7 +61,7 @@ class WeComSettings:
     encoding_aes_key: str | None = field(default=None, repr=False)
     strategy: str = "auto"
     target_conn_id: str = DEFAULT_TARGET_CONN_ID
-    robot_webhook_key: str | None = field(default=None, repr=False)
+    robot_webhook_url: str | None = field(default=None, repr=False)
     # The wecom connection whose secret the callback applier fetches ids-only entities with
     # (user/get, department/get); None: this connection's own.
     fetch_conn_id: str | None = None
@@ -88,6 +90,7 @@ class WeComSettings:
             raise fail("login (Corp ID)", "is empty: set it to the corp id shown under My Company (ww...)")
         if not password:
             raise fail("password (Secret)", "is empty: paste the contact-sync assistant's or the app's secret")
+        extra, legacy_robot_key = _current_names(conn_id, extra)
         unknown = sorted(set(extra) - KNOWN_EXTRA)
         if unknown:
             raise fail("extra", f"has unknown keys {unknown}; allowed: {sorted(KNOWN_EXTRA)}")
@@ -101,12 +104,9 @@ class WeComSettings:
         token = extra.get("callback_token") or None
         if token is not None and not CALLBACK_TOKEN.fullmatch(token):
             raise fail("callback_token", "must be 1-32 letters and digits, as the admin console generates it")
-        aes_key = extra.get("encoding_aes_key") or None
+        aes_key = extra.get("callback_aes_secret") or None
         if aes_key is not None and not AES_KEY.fullmatch(aes_key):
-            raise fail("encoding_aes_key", f"must be exactly 43 letters and digits, got {len(aes_key)} characters")
-        robot_key = extra.get("robot_webhook_key") or None
-        if robot_key is not None and not ROBOT_WEBHOOK_KEY.fullmatch(robot_key):
-            raise fail("robot_webhook_key", "must be the key=... value of the group robot's webhook URL")
+            raise fail("callback_aes_secret", f"must be exactly 43 letters and digits, got {len(aes_key)} characters")
         fetch_conn_id = extra.get("fetch_conn_id") or None
         if fetch_conn_id is not None and not (isinstance(fetch_conn_id, str) and CONN_ID.fullmatch(fetch_conn_id)):
             raise fail("fetch_conn_id", "must be the id of another wecom connection (letters, digits, _ . -)")
@@ -130,6 +130,14 @@ class WeComSettings:
             base_url = f"https://{base_url}"
         if port:
             base_url = f"{base_url}:{port}"
+        robot_url = extra.get("robot_webhook_url") or None
+        if robot_url is None and legacy_robot_key:  # release 0.1's key: the robot on the API host
+            robot_url = f"{base_url}{ROBOT_WEBHOOK_PATH}?key={legacy_robot_key}"
+        if robot_url is not None and robot_key(robot_url) is None:
+            raise fail(
+                "robot_webhook_url",
+                f"must be the group robot's webhook URL, {DEFAULT_BASE_URL}{ROBOT_WEBHOOK_PATH}?key=...",
+            )
         return cls(
             conn_id=conn_id,
             corp_id=login,
@@ -140,11 +148,45 @@ class WeComSettings:
             encoding_aes_key=aes_key,
             strategy=strategy,
             target_conn_id=extra.get("target_conn_id") or DEFAULT_TARGET_CONN_ID,
-            robot_webhook_key=robot_key,
+            robot_webhook_url=robot_url,
             fetch_conn_id=fetch_conn_id,
             options=options,
         )
 
     def secrets(self) -> list[str]:
-        """Values that must be masked wherever Airflow prints: the secret and the secret extras."""
-        return [s for s in (self.secret, *(getattr(self, name) for name in SECRET_EXTRAS)) if s]
+        """Values that must be masked wherever Airflow prints: the secret, the secret extras, the robot's key."""
+        robot = robot_key(self.robot_webhook_url) if self.robot_webhook_url else None
+        values = (self.secret, self.callback_token, self.encoding_aes_key, self.robot_webhook_url, robot)
+        return [value for value in values if value]
+
+
+def robot_key(url: str) -> str | None:
+    """The ``key`` of a group robot's webhook URL (http or https, one key of letters, digits and -), or None."""
+    parts = urlsplit(url)
+    keys = parse_qs(parts.query).get("key", [])
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(keys) != 1:
+        return None
+    return keys[0] if ROBOT_WEBHOOK_KEY.fullmatch(keys[0]) else None
+
+
+def _current_names(conn_id: str, extra: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``extra`` with release 0.1's names of the secret extras read under their new names (a
+    ``FutureWarning`` each: Airflow masks only the new names by itself); the new name wins when both are
+    set. The robot's old key comes back apart: it becomes a URL once the base URL is known."""
+    current, legacy_robot_key = dict(extra), None
+    for old, new in RENAMED_EXTRAS.items():
+        if old not in current:
+            continue
+        warnings.warn(
+            f"connection {conn_id!r}: extra {old!r} is deprecated and will be ignored in the next release: "
+            f"rename it {new!r}, a name Airflow masks in the REST API, the UI and logs"
+            + (" (given the robot's whole webhook URL)" if new == "robot_webhook_url" else ""),
+            FutureWarning,
+            stacklevel=4,
+        )
+        value = current.pop(old)
+        if new == "robot_webhook_url":
+            legacy_robot_key = str(value or "")
+        elif new not in current:
+            current[new] = value
+    return current, legacy_robot_key

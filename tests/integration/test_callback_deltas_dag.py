@@ -45,7 +45,7 @@ def sim() -> Iterator[RunningSimulator]:
 def env_for(sim: RunningSimulator, target_engine: Engine, tmp_path: Path) -> dict[str, str]:
     return {
         "AIRFLOW_CONN_WECOM_DEFAULT": wecom_connection(
-            sim.base_url, CORP, SECRET, max_retries=1, callback_token=TOKEN, encoding_aes_key=AES_KEY
+            sim.base_url, CORP, SECRET, max_retries=1, callback_token=TOKEN, callback_aes_secret=AES_KEY
         ),
         "AIRFLOW_CONN_WECOM_TARGET_DB": target_connection(target_engine.url.render_as_string(hide_password=False)),
         "AIRFLOW__WECOM__STAGING_URI": f"file://{tmp_path}/staging",

@@ -60,7 +60,7 @@ def robot_messages(sim) -> list[str]:
 
 def test_rights_shrink_and_return_without_losing_or_reversioning_anything(sim, env, target_engine: Engine) -> None:
     env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(
-        sim.base_url, CORP, SECRET, max_retries=1, robot_webhook_key=ROBOT_KEY
+        sim.base_url, CORP, SECRET, max_retries=1, robot_webhook_url=f"{sim.base_url}/cgi-bin/webhook/send?key={ROBOT_KEY}"
     )
     output = sync(env)
     assert last_run(target_engine)["status"] == "success", output[-3000:]
@@ -108,7 +108,7 @@ def test_ids_only_callbacks_whose_fetches_are_refused_apply_and_lose_nothing(
 ) -> None:
     """Issue 11's acceptance run: full -> withheld -> id lists only -> ids-only callbacks, every fetch 48009."""
     env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(
-        sim.base_url, CORP, SECRET, max_retries=1, callback_token=TOKEN, encoding_aes_key=AES_KEY
+        sim.base_url, CORP, SECRET, max_retries=1, callback_token=TOKEN, callback_aes_secret=AES_KEY
     )
     for regime in ("full", "withheld", "ids_only"):
         sim.set_regime(regime)

@@ -20,6 +20,7 @@ from wecom_simulator.testing import RunningSimulator, running_simulator
 KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 TOKEN = "QDG6eKcallbackToken"
 ROBOT = "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
+ROBOT_URL = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={ROBOT}"
 SECRET = "right-secret-value"
 CONNECTIONS = "/api/v2/connections"
 
@@ -40,7 +41,7 @@ def api(airflow_metadata: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Air
 
 def create(api: AirflowApi, simulator: RunningSimulator, conn_id: str, secret: str = SECRET) -> dict:
     """A wecom connection as the UI's form saves it: no port, secrets in password and extra."""
-    extra = {"callback_token": TOKEN, "encoding_aes_key": KEY, "robot_webhook_key": ROBOT, "strategy": "list"}
+    extra = {"callback_token": TOKEN, "callback_aes_secret": KEY, "robot_webhook_url": ROBOT_URL, "strategy": "list"}
     body = {
         "connection_id": conn_id,
         "conn_type": "wecom",
@@ -83,7 +84,8 @@ def test_secret_extras_are_masked_in_the_rest_api_and_survive_an_edit(
         text = json.dumps(shown)
         assert KEY not in text and TOKEN not in text and ROBOT not in text and SECRET not in text
         extra = json.loads(shown["extra"])
-        assert extra["encoding_aes_key"] == extra["callback_token"] == extra["robot_webhook_key"] == "***"
+        # Airflow's own sensitive names ("secret", "token", "webhook_url"): no setting, no plugin involved
+        assert extra["callback_aes_secret"] == extra["callback_token"] == extra["robot_webhook_url"] == "***"
         assert extra["strategy"] == "list"  # what is not secret stays readable
     # The UI saves an edit with the masked values it was shown: the stored secrets must stay.
     edit = {**ui_test_body(listed), "port": None, "description": "edited"}
@@ -95,8 +97,8 @@ def test_secret_extras_are_masked_in_the_rest_api_and_survive_an_edit(
     assert stored.password == SECRET
     assert stored.extra_dejson == {
         "callback_token": TOKEN,
-        "encoding_aes_key": KEY,
-        "robot_webhook_key": ROBOT,
+        "callback_aes_secret": KEY,
+        "robot_webhook_url": ROBOT_URL,
         "strategy": "list",
     }
 
@@ -120,11 +122,3 @@ def test_the_test_button_names_a_wrong_secret(api: AirflowApi, simulator: Runnin
     result = answer.json()
     assert result["status"] is False
     assert "errcode 40001" in result["message"] and "wrong-secret-value" not in result["message"]
-
-
-def test_a_port_sent_for_another_type_is_left_to_airflow(api: AirflowApi) -> None:
-    """The workaround touches wecom connections only: another type keeps Airflow's own answer."""
-    body = {"connection_id": "plain_http", "conn_type": "http", "host": "example.invalid", "password": "x"}
-    assert api.client.post(CONNECTIONS, json=body, headers=api.auth).status_code == 201
-    answer = api.client.post(f"{CONNECTIONS}/test", json={**body, "password": "***", "port": 0}, headers=api.auth)
-    assert answer.status_code == 400

@@ -91,7 +91,10 @@ def company(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             "host": sim.base_url,
             "login": "wwm",
             "password": "s3cret",
-            "extra": {"robot_webhook_key": "robot-key-1", "target_conn_id": "target_m"},
+            "extra": {
+                "robot_webhook_url": f"{sim.base_url}/cgi-bin/webhook/send?key=robot-key-1",
+                "target_conn_id": "target_m",
+            },
         }
         monkeypatch.setenv("AIRFLOW_CONN_WECOM_M", json.dumps(wecom))
         db = tmp_path / "target.db"

@@ -28,12 +28,12 @@ from airflow.sdk._shared.secrets_masker import redact
 core, core_errors = plugins_manager._get_plugins()
 sdk, sdk_errors = sdk_plugins_manager._get_plugins()
 # What a task does with a connection's extra (Connection.extra_dejson), then prints or renders.
-mask_secret({"encoding_aes_key": "k" * 43, "robot_webhook_key": "robot-key-1", "strategy": "list"})
+mask_secret({"callback_aes_secret": "k" * 43, "robot_webhook_url": "https://h/?key=robot-key-1", "strategy": "list"})
 print(json.dumps({
     "core": [p.name for p in core], "core_errors": core_errors,
     "sdk": [p.name for p in sdk], "sdk_errors": sdk_errors,
     "modules": sorted(m for m in sys.modules if m in ("plugin", "client", "wecom_plugin")),
-    "rendered": redact("aes " + "k" * 43 + " robot robot-key-1 strategy list"),
+    "rendered": redact("aes " + "k" * 43 + " robot https://h/?key=robot-key-1 strategy list"),
 }))
 """
 
@@ -52,5 +52,6 @@ def test_every_loader_registers_the_plugin_once_without_errors(lazy_providers: s
     assert errors == []
     # No module of the package was imported under a bare name from the plugins folder.
     assert loaded["modules"] == []
-    # Loading the plugin taught the task's masker the secret extra keys (task logs, rendered templates).
+    # A task's masker hides the secret extras by their names, Airflow's own sensitive names (task logs,
+    # rendered templates): the plugin registers nothing.
     assert loaded["rendered"] == "aes *** robot *** strategy list"

@@ -52,7 +52,7 @@ def test_the_form_offers_what_the_settings_accept() -> None:
         assert schema["type"][0] == ("integer" if name in INT_OPTIONS else "number"), name
     secret = {name for name, field in fields.items() if field["schema"].get("format") == "password"}
     # The form hides what is typed in these; the plugin has Airflow mask the stored values by the same names.
-    assert secret == {"callback_token", "encoding_aes_key", "robot_webhook_key"} == set(SECRET_EXTRAS)
+    assert secret == {"callback_token", "callback_aes_secret", "robot_webhook_url"} == set(SECRET_EXTRAS)
 
 
 def test_reading_the_provider_info_imports_nothing_heavy() -> None:
@@ -89,8 +89,8 @@ def test_connection_form_as_the_api_serves_it(airflow_metadata: Path) -> None:
     labels = {name: field["schema"]["title"] for name, field in extra.items()}
     assert labels["agent_id"] == "Agent ID"
     assert labels["callback_token"] == "Callback Token"
-    assert labels["encoding_aes_key"] == "EncodingAESKey"
+    assert labels["callback_aes_secret"] == "EncodingAESKey"
     assert extra["strategy"]["schema"]["enum"] == list(CHOICES)
-    assert extra["encoding_aes_key"]["schema"]["format"] == "password"
+    assert extra["callback_aes_secret"]["schema"]["format"] == "password"
     assert extra["max_workers"]["schema"]["type"] == ["integer", "null"]
-    assert {"rate_limit_per_minute", "rate_limit_per_hour", "timeout", "robot_webhook_key"} <= set(extra)
+    assert {"rate_limit_per_minute", "rate_limit_per_hour", "timeout", "robot_webhook_url"} <= set(extra)

@@ -259,8 +259,8 @@ def test_printed_callback_settings_seal_the_pushed_events(monkeypatch: pytest.Mo
 
     with Receiver() as receiver, simulator("--callback-url", receiver.url) as sim:
         extra = sim.connection()["extra"]
-        assert isinstance(extra, dict) and set(extra) == {"callback_token", "encoding_aes_key"}
-        receiver.crypto = WeComCrypto(extra["callback_token"], extra["encoding_aes_key"], "wwtestcorp")
+        assert isinstance(extra, dict) and set(extra) == {"callback_token", "callback_aes_secret"}
+        receiver.crypto = WeComCrypto(extra["callback_token"], extra["callback_aes_secret"], "wwtestcorp")
         assert any(receiver.url in line for line in sim.lines)
         edit, flush = (shlex.split(sim.printed(f"curl -X {method}")) for method in ("PATCH", "POST"))
         response = requests.patch(edit[3], data=edit[5], timeout=5)
@@ -275,7 +275,7 @@ def test_printed_callback_settings_seal_the_pushed_events(monkeypatch: pytest.Mo
                 sim.base_url, "wwtestcorp", "s3cret-value",
             )  # fmt: skip
             assert (hook_settings.callback_token, hook_settings.encoding_aes_key) == (
-                extra["callback_token"], extra["encoding_aes_key"],
+                extra["callback_token"], extra["callback_aes_secret"],
             )  # fmt: skip
         assert sim.stop(signal.SIGINT)[0] == 0
 

@@ -106,15 +106,17 @@ def config_from_connection(
     Raises ``UnknownConnectionError`` (404) when the connection is not set up
     for callbacks and ``ReceiverConfigError`` when a field is out of bounds.
     """
-    extra = conn.extra_dejson
-    if conn.conn_type != "wecom" or not extra.get("callback_token") or not extra.get("encoding_aes_key"):
-        raise UnknownConnectionError(f"connection {conn_id!r} is not a wecom connection set up for callbacks")
+    not_set_up = UnknownConnectionError(f"connection {conn_id!r} is not a wecom connection set up for callbacks")
+    if conn.conn_type != "wecom":
+        raise not_set_up
     try:
         settings = WeComSettings.from_fields(
-            conn_id, host=conn.host, login=conn.login, password=conn.password, extra=extra
+            conn_id, host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson
         )
     except SettingsError as exc:
         raise ReceiverConfigError(str(exc)) from None
+    if not settings.callback_token or not settings.encoding_aes_key:
+        raise not_set_up
     return ReceiverConfig(
         corp_id=settings.corp_id,
         token=settings.callback_token,

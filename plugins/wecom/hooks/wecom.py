@@ -12,7 +12,7 @@ from airflow.sdk.log import mask_secret
 from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLimits
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
-from wecom.constants import DEFAULT_WECOM_CONN_ID, SECRET_EXTRAS
+from wecom.constants import DEFAULT_WECOM_CONN_ID, RENAMED_EXTRAS, SECRET_EXTRAS
 from wecom.errors import WeComError
 from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection
@@ -28,8 +28,8 @@ CLIENT_OPTIONS = ("timeout", "max_retries", "rate_limit_wait")
 class WeComHook(BaseHook):
     """Wraps the WeCom credentials: host = API base URL, login = corp id, password = secret.
 
-    Extra holds ``agent_id``, ``callback_token``, ``encoding_aes_key``, ``strategy``,
-    ``target_conn_id``, ``robot_webhook_key`` and tuning options (``max_workers``,
+    Extra holds ``agent_id``, ``callback_token``, ``callback_aes_secret``, ``strategy``,
+    ``target_conn_id``, ``robot_webhook_url``, ``fetch_conn_id`` and tuning options (``max_workers``,
     ``rate_limit_per_minute``, ``rate_limit_per_hour`` and their ``rate_limit_ip_*``
     twins, ``timeout``, ``max_retries``, ``rate_limit_wait``). The connection form
     (labels, hidden fields, placeholders) is declared in ``wecom.provider_info``,
@@ -50,22 +50,19 @@ class WeComHook(BaseHook):
 
     @cached_property
     def settings(self) -> WeComSettings:
-        """Validated settings; the secrets are registered with Airflow's masker first."""
+        """Validated settings; the secrets are registered with Airflow's masker first (under any name they are
+        stored: Airflow masks the current names by itself, not those of release 0.1)."""
         conn = self.get_connection(self.wecom_conn_id)
-        for value in (
-            conn.password,
-            *(conn.extra_dejson.get(k) for k in SECRET_EXTRAS),
-        ):
+        extra = conn.extra_dejson
+        for value in (conn.password, *(extra.get(k) for k in (*SECRET_EXTRAS, *RENAMED_EXTRAS))):
             if value:
                 mask_secret(value)
-        return WeComSettings.from_fields(
-            self.wecom_conn_id,
-            host=conn.host,
-            port=conn.port,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra_dejson,
+        settings = WeComSettings.from_fields(
+            self.wecom_conn_id, host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=extra
         )
+        for value in settings.secrets():  # the robot's key too, which a log line may show apart from its URL
+            mask_secret(value)
+        return settings
 
     @cached_property
     def rate_budget(self) -> RateBudget:

@@ -1,10 +1,11 @@
 """``WeComRobotNotifier``: alerts in the WeCom group where the people who fix the sync already are.
 
 The robot is configured per company in its ``wecom`` connection (extra
-``robot_webhook_key``: the ``key=`` of the robot's webhook URL); the webhook
-lives on the connection's API host, so a proxy or the simulator works as it
-does for the API. Without a key the notifier does nothing, and Airflow's own
-notifiers (``SmtpNotifier`` and the others) can be used beside it or instead::
+``robot_webhook_url``: the robot's whole webhook URL, as the group's robot
+settings show it, ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...``;
+through a proxy, the proxy's). Without one the notifier does nothing, and
+Airflow's own notifiers (``SmtpNotifier`` and the others) can be used beside it
+or instead::
 
     on_failure_callback=[WeComRobotNotifier(wecom_conn_id="wecom_acme"), SmtpNotifier(...)]
 """
@@ -33,8 +34,8 @@ def post_alert(settings: WeComSettings, context: Context, title: str, reason: st
     ``reason`` replaces the one derived from the task's exception. The DAGs' glue calls this with the
     settings its task already resolved; ``WeComRobotNotifier`` with its hook's.
     """
-    if not settings.robot_webhook_key:
-        log.info("connection %r has no robot_webhook_key: no robot alert", settings.conn_id)
+    if not settings.robot_webhook_url:
+        log.info("connection %r has no robot_webhook_url: no robot alert", settings.conn_id)
         return False
     dag_run = context["dag_run"]
     ti = context.get("ti")
@@ -48,7 +49,7 @@ def post_alert(settings: WeComSettings, context: Context, title: str, reason: st
         reason=reason or failure_reason(context.get("exception")),
         run_url=airflow_run_url(base_url, dag_run.dag_id, dag_run.run_id) if base_url.startswith("http") else None,
     )
-    send_markdown(settings.base_url, settings.robot_webhook_key, markdown(alert, secrets=settings.secrets()))
+    send_markdown(settings.robot_webhook_url, markdown(alert, secrets=settings.secrets()))
     return True
 
 

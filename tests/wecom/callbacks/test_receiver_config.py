@@ -26,7 +26,7 @@ def wecom_conn_env(tmp_path: Path, **extra: object) -> dict[str, str]:
                 "conn_type": "wecom",
                 "login": CORP_ID,
                 "password": "corp-secret-value",
-                "extra": {"callback_token": TOKEN, "encoding_aes_key": AES_KEY, **extra},
+                "extra": {"callback_token": TOKEN, "callback_aes_secret": AES_KEY, **extra},
             }
         ),
         "AIRFLOW_CONN_WECOM_TARGET_DB": json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "target.db")}),
@@ -65,7 +65,7 @@ def test_airflow_resolver_rereads_the_connection_and_keeps_the_engine(
                 "conn_type": "wecom",
                 "login": CORP_ID,
                 "password": "corp-secret-value",
-                "extra": {"callback_token": "other", "encoding_aes_key": AES_KEY},
+                "extra": {"callback_token": "other", "callback_aes_secret": AES_KEY},
             }
         ),
     )
@@ -79,7 +79,7 @@ def test_airflow_resolver_rereads_the_connection_and_keeps_the_engine(
     [
         ({"target_conn_id": "absent_db"}, "absent_db"),
         ({"callback_timestamp_window_s": "soon"}, "callback_timestamp_window_s"),
-        ({"encoding_aes_key": AES_KEY[:42]}, "encoding_aes_key"),
+        ({"callback_aes_secret": AES_KEY[:42]}, "callback_aes_secret"),
         # WeComSettings' bounds and rules, the same as for the hook and the DAGs
         ({"callback_max_body_bytes": 10}, "callback_max_body_bytes must be between 1024"),
         ({"callback_timestamp_window_s": 0}, "callback_timestamp_window_s must be between 1"),

@@ -327,3 +327,52 @@ def test_fails_at_startup_naming_the_grant_a_role_lacks(tmp_path: Path, target_e
     )
     assert CORP_ID not in result.stderr
     receiver.dispose()
+
+
+def test_reads_the_metadata_database_when_it_is_the_secrets_backend(tmp_path: Path, airflow_metadata: Path) -> None:
+    """Outside the API server Airflow reads connections from the environment and the secrets backend only;
+    a connection kept in the metadata database (made in the UI) is served once that database is configured
+    as the receiver's secrets backend, and without it the receiver refuses to start, saying so."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    stored = {k: json.loads(v) for k, v in wecom_conn_env(tmp_path).items()}
+    with create_session() as session:
+        for variable, fields in stored.items():
+            conn_id = variable.removeprefix("AIRFLOW_CONN_").lower()
+            session.add(Connection(conn_id=conn_id, **{**fields, "extra": json.dumps(fields.get("extra", {}))}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")} | {"PYTHONPATH": "plugins"}
+    port = free_port()
+    refused = subprocess.run(
+        [*COMMAND, "--port", str(port)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert refused.returncode == 2
+    assert "no connection 'wecom_default' in the AIRFLOW_CONN_* variables or the secrets backend" in refused.stderr
+    assert "AIRFLOW__SECRETS__BACKEND=airflow.secrets.metastore.MetastoreBackend" in refused.stderr
+    metastore = env | {"AIRFLOW__SECRETS__BACKEND": "airflow.secrets.metastore.MetastoreBackend"}
+    server = subprocess.Popen(
+        [*COMMAND, "--port", str(port)],
+        env=metastore,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _accepts(server, port), 90, "the receiver to start", interval_s=0.2)
+        echostr, signature, timestamp, nonce = CRYPTO.encrypt("from-the-metadata-db")
+        query = {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+        verified = httpx.get(f"http://127.0.0.1:{port}{URL}", params=query, timeout=WAIT_S)
+        assert (verified.status_code, verified.text) == (200, "from-the-metadata-db")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+
+
+def _accepts(server: subprocess.Popen[str], port: int) -> bool:
+    assert server.poll() is None, f"the receiver exited: {server.communicate()[0][-2000:]}"
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=WAIT_S).close()
+    except OSError:
+        return False
+    return True

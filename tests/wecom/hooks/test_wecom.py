@@ -30,7 +30,7 @@ def _hook(monkeypatch: pytest.MonkeyPatch, base_url: str, secret: str = "right",
 
 
 def test_good_connection_says_so(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    ok, message = _hook(monkeypatch, simulator.base_url, encoding_aes_key=KEY).test_connection()
+    ok, message = _hook(monkeypatch, simulator.base_url, callback_aes_secret=KEY).test_connection()
     assert ok, message
     assert "wwtest" in message
 
@@ -55,10 +55,10 @@ def test_a_wrong_corp_id_names_the_login_field(simulator, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
-        ({"encoding_aes_key": KEY[:42]}, "encoding_aes_key"),
+        ({"callback_aes_secret": KEY[:42]}, "callback_aes_secret"),
         ({"agent_id": "abc"}, "agent_id"),
         ({"strategy": "fastest"}, "strategy"),
-        ({"robot_webhook_key": "not a key!"}, "robot_webhook_key"),
+        ({"robot_webhook_url": "https://h/send?key=not a key!"}, "robot_webhook_url"),
     ],
 )
 def test_malformed_fields_are_named_before_any_call(

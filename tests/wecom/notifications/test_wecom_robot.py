@@ -25,6 +25,11 @@ def simulator():
         yield sim
 
 
+def webhook(sim, key: str) -> str:
+    """The robot's webhook URL as the group's robot settings show it (here on the simulator)."""
+    return f"{sim.base_url}/cgi-bin/webhook/send?key={key}"
+
+
 def _messages(sim) -> list[dict]:
     return httpx.get(f"{sim.base_url}/_sim/robot/messages").json()["messages"]
 
@@ -51,7 +56,7 @@ def _chained(inner: Exception) -> Exception:
 
 
 def test_failed_run_alert_arrives_as_markdown(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    _connection(monkeypatch, simulator.base_url, robot_webhook_key=ROBOT_KEY)
+    _connection(monkeypatch, simulator.base_url, robot_webhook_url=webhook(simulator, ROBOT_KEY))
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com")
     error = WeComConfigError(f"connection 'wecom_robot': invalid secret (40001) for secret {SECRET}")
     WeComRobotNotifier(wecom_conn_id="wecom_robot")(_context(error))
@@ -71,7 +76,7 @@ def test_failed_run_alert_arrives_as_markdown(simulator, monkeypatch: pytest.Mon
 def test_guard_quality_and_contract_failures_say_what_happened_without_member_ids(
     simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _connection(monkeypatch, simulator.base_url, robot_webhook_key=ROBOT_KEY)
+    _connection(monkeypatch, simulator.base_url, robot_webhook_url=webhook(simulator, ROBOT_KEY))
     quality = _chained(QualityCheckError(["member zhangsan in unknown department 99"]))
     guard = _chained(MassDeletionError("would delete lisi, wangwu and 700 others"))
     contract = _chained(DataContractError("every member record carries a userid", "1 record, staged line 7 (王五)"))
@@ -87,7 +92,7 @@ def test_guard_quality_and_contract_failures_say_what_happened_without_member_id
 
 
 def test_long_reasons_fit_the_robots_limit(simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    _connection(monkeypatch, simulator.base_url, robot_webhook_key=ROBOT_KEY)
+    _connection(monkeypatch, simulator.base_url, robot_webhook_url=webhook(simulator, ROBOT_KEY))
     notifier = WeComRobotNotifier(wecom_conn_id="wecom_robot", reason="事件" * 3000)
     notifier(_context(None))
     (message,) = _messages(simulator)
@@ -103,9 +108,9 @@ def test_no_key_means_no_alert(simulator, monkeypatch: pytest.MonkeyPatch) -> No
 def test_refusals_raise_without_showing_the_key(simulator) -> None:
     httpx.put(f"{simulator.base_url}/_sim/robot/keys", json={"keys": [ROBOT_KEY]}).raise_for_status()
     with pytest.raises(RobotError, match="93000") as refused:
-        send_markdown(simulator.base_url, "some-other-key", "hello")
+        send_markdown(webhook(simulator, "some-other-key"), "hello")
     assert "some-other-key" not in str(refused.value)
     for _ in range(20):
-        send_markdown(simulator.base_url, ROBOT_KEY, f"at {datetime.now(UTC)}")
+        send_markdown(webhook(simulator, ROBOT_KEY), f"at {datetime.now(UTC)}")
     with pytest.raises(RobotError, match="45009"):
-        send_markdown(simulator.base_url, ROBOT_KEY, "the 21st message this minute")
+        send_markdown(webhook(simulator, ROBOT_KEY), "the 21st message this minute")
