@@ -203,7 +203,7 @@ class WeComClient(Transport):
     def _export_key(self) -> str:
         if self._aes_key is None:
             raise WeComConfigError(
-                f"connection {self.conn_id!r}: the export API needs an encoding_aes_key (43 letters and digits) "
-                "in the connection extra: WeCom encrypts the exported files with it"
+                f"connection {self.conn_id!r}: the export API needs the callback's EncodingAESKey (43 letters and "
+                "digits) as callback_aes_secret in the connection extra: WeCom encrypts the exported files with it"
             )
         return self._aes_key.reveal()

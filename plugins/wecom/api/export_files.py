@@ -188,7 +188,7 @@ def records(job: ExportJob, path: Path, number: int, cipher: WeComAesCipher) -> 
     except (ValueError, CallbackCryptoError) as error:
         raise job.fail(
             f"file {number + 1} of {len(job.files)} does not decrypt to the expected JSON ({error}); "
-            "check that encoding_aes_key is the key the job was started with"
+            "check that the connection's callback_aes_secret is the key the job was started with"
         ) from None
 
 

@@ -3,7 +3,7 @@
 Strategies, cheapest first:
 
 - ``export``: the asynchronous export jobs (export/department, export/user), a
-  handful of calls for any size; needs the connection's ``encoding_aes_key``,
+  handful of calls for any size; needs the connection's ``callback_aes_secret``,
   with which WeCom encrypts the files (see ``wecom.api.export_files``);
 - ``list``: department/list, then user/list per department (one call per department);
 - ``detail``: department/simplelist + department/get, user/list_id + user/get per member
@@ -202,7 +202,7 @@ def _candidates(client: WeComClient, strategy: str) -> tuple[list[str], list[str
     if client.can_export:
         return list(STRATEGIES), []
     return [name for name in STRATEGIES if name != "export"], [
-        "export skipped: no encoding_aes_key in the connection extra"
+        "export skipped: no callback_aes_secret (the EncodingAESKey) in the connection extra"
     ]
 
 

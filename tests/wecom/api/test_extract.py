@@ -115,7 +115,9 @@ def test_auto_picks_export_when_a_key_is_configured(sim: RunningSimulator, tmp_p
 def test_auto_without_a_key_uses_list_and_says_why(sim: RunningSimulator, tmp_path: Path) -> None:
     manifest = extract(sim, tmp_path, "auto", key=None)
     assert manifest["strategy"] == "list"
-    assert manifest["strategy_reason"] == "export skipped: no encoding_aes_key in the connection extra; using list"
+    assert manifest["strategy_reason"] == (
+        "export skipped: no callback_aes_secret (the EncodingAESKey) in the connection extra; using list"
+    )
     assert not any(endpoint.startswith("export") for endpoint in sim.calls)
 
 
@@ -174,7 +176,7 @@ def test_explicit_strategy_the_credentials_cannot_use_fails_at_once(
 
 
 def test_explicit_export_without_a_key_fails_before_any_call(sim: RunningSimulator, tmp_path: Path) -> None:
-    with pytest.raises(WeComConfigError, match="encoding_aes_key"):
+    with pytest.raises(WeComConfigError, match="callback_aes_secret"):
         extract(sim, tmp_path, "export", key=None)
     assert sim.calls == {}
 
