@@ -60,7 +60,11 @@ def robot_messages(sim) -> list[str]:
 
 def test_rights_shrink_and_return_without_losing_or_reversioning_anything(sim, env, target_engine: Engine) -> None:
     env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(
-        sim.base_url, CORP, SECRET, max_retries=1, robot_webhook_url=f"{sim.base_url}/cgi-bin/webhook/send?key={ROBOT_KEY}"
+        sim.base_url,
+        CORP,
+        SECRET,
+        max_retries=1,
+        robot_webhook_url=f"{sim.base_url}/cgi-bin/webhook/send?key={ROBOT_KEY}",
     )
     output = sync(env)
     assert last_run(target_engine)["status"] == "success", output[-3000:]
