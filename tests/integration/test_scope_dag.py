@@ -94,7 +94,7 @@ def test_a_scoped_company_applies_the_callbacks_of_its_scope_and_sets_the_others
     inside = set(scope.resolve({d: x.parentid for d, x in org.departments.items()}).departments)
     env["AIRFLOW_VAR_WECOM_COMPANIES"] = companies(scope=scope.as_option())
     env["AIRFLOW_CONN_WECOM_DEFAULT"] = wecom_connection(
-        sim.base_url, CORP, SECRET, max_retries=1, timeout=5, callback_token=TOKEN, encoding_aes_key=AES_KEY
+        sim.base_url, CORP, SECRET, max_retries=1, timeout=5, callback_token=TOKEN, callback_aes_secret=AES_KEY
     )
     output = sync(env)
     full = latest_run(target_engine)
