@@ -7,6 +7,10 @@ fails, saying which shim to delete, once it does not. Nothing else in the packag
 * ``ConnectionTestPortFix`` — apache/airflow#73298 (merged after 3.3.2): the UI's Test button posts
   ``port: 0`` for a connection without a port, which the API takes for another destination and answers
   400 before the hook runs. Airflow's plugin interface installs it (``fastapi_root_middlewares``).
+  No public route reaches the bug: the button (the connection list's only Test) builds its body from
+  the stored connection, ``port: Number(connection.port)``, not from the form, so no field behaviour
+  (``hidden_fields``, placeholders) changes it, and the API refuses before any hook code runs. Dropping
+  the shim would leave the Test button answering 400 for every ``wecom`` connection until the fix ships.
 """
 
 from __future__ import annotations

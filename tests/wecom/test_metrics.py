@@ -10,9 +10,11 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from airflow.sdk import BaseHook
 from airflow.sdk._shared.observability.metrics import stats as airflow_stats
 from sqlalchemy import create_engine
 
+from wecom import company_context
 from wecom.airflow_tasks import emit_run_metrics, record_failure, report_callback_queue
 from wecom.company_context import CompanyContext
 from wecom.errors import WeComConfigError
@@ -116,6 +118,27 @@ def test_failure_callback_records_counts_and_alerts(company, recorder: Recorder)
     assert recorder.by_name()["wecom.sync.runs.failed"][0] == "incr"
     (message,) = httpx.get(f"{sim.base_url}/_sim/robot/messages").json()["messages"]
     assert "run failed" in message["content"] and "invalid secret (40001)" in message["content"]
+
+
+def test_failure_callback_resolves_the_company_once(company, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording the run, its metrics and the robot alert share one reading of each connection and one engine."""
+    read: list[str] = []
+    engines: list[str] = []
+    get_connection, make_engine = BaseHook.get_connection.__func__, company_context.engine_from_airflow_connection
+
+    def counted_get_connection(cls, conn_id: str):
+        read.append(conn_id)
+        return get_connection(cls, conn_id)
+
+    def counted_engine(connection):
+        engines.append(connection.conn_id)
+        return make_engine(connection)
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(counted_get_connection))
+    monkeypatch.setattr(company_context, "engine_from_airflow_connection", counted_engine)
+    record_failure("wecom_m")(_context(WeComConfigError("invalid secret (40001)")))
+    assert sorted(read) == ["target_m", "wecom_m"]
+    assert engines == ["target_m"]
 
 
 def test_callback_queue_gauges_and_dead_event_alert(company, recorder: Recorder) -> None:
