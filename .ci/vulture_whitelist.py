@@ -19,6 +19,8 @@ _.serialize
 _.notify
 _.fastapi_apps
 _.external_views
+# the OpenLineage provider's operator method (its DefaultExtractor calls it when a task completes or fails)
+_.get_openlineage_facets_on_complete
 # the sqlite asset scheme's OpenLineage converter (provider info "asset-uris"), called by the OpenLineage provider
 convert_sqlite_asset
 
@@ -27,6 +29,7 @@ convert_sqlite_asset
 rate
 exist_ok
 lineage_context
+task_instance
 
 # Enum members reached by iterating the enum (runs.CHANGES = tuple(Change)).
 _.INSERTED

@@ -22,7 +22,9 @@ to the directory tables, within seconds of their arrival, between full syncs.
   still arrive), then is `dead` with the reason in `last_error`. With a department `scope`
   (`wecom_companies`), a member or department that moves out of it leaves it (`out_of_scope`),
   one that moves in is created from its event and a fetch, and events about entities outside it
-  end as `out_of_scope`, the reason in `last_error`: recorded, not applied.
+  end as `out_of_scope`, the reason in `last_error`: recorded, not applied. Each table the apply
+  changed gets one Airflow asset event (through the company's asset alias `wecom_directory`),
+  however many events it applied; an apply that changed nothing emits none (docs/data-platform.md).
 * **summarize** logs the run row and the queue, and alerts when events died.
 
 Schedule `@continuous` with one active run: a new run starts waiting the moment the previous one
@@ -35,28 +37,20 @@ named by the `wecom` connection's `fetch_conn_id` extra when set (e.g. the conta
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Context, Variable, dag, task
 
-from wecom.airflow_tasks import (
-    apply_ready_events,
-    logged_run_row,
-    pii_policy,
-    record_failure,
-    report_callback_queue,
-)
+from wecom.airflow_tasks import logged_run_row, record_failure, report_callback_queue
 from wecom.companies import Company, read_companies
 from wecom.company_context import CompanyContext
 from wecom.constants import COMPANIES_VARIABLE
-from wecom.scope import Scope
+from wecom.operators.apply_callbacks import WeComApplyCallbacksOperator
 from wecom.sensors.callback_events import CallbackEventsSensor
 from wecom.task_failures import fails_once
 
 DAG_ID = "wecom_callback_deltas"
-log = logging.getLogger(__name__)
 
 
 @task
@@ -66,17 +60,6 @@ def ensure_schema(wecom_conn_id: str) -> None:
     fails here, in one line (see ``CompanyContext.ensure_schema``)."""
     with CompanyContext(wecom_conn_id) as company:
         company.ensure_schema()
-
-
-@task
-@fails_once
-def apply_callbacks(
-    wecom_conn_id: str, pii: dict[str, str], pii_salt_variable: str, scope: dict[str, Any], **context: Context
-) -> dict[str, Any]:
-    with CompanyContext(wecom_conn_id) as company:
-        result = apply_ready_events(company, pii_policy(pii, pii_salt_variable), context, Scope.from_option(scope))
-    log.info("callback events: %s", ", ".join(f"{n} {status}" for status, n in result.events.items()))
-    return result.as_dict()
 
 
 @task
@@ -112,11 +95,16 @@ def callback_deltas_dag(company: Company) -> None:
             wecom_conn_id=company.wecom_conn_id,
             soft_fail=True,
         )
-        result = apply_callbacks(
-            company.wecom_conn_id, dict(company.pii), company.pii_salt_variable, company.scope.as_option()
+        result = WeComApplyCallbacksOperator(
+            task_id="apply_callbacks",
+            wecom_conn_id=company.wecom_conn_id,
+            company=company.name,
+            pii=company.pii,
+            pii_salt_variable=company.pii_salt_variable,
+            scope=company.scope.as_option(),
         )
         ensure_schema(company.wecom_conn_id) >> waiting >> result
-        summarize(result, company.wecom_conn_id)
+        summarize(result.output, company.wecom_conn_id)
 
     wecom_callback_deltas()
 

@@ -22,7 +22,10 @@ Keeps every department and member of one WeCom company in the target database.
 * **load** plans the merge, stops if it would soft-delete too much (`guard_tripped`), then writes
   current and history tables in one transaction, in observation-time order. Where WeCom withheld
   fields (the rights of the secret and of this IP), the stored values are kept; a run that can
-  see less than the previous one is recorded `degraded` and alerts the group robot once.
+  see less than the previous one is recorded `degraded` and alerts the group robot once. Each
+  table it changed gets one Airflow asset event (through the company's asset alias
+  `wecom_directory`), with the counts in its extra; an unchanged, skipped, dry or refused run
+  emits none (docs/data-platform.md).
 
 Run conf (all optional, default false): `{"dry_run": true}` extracts whatever the freshness, records
 the plan and changes nothing;
@@ -42,7 +45,6 @@ from typing import Any
 from airflow.sdk import Context, Param, Variable, dag, task
 
 from wecom.airflow_tasks import (
-    alert_if_degraded,
     context_run_record,
     emit_run_metrics,
     ensure_schema_and_replay,
@@ -57,7 +59,7 @@ from wecom.companies import Company, read_companies
 from wecom.company_context import CompanyContext
 from wecom.constants import COMPANIES_VARIABLE
 from wecom.operators.extract import WeComExtractOperator
-from wecom.store.plan import LoadOptions
+from wecom.operators.load import WeComLoadOperator
 from wecom.task_failures import fails_once
 
 log = logging.getLogger(__name__)
@@ -122,35 +124,6 @@ def quality_checks(manifest: dict[str, Any], counts: dict[str, int]) -> None:
     check_staged(staged(manifest, "normalized"), scope_tops(manifest))
 
 
-@task
-@fails_once
-def load(
-    manifest: dict[str, Any],
-    compared: dict[str, str | None],
-    *,
-    wecom_conn_id: str,
-    max_delete_share: float,
-    max_delete_count: int | None,
-    **context: Context,
-) -> dict[str, Any]:
-    from wecom.pipeline import load_staged  # noqa: PLC0415
-
-    conf = run_conf(context)
-    options = LoadOptions(
-        dry_run=conf.dry_run,
-        allow_mass_delete=conf.allow_mass_delete,
-        max_delete_share=max_delete_share,
-        max_delete_count=max_delete_count,
-    )
-    run = context_run_record(manifest, context, compared["snapshot_digest"])
-    with CompanyContext(wecom_conn_id) as company:
-        normalized, raw = staged(manifest, "normalized"), staged(manifest, "raw")
-        # A tripped guard (MassDeletionError) fails the task once: fails_once.
-        result = load_staged(company.loader, normalized, manifest, run, options, raw_dir=raw)
-        alert_if_degraded(company, result, context)
-    return result.as_dict()
-
-
 @task(trigger_rule="none_failed")
 @fails_once
 def summarize(wecom_conn_id: str, **context: Context) -> dict[str, Any]:
@@ -194,10 +167,12 @@ def directory_sync_dag(company: Company) -> None:
         compared = skip_if_unchanged(manifest, dict(company.pii), company.pii_salt_variable, company.wecom_conn_id)
         counts = transform(manifest, dict(company.pii), company.pii_salt_variable)
         checked = quality_checks(manifest, counts)
-        result = load(
-            manifest,
-            compared,
+        result = WeComLoadOperator(
+            task_id="load",
             wecom_conn_id=company.wecom_conn_id,
+            company=company.name,
+            manifest=manifest,
+            compared=compared,
             max_delete_share=company.max_delete_share,
             max_delete_count=company.max_delete_count,
         )

@@ -24,7 +24,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from wecom import config
-from wecom.errors import ConnectionConfigError, SettingsError, TargetUnavailableError
+from wecom.datasets import TableLocation, table_location
+from wecom.errors import ConnectionConfigError, SettingsError, TargetLocationError, TargetUnavailableError
 from wecom.hooks.wecom import WeComHook
 from wecom.notifications.wecom_robot import post_alert
 from wecom.settings import WeComSettings
@@ -69,6 +70,15 @@ class CompanyContext:
             ) from None
 
     @cached_property
+    def location(self) -> TableLocation:
+        """Where the company's tables live, as their asset URIs and lineage names need it; a connection
+        they cannot be derived from (a relative SQLite path, no PostgreSQL host) is a ``ConnectionConfigError``."""
+        try:
+            return table_location(self.target_connection)
+        except TargetLocationError as error:
+            raise ConnectionConfigError(f"target database of {self.conn_id!r}: {error}") from None
+
+    @cached_property
     def engine(self) -> Engine:
         connection = self.target_connection
         try:
@@ -110,7 +120,9 @@ class CompanyContext:
         cannot be reached fails before anything else, in one line naming the connection, where it points
         and what to do. At once (``ConnectionConfigError``) for what retrying cannot fix: an unknown host,
         database or user, a refused login, an SQLite path that cannot be opened. Refused or unanswered
-        connections may be a server restarting: ``TargetUnavailableError``, retried by the DAG's retries."""
+        connections may be a server restarting: ``TargetUnavailableError``, retried by the DAG's retries.
+        A connection the tables' asset URIs cannot be built from (``location``) fails here as well."""
+        log.info("the tables' assets are %s", self.location.asset_uri("<table>"))
         try:
             self.loader.ensure_schema()
         except OperationalError as error:

@@ -41,6 +41,8 @@ SOURCE_SCHEME = "wecom"
 # OpenLineage dataset name of each WeCom entity -> the extraction manifest's count of its records.
 SOURCE_ENTITIES = {"department": "departments", "user": "users"}
 EVENTS_TABLE = "wecom_callback_events"
+ASSET_GROUP = "wecom"
+ALIAS_BASE = "wecom_directory"
 _SEARCH_PATH = re.compile(r"search_path\s*=\s*(.+)")
 # wecom.tables' column types as lineage schema types.
 _FIELD_TYPES = {
@@ -208,6 +210,12 @@ def source_datasets(corp_id: str, manifest: Mapping[str, Any] | None = None) -> 
 def events_dataset(location: TableLocation) -> LineageDataset:
     """The stored callback events, which the callback path reads."""
     return LineageDataset(location.namespace, location.lineage_name(EVENTS_TABLE))
+
+
+def alias_name(company: str) -> str:
+    """The asset alias a company's table events go through, for "any table of company X":
+    ``wecom_directory`` for the default company, ``wecom_directory__<name>`` for others (as DAG ids)."""
+    return ALIAS_BASE if company == "default" else f"{ALIAS_BASE}__{company}"
 
 
 def asset_events(

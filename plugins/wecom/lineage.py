@@ -68,6 +68,18 @@ def operator_lineage(inputs: Iterable[LineageDataset], outputs: Iterable[Lineage
     )
 
 
+class ReportsLineage:
+    """For operators: ``execute`` sets what the run read and wrote (``lineage_inputs`` and
+    ``lineage_outputs``); the OpenLineage listener reads it when the task completes or fails. Nothing
+    is looked up then, so lineage costs the run no query and cannot fail it."""
+
+    lineage_inputs: list[LineageDataset]
+    lineage_outputs: list[LineageDataset]
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        return operator_lineage(getattr(self, "lineage_inputs", ()), getattr(self, "lineage_outputs", ()))
+
+
 def convert_sqlite_asset(asset: Any, lineage_context: Any) -> Dataset:
     """OpenLineage dataset of an ``sqlite://localhost/<path>/<table>`` asset (the provider's converter)."""
     from openlineage.client.event_v2 import Dataset  # noqa: PLC0415

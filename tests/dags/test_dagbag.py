@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from tests.support.airflow_runner import wecom_connection
 from wecom.companies import Company
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -97,3 +98,21 @@ def test_an_unreadable_variable_is_named_and_no_company_is_guessed(monkeypatch: 
     assert bag.dag_ids == []
     (error,) = bag.import_errors.values()
     assert "wecom_companies is not valid JSON" in error
+
+
+def test_a_target_connection_that_cannot_name_its_tables_is_an_import_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_DEFAULT", wecom_connection("http://127.0.0.1:9", "wwcorp", "s"))
+    monkeypatch.setenv("AIRFLOW_CONN_WECOM_TARGET_DB", json.dumps({"conn_type": "sqlite", "host": "wecom.db"}))
+    bag = dagbag(monkeypatch)
+    # the DAGs stay (their ensure_schema fails in the same line); the check file names the connection
+    assert sorted(bag.dag_ids) == ["wecom_callback_deltas", "wecom_directory_sync"]
+    (path,) = bag.import_errors
+    error = bag.import_errors[path].strip().splitlines()[-1]
+    assert Path(path).name == "wecom_companies.py"
+    assert error.endswith(
+        "assets of the directory tables: target database of 'wecom_default': sqlite connection 'wecom_target_db': "
+        "the database file 'wecom.db' is a relative path, which each Airflow process would resolve from its own "
+        "working folder: give the absolute path in host"
+    )

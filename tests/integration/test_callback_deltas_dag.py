@@ -16,7 +16,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.airflow_runner import run_dag, target_connection, wecom_connection
+from tests.support.data_platform import asset_events, completed, lineage_env, location_of
 from tests.support.receiver import serving_receiver
+from wecom.datasets import EVENTS_TABLE
+from wecom.tables import directory_tables
 from wecom_simulator.org import generate_org
 from wecom_simulator.testing import RunningSimulator, running_simulator
 
@@ -49,7 +52,7 @@ def env_for(sim: RunningSimulator, target_engine: Engine, tmp_path: Path) -> dic
         ),
         "AIRFLOW_CONN_WECOM_TARGET_DB": target_connection(target_engine.url.render_as_string(hide_password=False)),
         "AIRFLOW__WECOM__STAGING_URI": f"file://{tmp_path}/staging",
-    }
+    } | lineage_env(tmp_path / "openlineage.jsonl")
 
 
 def query(engine: Engine, sql: str) -> list[tuple]:
@@ -136,6 +139,23 @@ def test_callbacks_flow_into_the_directory(
         f"SELECT COUNT(*) FROM wecom_users_history WHERE userid = '{who['edited']}' AND change_source = 'callback'",
     ) == [(1,)]
 
+    # One asset event per table the apply changed, however many events it applied; the tables it did not
+    # touch (no direct leader changed) get none. Its lineage reads the events table.
+    location = location_of(target_engine)
+    events = asset_events(delta["run_id"])
+    changed = {"wecom_users", "wecom_departments", "wecom_user_departments", "wecom_department_closure"}
+    expected = changed | {f"{t}_history" for t in changed if f"{t}_history" in directory_tables()}
+    assert (
+        {location.asset_uri(t) for t in expected} <= set(events) <= {location.asset_uri(t) for t in directory_tables()}
+    )
+    users = events[location.asset_uri("wecom_users")]
+    assert (users["run_id"], users["inserted"], users["deleted"]) == (delta["run_id"], 1, 1)
+    (apply,) = completed(tmp_path / "openlineage.jsonl", "wecom_callback_deltas", "apply_callbacks")
+    assert (location.namespace, location.lineage_name(EVENTS_TABLE)) in {
+        (d["namespace"], d["name"]) for d in apply["inputs"]
+    }
+    assert {d["name"] for d in apply["outputs"]} == {location.lineage_name(t) for t in directory_tables()}
+
     if ids_only:
         # Fetched entities are exactly what a full sync reads: a forced one finds nothing to change.
         output = run_dag("wecom_directory_sync", env, conf={"force": True})
@@ -143,3 +163,4 @@ def test_callbacks_flow_into_the_directory(
         assert full["status"] == "success", (output.stdout + output.stderr)[-3000:]
         changes = {k: v for k, v in full.items() if k.endswith(("_inserted", "_updated", "_deleted", "_revived"))}
         assert set(changes.values()) == {0}, changes
+        assert asset_events(full["run_id"]) == {}  # a sync that changed nothing emits no asset event

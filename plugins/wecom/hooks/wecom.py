@@ -13,7 +13,8 @@ from wecom.api.budget import BudgetStore, MemoryBudgetStore, RateBudget, RateLim
 from wecom.api.budget_sql import SqlBudgetStore
 from wecom.api.tokens import TokenCache
 from wecom.constants import DEFAULT_WECOM_CONN_ID, RENAMED_EXTRAS, SECRET_EXTRAS
-from wecom.errors import WeComError
+from wecom.datasets import table_location
+from wecom.errors import SettingsError, TargetLocationError, WeComError
 from wecom.settings import WeComSettings
 from wecom.store.engine import engine_from_airflow_connection
 
@@ -123,3 +124,17 @@ class WeComHook(BaseHook):
         except (WeComError, ValueError) as error:
             return False, str(error)
         return True, f"Connected to WeCom corp {self.settings.corp_id}: the secret and IP are accepted."
+
+
+def target_location_problem(wecom_conn_id: str) -> str | None:
+    """Why the company's tables cannot be named as assets (``wecom.datasets.table_location``): the check
+    dags/wecom_companies.py makes at parse time. None when they can, and when a connection is missing
+    or malformed: the first task of a run says what to fix then."""
+    try:
+        hook = WeComHook(wecom_conn_id)
+        table_location(hook.get_connection(hook.settings.target_conn_id))
+    except TargetLocationError as error:
+        return f"target database of {wecom_conn_id!r}: {error}"
+    except (AirflowNotFoundException, SettingsError):
+        return None
+    return None

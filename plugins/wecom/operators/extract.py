@@ -10,13 +10,15 @@ from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
 from wecom.company_context import CompanyContext
 from wecom.constants import DEFAULT_MAX_WORKERS, DEFAULT_WECOM_CONN_ID
+from wecom.datasets import source_datasets
 from wecom.hooks.wecom import WeComHook
+from wecom.lineage import ReportsLineage
 from wecom.scope import Scope
 from wecom.store.stage_path import run_folder
 from wecom.task_failures import failing_once
 
 
-class WeComExtractOperator(BaseOperator):
+class WeComExtractOperator(ReportsLineage, BaseOperator):
     """Extract the departments and members of one company's ``scope`` (the ``wecom_companies`` option;
     default the whole company) to ``<run folder>/raw``.
 
@@ -24,7 +26,8 @@ class WeComExtractOperator(BaseOperator):
     ``raw_uri``; the payloads themselves stay in staging (``staging_uri``, default
     ``[wecom] staging_uri``). Configuration errors (wrong secret or corp id,
     untrusted IP, a forbidden strategy chosen explicitly) fail the task at once
-    without burning retries.
+    without burning retries. Its lineage names WeCom's entities (``wecom://<corp_id>``)
+    as read, with the records of each.
     """
 
     template_fields: Sequence[str] = ("wecom_conn_id", "staging_uri", "strategy")
@@ -74,6 +77,7 @@ class WeComExtractOperator(BaseOperator):
             manifest["complete"],
             sum(manifest["api_calls"].values()),
         )
+        self.lineage_inputs = source_datasets(manifest["corp_id"], manifest)
         for reason in manifest["incomplete_reasons"]:
             self.log.warning("snapshot incomplete: %s", reason)
         return {**manifest, "run_uri": str(folder), "raw_uri": str(folder / "raw")}
