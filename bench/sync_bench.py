@@ -8,7 +8,8 @@ the given latency and WeCom's published limits (10,000 calls a minute and
 PostgreSQL cluster (``--db sqlite`` for a file). Then, each in its own child
 process so that peak RSS belongs to one sync only:
 
-1. our sync: extract (the chosen strategy) -> transform -> quality checks -> load;
+1. our sync: extract (the chosen strategy) -> transform -> quality checks -> load -> publish
+   (what the load task adds for the data platform: ``bench.publish``);
 2. with ``--resync``, the same again with nothing changed (must write zero rows), once as
    scheduled runs do it (recorded ``unchanged``: no transform or load) and once forced
    (``{"force": true}``: the full compare);
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from bench import naive_sync  # noqa: E402
+from bench.publish import preload, publish  # noqa: E402
 from tests.support.throwaway_postgres import throwaway_postgres  # noqa: E402
 from wecom.api.client import RateLimits, WeComClient  # noqa: E402
 from wecom.api.extract import CHOICES, extract_directory  # noqa: E402
@@ -70,6 +72,7 @@ def limits_of(args: argparse.Namespace) -> RateLimits:
 
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     """One full sync as the DAG runs it, timed per phase; its staged files are removed afterwards."""
+    preload()
     with tempfile.TemporaryDirectory(prefix="wecom-bench-") as staging:
         return sync_once(args, Path(staging))
 
@@ -125,6 +128,9 @@ def sync_once(args: argparse.Namespace, staging: Path) -> dict[str, Any]:
         result = load_staged(loader, staging / "normalized", manifest, record)
         phases["load"] = time.perf_counter() - mark
         rss["load"] = peak_rss_mb()
+        mark = time.perf_counter()
+        publish(result, manifest, CORP_ID, args.db_url, staging / "openlineage.jsonl")
+        phases["publish"] = time.perf_counter() - mark
     return {
         "strategy": manifest["strategy"],
         "strategy_reason": manifest["strategy_reason"],
@@ -212,6 +218,7 @@ def show(label: str, result: dict[str, Any]) -> None:
         + " | ".join(
             f"{phases[p]:.1f}" if p in phases else "-" for p in ("extract", "compare", "transform", "checks", "load")
         )
+        + (f" | {phases['publish']:.3f}" if "publish" in phases else " | -")
         + f" | {result['wall']:.1f} | {result['rows_staged'] / load_s if load_s else 0:,.0f} | "
         f"{result['rows_written']} | {result['status']} | {result['peak_rss_mb']:.0f} | {result['throttled_45009']} |",
         flush=True,
@@ -255,9 +262,9 @@ def main() -> None:
         )
         print(
             "| run | strategy | members | departments | API calls by endpoint | extract s | compare s | transform s | "
-            "checks s | load s | wall s | rows/s loaded | rows written | status | peak RSS MB | 45009 |"
+            "checks s | load s | publish s | wall s | rows/s loaded | rows written | status | peak RSS MB | 45009 |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         ours = child(args, "ours", url, db_url, "first")
         show("first sync", ours)
         print(f"  strategy reason: {ours['strategy_reason']}; concurrency {ours['concurrency']}", flush=True)
