@@ -88,6 +88,22 @@ def test_a_refused_connection_is_retried_with_one_line(monkeypatch: pytest.Monke
     )
 
 
+def test_a_target_its_tables_cannot_be_named_by_fails_before_any_table_is_created(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    wecom(monkeypatch)
+    target(monkeypatch, conn_type="sqlite", host="relative/target.db")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConnectionConfigError) as failure:
+        ensure_target_schema("wecom_default")
+    assert one_line(failure.value) == (
+        "target database of 'wecom_default': sqlite connection 'wecom_target_db': the database file "
+        "'relative/target.db' is a relative path, which each Airflow process would resolve from its own working "
+        "folder: give the absolute path in host"
+    )
+    assert not (tmp_path / "relative").exists()
+
+
 def test_a_reachable_database_gets_its_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     wecom(monkeypatch)
     target(monkeypatch, conn_type="sqlite", host=str(tmp_path / "target.db"))
