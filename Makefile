@@ -75,10 +75,11 @@ demo-dbt: $(SIM) $(DBT_INSTALLED) system-deps
 
 # A real Airflow on this machine, UI on http://127.0.0.1:8080, until Ctrl-C (scripts/airflow_local.py):
 # `make airflow` (SQLite: single-user, see docs/running-in-airflow.md), `make airflow DB=postgres` (throwaway
-# PostgreSQL 15: backfills, several runs at once), `make airflow EXECUTOR=celery` (Redis, PostgreSQL).
+# PostgreSQL 15: backfills, several runs at once), `make airflow EXECUTOR=celery` (Redis, PostgreSQL),
+# `make airflow DAGS=path/to/your/dags` (your own DAGs beside the package's, e.g. one scheduled on the directory's assets).
 .PHONY: airflow
 airflow: $(SIM) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system-deps)
-	$(BIN)/python scripts/airflow_local.py $(if $(filter postgres,$(DB)),--postgres) $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(BIN)/python scripts/airflow_local.py $(if $(filter postgres,$(DB)),--postgres) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(DAGS),--dags $(DAGS))
 
 # Lint, then the whole suite in parallel: unit tests, PostgreSQL, Airflow API and DAG runs; the 20 slowest listed
 # (CONTRIBUTING.md: keeping the suite fast).

@@ -75,6 +75,9 @@ class Options:
     celery_concurrency: int = 4
     # dag-processor re-list interval: a test adds no files, a user editing DAGs wants them soon
     refresh_interval_s: int = 30
+    # a folder of your own DAGs, parsed beside the package's (a second DAG bundle): e.g. one
+    # scheduled on the directory's assets (docs/data-platform.md)
+    extra_dags: Path | None = None
 
 
 @dataclass
@@ -237,7 +240,11 @@ class AirflowLocal:
                     "worker_log_server_port": str(free_port()),
                     "trigger_log_server_port": str(free_port()),
                 },
-                "dag_processor": {"refresh_interval": str(self.options.refresh_interval_s), "parsing_processes": "1"},
+                "dag_processor": {
+                    "refresh_interval": str(self.options.refresh_interval_s),
+                    "parsing_processes": "1",
+                    "dag_bundle_config_list": json.dumps(self._bundles()),
+                },
                 "celery": {
                     "broker_url": broker or "",
                     "result_backend": "db+" + self.metadata_url.replace("+psycopg2", ""),
@@ -250,6 +257,14 @@ class AirflowLocal:
         with path.open("w") as out:
             cfg.write(out)
         path.chmod(0o600)
+
+    def _bundles(self) -> list[dict[str, object]]:
+        """The DAG bundles: the repository's dags/ (Airflow's default), and ``extra_dags`` when given."""
+        local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+        bundles: list[dict[str, object]] = [{"name": "dags-folder", "classpath": local, "kwargs": {}}]
+        if self.options.extra_dags is not None:
+            bundles.append({"name": "extra-dags", "classpath": local, "kwargs": {"path": str(self.options.extra_dags)}})
+        return bundles
 
     def _write_passwords(self) -> None:
         """SimpleAuthManager keeps {user: password} in this file and generates only the missing ones."""
@@ -359,6 +374,7 @@ Airflow is up: {stack.base_url}
   WeCom simulator: {stack.simulator_url} (corp id {CORP_ID}); edit a member to push a callback:
     curl -X PATCH {stack.simulator_url}/_sim/users/<userid> -d '{{"position": "Data engineer"}}'
   directory tables: {stack.target_db}   component logs: {stack.logs}
+  their assets (a DAG scheduled on one runs when a sync or callback changed it): sqlite://localhost{stack.target_db}/<table>
   the CLI on this instance: AIRFLOW_HOME={stack.home} .venv/bin/airflow dags list
 Ctrl-C stops everything."""
 
@@ -372,6 +388,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--port", type=int, default=8080, help="the UI and API port (default 8080)")
     parser.add_argument("--home", type=Path, default=Options.home, help="the Airflow home (default var/airflow)")
     parser.add_argument("--members", type=int, default=Options.members, help="simulated members (default 500)")
+    parser.add_argument("--dags", type=Path, help="a folder of your own DAGs, parsed beside the package's")
     args = parser.parse_args(argv)
     return Options(
         home=args.home.resolve(),
@@ -380,6 +397,7 @@ def parse_args(argv: list[str] | None) -> Options:
         postgres=args.postgres or args.executor == "celery",
         port=args.port,
         members=args.members,
+        extra_dags=None if args.dags is None else args.dags.resolve(),
     )
 
 

@@ -2,7 +2,9 @@
 
 One Airflow per executor (starting one costs most of the time), and every check against it, in
 the order a new user meets them: DAGs parsed, the scheduled sync, a dry run, a backfill, a callback
-through the API server's receiver, the UI pages, what stays masked. Each check is a subtest, so
+through the API server's receiver, a downstream DAG scheduled on the members' asset (run after the
+sync and the callback that changed members, not after the runs that changed nothing), the UI pages,
+what stays masked. Each check is a subtest, so
 one failure (e.g. a product bug another check does not depend on) leaves the others reporting.
 Both run their metadata on PostgreSQL, as docker-compose.yaml does: the scheduler, dag-processor,
 triggerer, API server and CLI write it at once, which SQLite serializes with a lock that a loaded
@@ -37,6 +39,27 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow]
 
 SYNC, DELTAS = "wecom_directory_sync", "wecom_callback_deltas"
+CONSUMER = "wecom_users_changed"
+# A downstream DAG as docs/data-platform.md gives it, on the members' asset of the stack's target database.
+CONSUMER_DAG = """
+from datetime import datetime
+
+from airflow.sdk import Asset, dag, task
+
+USERS = Asset("{uri}")
+
+
+@dag(dag_id="{dag_id}", schedule=[USERS], start_date=datetime(2026, 1, 1), catchup=False)
+def consumer():
+    @task
+    def what_changed(triggering_asset_events=None) -> list[dict]:
+        return [dict(event.extra) for event in triggering_asset_events[USERS]]
+
+    what_changed()
+
+
+consumer()
+"""
 ARTIFACTS = ROOT / "var" / "deployment"
 # Deadlines, not waits (each poll ends as soon as it holds): a loaded 2-core machine runs a DAG in minutes.
 STACK_DEADLINE_S = 600
@@ -63,9 +86,18 @@ def deployed(request: pytest.FixtureRequest) -> Iterator[AirflowLocal]:
         departments=30,
         celery_concurrency=2,
         refresh_interval_s=600,  # no DAG file changes during the test: list the folder once
+        extra_dags=home / "downstream-dags",
     )
-    with AirflowLocal(options) as stack:
+    stack = AirflowLocal(options)
+    options.extra_dags.mkdir(parents=True)
+    (options.extra_dags / f"{CONSUMER}.py").write_text(CONSUMER_DAG.format(uri=users_asset(stack), dag_id=CONSUMER))
+    with stack:
         yield stack
+
+
+def users_asset(stack: AirflowLocal) -> str:
+    """The members' asset URI, written as docs/data-platform.md says: from the target connection's file."""
+    return f"sqlite://localhost{stack.target_db}/wecom_users"
 
 
 def sync_rows(stack: AirflowLocal) -> dict[str, str]:
@@ -100,7 +132,7 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
 
     with subtests.test("both DAGs parsed, no DAG or plugin import error, the plugin registered once"):
         dags = lambda: {d["dag_id"] for d in rest.call("GET", "/dags")["dags"]}  # noqa: E731
-        wait_for(lambda: {SYNC, DELTAS} <= dags(), STACK_DEADLINE_S, "DAGs", interval_s=POLL_S)
+        wait_for(lambda: {SYNC, DELTAS, CONSUMER} <= dags(), STACK_DEADLINE_S, "DAGs", interval_s=POLL_S)
         assert rest.call("GET", "/importErrors")["import_errors"] == []
         assert rest.call("GET", "/plugins/importErrors")["import_errors"] == []
         assert "wecom" in {p["name"] for p in rest.call("GET", "/plugins")["plugins"]}
@@ -111,11 +143,16 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
     with subtests.test("unpaused, the scheduled run of wecom_directory_sync loads a snapshot"):
         rest.unpause(SYNC)
         rest.unpause(DELTAS)  # its first run's sensor defers meanwhile; checked below
+        rest.unpause(CONSUMER)  # before the sync: Airflow queues runs of unpaused consumers only
         scheduled_runs = wait_for(lambda: rest.runs(SYNC, "scheduled"), STACK_DEADLINE_S, "a run", interval_s=POLL_S)
         scheduled = scheduled_runs[0]["dag_run_id"]
         run = rest.finished_run(SYNC, scheduled, STACK_DEADLINE_S)
         assert run["state"] == "success", rest.task_states(SYNC, scheduled)
         assert sync_rows(stack)[scheduled] == "success"
+
+    with subtests.test("the sync that loaded the members triggered the downstream DAG once, with the counts"):
+        (changed,) = consumer_runs(rest, 1)
+        assert [(e["company"], e["run_id"], e["inserted"]) for e in changed] == [("default", scheduled, 300)]
 
     with subtests.test("a run triggered through the API with dry_run records its plan, fresh snapshot or not"):
         triggered = rest.call("POST", f"/dags/{SYNC}/dagRuns", json={"logical_date": None, "conf": {"dry_run": True}})
@@ -134,6 +171,15 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
             states = rest.task_states(SYNC, run["dag_run_id"])
             assert (run["state"], rows.get(run["dag_run_id"]), states["extract"]) == ("success", "skipped", "skipped")
 
+    with subtests.test("a forced re-sync that changed nothing, the dry run and the backfill triggered nothing"):
+        forced = rest.call("POST", f"/dags/{SYNC}/dagRuns", json={"logical_date": None, "conf": {"force": True}})
+        run = rest.finished_run(SYNC, forced["dag_run_id"], STACK_DEADLINE_S)
+        assert run["state"] == "success", rest.task_states(SYNC, forced["dag_run_id"])
+        assert rest.task_states(SYNC, forced["dag_run_id"])["load"] == "success"  # loaded, and changed nothing
+        # Runs are triggered by asset events only: still the scheduled sync's one, so no new run can come.
+        assert [e["source_run_id"] for e in asset_events(rest, users_asset(stack))] == [scheduled]
+        assert len(rest.runs(CONSUMER)) == 1
+
     with subtests.test("the callback sensor defers; a sealed callback posted to the API server is applied"):
         wait_for(lambda: sensor_in_triggerer(rest), STACK_DEADLINE_S, "the sensor deferred", interval_s=POLL_S)
         userid = next(iter(members(stack)))
@@ -148,6 +194,10 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
             state=lambda: f"events stored: {callback_events(stack)} (receiver: {stack.logs / 'api-server.log'})",
             interval_s=POLL_S,
         )
+
+    with subtests.test("the callback that changed a member triggered the downstream DAG again"):
+        changed = consumer_runs(rest, 2)[-1]
+        assert [(e["dag_id"], e["table"], e["updated"]) for e in changed] == [(DELTAS, "wecom_users", 1)]
 
     if stack.options.executor == "celery":
         with subtests.test("both Celery workers ran tasks (the staging folder is shared)"):
@@ -199,6 +249,27 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
             (task, name) for task, log in logs.items() for name, value in secret_values(stack).items() if value in log
         ]
         assert not leaked, leaked
+
+
+def asset_events(rest: Rest, uri: str) -> list[dict[str, Any]]:
+    """The events of the asset with this URI (its name too), oldest first."""
+    (asset,) = [a for a in rest.call("GET", "/assets", params={"uri_pattern": uri})["assets"] if a["uri"] == uri]
+    assert asset["name"] == uri, asset
+    return rest.call("GET", "/assets/events", params={"asset_id": asset["id"], "order_by": "timestamp"})["asset_events"]
+
+
+def consumer_runs(rest: Rest, count: int) -> list[list[dict[str, Any]]]:
+    """Once the downstream DAG has ``count`` finished runs, each run's triggering events' extra, oldest first."""
+
+    def finished() -> list[dict[str, Any]] | None:
+        runs = rest.runs(CONSUMER)
+        return runs if len(runs) >= count and all(r["state"] in FINISHED for r in runs) else None
+
+    runs = wait_for(finished, STACK_DEADLINE_S, f"{count} run(s) of {CONSUMER}", interval_s=POLL_S)
+    runs = sorted(runs, key=lambda r: r["run_after"])
+    assert len(runs) == count and {(r["state"], r["run_type"]) for r in runs} == {("success", "asset_triggered")}
+    path = f"/dags/{CONSUMER}/dagRuns/{{}}/taskInstances/what_changed/xcomEntries/return_value"
+    return [rest.call("GET", path.format(r["dag_run_id"]), params={"deserialize": True})["value"] for r in runs]
 
 
 def finished_backfill(rest: Rest) -> list[dict[str, Any]] | None:
