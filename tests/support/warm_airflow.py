@@ -15,6 +15,7 @@ Started and driven by ``tests.support.airflow_runner``; not for use on its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -76,7 +77,24 @@ def child(request: dict[str, Any]) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+        _end_descendants()
         os._exit(code)
+
+
+def _end_descendants() -> None:
+    """End what the command left running: ``os._exit`` skips the interpreter's exit, where a fresh
+    ``airflow`` process would shut down its process pools (the OpenLineage listener's, for DAG run
+    events), so their workers would wait on their queues forever, orphaned."""
+    import psutil
+
+    left = psutil.Process().children(recursive=True)
+    for process in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def main() -> None:
