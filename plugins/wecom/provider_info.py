@@ -213,7 +213,17 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "WeCom", "python-modules": ["wecom.hooks.wecom"]}],
-        "operators": [{"integration-name": "WeCom", "python-modules": ["wecom.operators.extract"]}],
+        "operators": [
+            {
+                "integration-name": "WeCom",
+                "python-modules": [
+                    "wecom.operators.extract",
+                    "wecom.operators.directory_tables",
+                    "wecom.operators.load",
+                    "wecom.operators.apply_callbacks",
+                ],
+            }
+        ],
         # The directory tables' assets on SQLite (docs/data-platform.md); PostgreSQL's scheme is the
         # postgres provider's. The normalizer is a standard-library module, cheap for every process.
         "asset-uris": [

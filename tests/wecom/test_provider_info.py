@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -11,7 +14,10 @@ from pathlib import Path
 import airflow
 import jsonschema
 import pytest
+from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
+from airflow.triggers.base import BaseTrigger
 
+import wecom
 from tests.support.airflow_api import airflow_api
 from wecom.constants import SECRET_EXTRAS
 from wecom.provider_info import PACKAGE_NAME, get_provider_info
@@ -38,6 +44,59 @@ def test_provider_info_matches_airflows_schema_and_the_package() -> None:
     # One registration path for the plugin, the airflow.plugins entry point: a provider "plugins" entry is
     # loaded too when [core] lazy_discover_providers is off, and the second registration is an import error.
     assert "plugins" not in info
+
+
+def package_classes() -> list[type]:
+    """Every class the runtime package defines, each module imported (the plugin and the DAG glue too)."""
+    classes = []
+    for module_info in pkgutil.walk_packages(wecom.__path__, "wecom."):
+        module = importlib.import_module(module_info.name)
+        classes += [c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__]
+    return classes
+
+
+def resolve(path: str) -> object:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+# What Airflow's provider info lists by module, and the base class that puts a class in each list.
+LISTED_BY_MODULE = {
+    "hooks": BaseHook,
+    "operators": BaseOperator,
+    "sensors": BaseSensorOperator,
+    "triggers": BaseTrigger,
+}
+
+
+@pytest.mark.parametrize("kind", LISTED_BY_MODULE)
+def test_provider_info_lists_every_module_defining_a(kind: str) -> None:
+    """As the official providers' integrity test: a hook, operator, sensor or trigger in a module the
+    provider info does not list is missing from Airflow's provider listing and docs; a listed module
+    without one is stale."""
+    info = get_provider_info()
+    base = LISTED_BY_MODULE[kind]
+    defining = {
+        c.__module__
+        for c in package_classes()
+        if issubclass(c, base) and not (kind == "operators" and issubclass(c, BaseSensorOperator))
+    }
+    listed = {module for entry in info[kind] for module in entry["python-modules"]}
+    assert listed == defining
+    integrations = {i["integration-name"] for i in info["integrations"]}
+    assert {entry["integration-name"] for entry in info[kind]} <= integrations
+
+
+def test_provider_info_names_classes_and_functions_that_exist() -> None:
+    info = get_provider_info()
+    notifiers = {f"{c.__module__}.{c.__qualname__}" for c in package_classes() if issubclass(c, BaseNotifier)}
+    assert set(info["notifications"]) == notifiers
+    (conn,) = info["connection-types"]
+    assert issubclass(resolve(conn["hook-class-name"]), BaseHook)
+    for entry in info["asset-uris"]:
+        for key in ("handler", "factory", "to_openlineage_converter"):
+            if key in entry:
+                assert callable(resolve(entry[key])), (key, entry[key])
 
 
 def test_the_form_offers_what_the_settings_accept() -> None:
