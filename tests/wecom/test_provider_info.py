@@ -8,6 +8,7 @@ import json
 import pkgutil
 import subprocess
 import sys
+from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -97,6 +98,17 @@ def test_provider_info_names_classes_and_functions_that_exist() -> None:
         for key in ("handler", "factory", "to_openlineage_converter"):
             if key in entry:
                 assert callable(resolve(entry[key])), (key, entry[key])
+
+
+def test_every_operator_sensor_and_notifier_templates_its_conn_id_and_caches_its_hook() -> None:
+    """As the official providers' operators: ``wecom_conn_id`` may be a template (one DAG for several
+    companies), and ``hook`` is built once per task, from the rendered id, and shared by what it calls."""
+    shaped = [c for c in package_classes() if issubclass(c, BaseOperator | BaseNotifier)]
+    assert len(shaped) >= 5  # extract, load, apply, the sensor, the robot notifier
+    for cls in shaped:
+        assert "wecom_conn_id" in cls.template_fields, cls
+        hook = inspect.getattr_static(cls, "hook", None)
+        assert isinstance(hook, cached_property) and hook.func.__annotations__["return"] == "WeComHook", cls
 
 
 def test_the_form_offers_what_the_settings_accept() -> None:

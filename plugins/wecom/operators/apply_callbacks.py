@@ -38,7 +38,7 @@ class WeComApplyCallbacksOperator(DirectoryTablesOperator):
         self.scope = Scope.from_option(scope)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with failing_once(), CompanyContext(self.wecom_conn_id) as company:
+        with failing_once(), CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
             policy = pii_policy(self.pii, self.pii_salt_variable)
             result = apply_ready_events(company, policy, context, self.scope)
             self.log.info("callback events: %s", ", ".join(f"{n} {status}" for status, n in result.events.items()))

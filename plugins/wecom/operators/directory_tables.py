@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 
 from wecom.constants import DEFAULT_WECOM_CONN_ID
 from wecom.datasets import ASSET_GROUP, TableLocation, alias_name, asset_events
+from wecom.hooks.wecom import WeComHook
 from wecom.lineage import ReportsLineage
 
 
@@ -32,6 +34,11 @@ class DirectoryTablesOperator(ReportsLineage, BaseOperator):
         super().__init__(outlets=[*kwargs.pop("outlets", []), self.alias], **kwargs)
         self.wecom_conn_id = wecom_conn_id
         self.company = company
+
+    @cached_property
+    def hook(self) -> WeComHook:
+        """The company's hook, built once from the rendered ``wecom_conn_id``; ``CompanyContext`` reuses it."""
+        return WeComHook(self.wecom_conn_id)
 
     def publish(
         self,

@@ -55,7 +55,7 @@ class WeComLoadOperator(DirectoryTablesOperator):
         )
         run = context_run_record(manifest, context, self.compared["snapshot_digest"])
         self.lineage_inputs = source_datasets(manifest["corp_id"], manifest)
-        with failing_once(), CompanyContext(self.wecom_conn_id) as company:
+        with failing_once(), CompanyContext(self.wecom_conn_id, hook=self.hook) as company:
             normalized, raw = staged(manifest, "normalized"), staged(manifest, "raw")
             result = load_staged(company.loader, normalized, manifest, run, options, raw_dir=raw)
             alert_if_degraded(company, result, context)
