@@ -12,6 +12,12 @@ included; far steadier than wall time on a shared machine). The naive reference 
 against the same simulator into SQLite. Prints a line per run and the median, min and max per
 strategy, and the naive one's median divided by ours. Each run's log stays in ``--keep`` when
 given (default: a temporary folder removed at the end).
+
+``--checkout PATH`` runs another checkout's DAG with that checkout's ``.venv`` (the same simulator,
+the same bench): before/after figures on one machine, one right after the other. ``--profile DIR``
+runs each ``airflow dags test`` under ``py-spy record`` (raw format, subprocesses included) and
+writes DIR/<strategy>-<n>.raw for ``bench.profile_report``; sampling costs CPU, so profiled runs
+are for where the time goes, not for the timings.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 from bench.sync_bench import AES_KEY, CORP_ID, SECRET, simulator  # noqa: E402
 
 DAG_ID = "wecom_directory_sync"
+PROFILE_RATE = 100  # py-spy samples a second: bench.profile_report --rate must match
 STRATEGIES = ("export", "list", "detail", "ids")
 
 
@@ -87,33 +94,70 @@ def task_seconds(log: str) -> tuple[dict[str, float], float | None]:
 
 
 @contextmanager
-def airflow_home(keep: Path | None) -> Iterator[dict[str, str]]:
-    """A migrated metadata database and the environment that points Airflow at it and at this checkout."""
+def airflow_home(keep: Path | None, checkout: Checkout) -> Iterator[dict[str, str]]:
+    """A migrated metadata database and the environment that points Airflow at it and at the checkout."""
     with tempfile.TemporaryDirectory(prefix="wecom-dag-bench-") as tmp:
         home = (keep or Path(tmp)).resolve() / "airflow-home"
         home.mkdir(parents=True, exist_ok=True)
         env = {
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(checkout.root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(checkout.root / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "WECOM_SQL_DIR": str(ROOT / "include" / "sql"),
-            "PYTHONPATH": str(ROOT / "plugins"),
+            "PYTHONPATH": str(checkout.root / "plugins"),
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "WECOM_"))} | env
         migrated = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
+            [checkout.python, "-m", "airflow", "db", "migrate"],
             env=env,
             capture_output=True,
             text=True,
-            cwd=ROOT,
+            cwd=checkout.root,
             check=False,
         )
         if migrated.returncode:
             raise SystemExit(f"airflow db migrate failed:\n{migrated.stdout[-2000:]}{migrated.stderr[-2000:]}")
         yield env
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The code under test: a checkout's root and the Python of its ``.venv``."""
+
+    root: Path
+    python: str
+
+    @classmethod
+    def at(cls, root: Path | None) -> Checkout:
+        if root is None:
+            return cls(ROOT, sys.executable)
+        python = root / ".venv" / "bin" / "python"
+        if not python.exists():
+            raise SystemExit(f"{root} has no .venv: run `make venv` there first")
+        return cls(root, str(python))
+
+
+def dags_test_command(checkout: Checkout, profile: Path | None) -> list[str]:
+    """``airflow dags test`` of the checkout, under py-spy (this venv's) when profiling into ``profile``."""
+    command = [checkout.python, "-m", "airflow", "dags", "test", DAG_ID]
+    if profile is None:
+        return command
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return [
+        str(py_spy),
+        "record",
+        "-r",
+        str(PROFILE_RATE),
+        "-f",
+        "raw",
+        "-o",
+        str(profile),
+        "--subprocesses",
+        "--",
+        *command,
+    ]
 
 
 def run_dag(env: dict[str, str], url: str, strategy: str, workdir: Path, args: argparse.Namespace) -> DagRun:
@@ -126,18 +170,22 @@ def run_dag(env: dict[str, str], url: str, strategy: str, workdir: Path, args: a
         ),
         "AIRFLOW_CONN_WECOM_TARGET_DB": json.dumps({"conn_type": "sqlite", "host": str(target)}),
         "AIRFLOW_VAR_WECOM_COMPANIES": json.dumps([{"name": "default", "retries": 0}]),
-        "WECOM_STAGING_URI": f"file://{workdir}/staging",
+        "AIRFLOW__WECOM__STAGING_URI": f"file://{workdir}/staging",
     }
     requests.post(f"{url}/_sim/reset_stats", timeout=30).raise_for_status()
     log_path = workdir / f"{target.stem}.log"
+    profile = None
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        profile = args.profile / f"{strategy}-{len(list(args.profile.glob(f'{strategy}-*.raw'))) + 1}.raw"
     started = time.time()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "dags", "test", DAG_ID],
+            dags_test_command(args.checkout, profile),
             env=run_env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=args.checkout.root,
         )
         _, status, usage = os.wait4(process.pid, 0)
     wall = time.time() - started
@@ -197,7 +245,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     add("--max-workers", type=int, default=16, help="the connection's max_workers")
     add("--no-naive", action="store_true", help="skip the naive reference")
     add("--keep", type=lambda p: Path(p).resolve(), help="keep the Airflow home and the run logs here")
+    add(
+        "--checkout",
+        type=lambda p: Path(p).resolve(),
+        help="run this checkout's DAG with its .venv (default: this one)",
+    )
+    add("--profile", type=lambda p: Path(p).resolve(), help="record a py-spy profile of each run into this folder")
     args = parser.parse_args(argv)
+    args.checkout = Checkout.at(args.checkout)
     strategies = args.strategy or ["export", "list"]
     limits = argparse.Namespace(
         members=args.members,
@@ -212,11 +267,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with ExitStack() as stack:
         url = stack.enter_context(simulator(limits))
-        env = stack.enter_context(airflow_home(args.keep))
+        env = stack.enter_context(airflow_home(args.keep, args.checkout))
         workdir = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wecom-dag-bench-")))
         print(
             f"simulator {url}: {args.members} members in {args.departments} departments, {args.latency_ms:g} ms per "
-            f"call, 10,000 calls a minute per API; target SQLite; {args.repeat} run(s) each",
+            f"call, 10,000 calls a minute per API; target SQLite; {args.repeat} run(s) each of {args.checkout.root}",
             flush=True,
         )
         for strategy in strategies:
