@@ -24,6 +24,9 @@ _.get_openlineage_facets_on_complete
 # the sqlite asset scheme's OpenLineage converter (provider info "asset-uris"), called by the OpenLineage provider
 convert_sqlite_asset
 
+# requests reads a Session's trust_env (wecom.api.session turns it off and reads the environment once)
+_.trust_env
+
 # Parameters whose names must match another library's signature: Airflow's Stats, Path.mkdir,
 # the OpenLineage provider's asset converters.
 rate

@@ -19,19 +19,18 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from wecom.api.budget import MemoryBudgetStore, RateBudget, RateLimits
 from wecom.api.concurrency import AdaptiveConcurrency
 from wecom.api.download import download_once
 from wecom.api.redact import redact
 from wecom.api.rules import MALFORMED, RATE_LIMITED, TOO_CONCURRENT, TRANSPORT, Action, Failure, interpret
+from wecom.api.session import POOL_SIZE, WeComSession
 from wecom.api.tokens import Secret, TokenCache
 from wecom.constants import DEFAULT_BASE_URL, DEFAULT_WECOM_CONN_ID
 from wecom.errors import MalformedAnswerError, WeComConfigError, WeComError
 
 GETTOKEN = "gettoken"
-POOL_SIZE = 32
 _DOWNLOAD = "export_file"
 _TOKEN_MARGIN_S = 60.0
 _log = logging.getLogger(__name__)
@@ -104,19 +103,10 @@ class Transport:
         self._tokens = self._token_cache.entry(self.base_url, corp_id, secret)
         self._sleep = sleep
         self._owns_session = session is None
-        self._session = session or self._new_session()
+        self._session = session or WeComSession()
         self._stats_lock = threading.Lock()
         self._api_calls: dict[str, int] = {}
         self._throttled = 0
-
-    @staticmethod
-    def _new_session() -> requests.Session:
-        """A pool as large as a thread pool is likely to be, so threads do not discard connections."""
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, corp_id={self.corp_id!r}, conn_id={self.conn_id!r})"
