@@ -5,9 +5,12 @@
 
 Each sample is put in one phase (Airflow's CLI start, DAG parsing, a task's own code, the task
 runner around it) by the frames on its stack, and in one kind of work by what it is doing:
-importing a module, or the package of the innermost frame (ours, pandas, Arrow, SQL, HTTP, JSON,
-Airflow). py-spy counts on-CPU samples only, so threads waiting on the network or a lock add
-nothing: the table says where the processor went, the run's log says where the clock went.
+importing a module, waiting, or the package of the innermost frame (ours, pandas, Arrow, SQL,
+HTTP, JSON, Airflow). py-spy leaves out threads it sees sleeping, but it counts a thread that is
+runnable and waiting for a core (on a busy machine, one woken by a socket or a lock), and its idle
+test misses some waits: samples whose innermost frame is a wait (a selector, a lock, a socket
+read) are put under "waiting" rather than under the package waiting. The rest says where the
+processor went; the run's log says where the clock went.
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ KINDS = (
     ("httpx/", "Airflow"),
     ("msgspec", "Airflow"),
 )
+# Innermost frames that wait for something (a socket, a lock, an event loop's selector).
+WAITS = {
+    "EpollSelector.select",
+    "select",
+    "Condition.wait",
+    "Event.wait",
+    "SocketIO.readinto",
+    "poll_wait_for_socket.<locals>.do_poll",
+}
 
 
 def parse_line(line: str) -> tuple[list[tuple[str, str]], int] | None:
@@ -90,9 +102,11 @@ def phase_of(frames: list[tuple[str, str]]) -> str:
 
 
 def kind_of(frames: list[tuple[str, str]]) -> str:
-    """Importing, or the package of the innermost frame we can name."""
+    """Importing, waiting, or the package of the innermost frame we can name."""
     if any(func.startswith("_find_and_load") for func, _ in frames):
         return "imports"
+    if frames and frames[-1][0] in WAITS:
+        return "waiting"
     for _, file in reversed(frames):
         for marker, kind in KINDS:
             if marker in file:
@@ -112,10 +126,10 @@ def report(paths: list[Path], rate: float) -> str:
     kinds = sorted({k for row in cells.values() for k in row}, key=lambda k: -sum(r[k] for r in cells.values()))
     total = sum(sum(row.values()) for row in cells.values())
     lines = [
-        f"CPU seconds by phase and kind of work ({total / rate / len(paths):.1f} s per profile, "
+        f"Seconds sampled by phase and kind of work ({total / rate / len(paths):.1f} s per profile, "
         f"{len(paths)} profile(s) averaged)",
         "",
-        "| phase | CPU s | " + " | ".join(kinds) + " |",
+        "| phase | s | " + " | ".join(kinds) + " |",
         "|---|---|" + "---|" * len(kinds),
     ]
     for phase, row in sorted(cells.items(), key=lambda item: -sum(item[1].values())):
