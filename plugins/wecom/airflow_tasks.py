@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wecom import config, metrics
 from wecom.company_context import CompanyContext
-from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.pii import PiiPolicy
 from wecom.errors import ConnectionConfigError, PiiConfigError
 from wecom.run_options import RunConf, covering_snapshot
@@ -151,7 +150,7 @@ def apply_ready_events(
             company.engine,
             client,
             max_attempts=config.callback_max_attempts(),
-            max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+            max_workers=company.settings.max_workers,
             pii=pii,
             scope=scope,
         )

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from wecom.constants import DEFAULT_BASE_URL, DEFAULT_TARGET_CONN_ID, RENAMED_EXTRAS, ROBOT_WEBHOOK_PATH
+from wecom.constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_TARGET_CONN_ID,
+    RENAMED_EXTRAS,
+    ROBOT_WEBHOOK_PATH,
+)
 from wecom.errors import SettingsError
 
 # The extraction strategies (``wecom.api.extract`` runs them) and ``auto``, here so that validating a
@@ -152,6 +158,12 @@ class WeComSettings:
             fetch_conn_id=fetch_conn_id,
             options=options,
         )
+
+    @property
+    def max_workers(self) -> int:
+        """Parallel WeCom API calls of one task, the extraction's walk and the applier's fetches alike: the
+        extra's ``max_workers``, else ``DEFAULT_MAX_WORKERS``."""
+        return self.options.get("max_workers", DEFAULT_MAX_WORKERS)
 
     def secrets(self) -> list[str]:
         """Values that must be masked wherever Airflow prints: the secret, the secret extras, the robot's key."""

@@ -17,11 +17,12 @@ def settings(**extra) -> WeComSettings:
 
 def test_defaults() -> None:
     s = settings()
-    assert (s.base_url, s.strategy, s.target_conn_id, s.agent_id) == (
+    assert (s.base_url, s.strategy, s.target_conn_id, s.agent_id, s.max_workers) == (
         "https://qyapi.weixin.qq.com",
         "auto",
         "wecom_target_db",
         None,
+        8,
     )
 
 
@@ -37,6 +38,7 @@ def test_full_extra_is_parsed() -> None:
     )
     assert s.agent_id == 1000002
     assert s.options == {"max_workers": 16, "rate_limit_per_minute": 5000, "timeout": 2.5}
+    assert s.max_workers == 16
 
 
 @pytest.mark.parametrize(

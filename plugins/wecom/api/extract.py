@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from wecom.api.client import WeComClient
 from wecom.api.export_files import ExportJob, iter_export, wait_for
 from wecom.api.scope_walk import EXITS_FILE, ScopeFilter, confirm_exits, list_subtrees
+from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.rights import FieldTally, describe
 from wecom.errors import (
     WeComError,
@@ -221,7 +222,7 @@ def extract_directory(
     out_dir: StagePath,
     *,
     strategy: str = "auto",
-    max_workers: int = 8,
+    max_workers: int = DEFAULT_MAX_WORKERS,
     export_block_size: int = EXPORT_BLOCK_SIZE,
     export_timeout_s: float = EXPORT_TIMEOUT_S,
     scope: Scope = WHOLE_COMPANY,

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
 from wecom.company_context import CompanyContext
-from wecom.constants import DEFAULT_MAX_WORKERS, DEFAULT_WECOM_CONN_ID
+from wecom.constants import DEFAULT_WECOM_CONN_ID
 from wecom.datasets import source_datasets
 from wecom.hooks.wecom import WeComHook
 from wecom.lineage import ReportsLineage
@@ -64,7 +64,7 @@ class WeComExtractOperator(ReportsLineage, BaseOperator):
                     client,
                     folder / "raw",
                     strategy=self.strategy or company.settings.strategy,
-                    max_workers=company.settings.options.get("max_workers", DEFAULT_MAX_WORKERS),
+                    max_workers=company.settings.max_workers,
                     scope=self.scope,
                     current=lambda: company.loader.current_entities(company.corp_id),
                 )
