@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from airflow.sdk import Context
@@ -57,10 +56,9 @@ class WeComApplyCallbacksOperator(DirectoryTablesOperator):
 
 
 def _fetched(corp_id: str, api_calls: Mapping[str, int]) -> list[LineageDataset]:
-    """The WeCom entities the apply fetched one by one (``user/get``, ``department/get``): a record per call."""
-    datasets = []
-    for dataset in source_datasets(corp_id):
-        calls = sum(n for endpoint, n in api_calls.items() if endpoint.split("/")[0] == dataset.name)
-        if calls:
-            datasets.append(replace(dataset, row_count=calls))
-    return datasets
+    """The WeCom entities the apply read (``user/get``, ``user/list``, ``department/simplelist``, ...).
+
+    No record count: a ``user/list`` answers for a whole department, and the apply counts calls only.
+    """
+    read = {endpoint.split("/")[0] for endpoint, calls in api_calls.items() if calls}
+    return [dataset for dataset in source_datasets(corp_id) if dataset.name in read]
