@@ -23,8 +23,7 @@ LOAD = """
 import json, sys
 from airflow import plugins_manager
 from airflow.sdk import plugins_manager as sdk_plugins_manager
-from airflow.sdk.log import mask_secret
-from airflow.sdk._shared.secrets_masker import redact
+from airflow.sdk.log import mask_secret, redact
 core, core_errors = plugins_manager._get_plugins()
 sdk, sdk_errors = sdk_plugins_manager._get_plugins()
 # What a task does with a connection's extra (Connection.extra_dejson), then prints or renders.
