@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Collection
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +18,11 @@ import pandas as pd
 
 from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE
 from wecom.api.scope_walk import EXITS_FILE
+from wecom.api.tag_walk import TAGS_FILE
+from wecom.directory.attributes import transform_attributes
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
 from wecom.directory.quality import check_snapshot
+from wecom.directory.tags import Unlisted, mark_tags, transform_tags
 from wecom.directory.transform import (
     TABLE_DTYPES,
     TRANSFORM_VERSION,
@@ -48,11 +51,13 @@ from wecom.store.staging import (
 log = logging.getLogger(__name__)
 
 TABLE_FIELDS = {f.name: f"wecom_{f.name}" for f in fields(Snapshot)}
+NOTES_FILE = "notes.json"
 # What ``check_snapshot`` reads of each table; a check on another column fails loudly with a KeyError.
 CHECKED_COLUMNS = {
     "departments": ["department_id", "parent_id"],
     "users": ["userid"],
     "user_departments": ["userid", "department_id"],
+    "tags": ["tag_id"],
 }
 
 
@@ -69,8 +74,9 @@ def transform_staged(
 
     ``tops``: the department scope's top departments (the manifest's ``scope.tops``), where paths start.
 
-    Members, memberships and departments carry a ``withheld`` column (``wecom.directory.withheld``):
-    which of their fields WeCom left out, for the load to keep the stored values there.
+    Members, memberships, departments and tags carry a ``withheld`` column (``wecom.directory.withheld``):
+    which of their fields WeCom left out, for the load to keep the stored values there. Custom fields
+    come from the members' records, tags from ``tags.jsonl`` (restricted to the scope by the extraction).
 
     Members stream through in chunks of ``chunk_rows`` (the extract stages each
     member once, which is all ``transform_users`` needs of a chunk), so memory
@@ -87,6 +93,8 @@ def transform_staged(
     try:
         writers["wecom_department_leaders"].write(payload_leaders)
         writers["wecom_department_closure"].write(closure)
+        unlisted = _write_tags(writers, raw_dir / TAGS_FILE, corp_id)
+        unlisted.listed(department_ids=departments["department_id"])
         # The GC only ever rescans live chunks here: the loop makes no reference cycles (gc.collect()
         # finds nothing after a 100k-member transform), and pausing it saves about 1 s per 100k.
         with gc_paused():
@@ -98,6 +106,8 @@ def transform_staged(
                 writers["wecom_user_departments"].write(memberships)
                 writers["wecom_user_direct_leaders"].write(direct_leaders)
                 writers["wecom_department_leaders"].write(department_leaders_from_members(memberships, withheld))
+                writers["wecom_user_attributes"].write(transform_attributes(chunk, corp_id))
+                unlisted.listed(userids=users["userid"])
         # Written last: whether a department's leaders are known depends on every member's answer.
         writers["wecom_departments"].write(mark_departments(raw_departments, departments, leaders_unknown))
     finally:
@@ -105,7 +115,21 @@ def transform_staged(
             writer.close()
     counts = {table: writer.rows for table, writer in writers.items()}
     log.info("normalized: %s", ", ".join(f"{table} {n}" for table, n in counts.items()))
+    with (out_dir / NOTES_FILE).open("w", encoding="utf-8") as handle:
+        json.dump(unlisted.notes(), handle, ensure_ascii=False)
+    for note in unlisted.notes():
+        log.warning("%s", note)
     return counts
+
+
+def _write_tags(writers: dict[str, TableWriter], raw_tags: StagePath, corp_id: str) -> Unlisted:
+    """The tag tables; a tag whose members WeCom withheld is marked so the load keeps its stored ones."""
+    raw = read_json_lines(raw_tags) if raw_tags.exists() else pd.DataFrame()
+    tables = transform_tags(raw, corp_id)
+    writers["wecom_tags"].write(mark_tags(raw, tables.tags))
+    writers["wecom_tag_users"].write(tables.tag_users)
+    writers["wecom_tag_departments"].write(tables.tag_departments)
+    return Unlisted(tables)
 
 
 def _empty(table: str) -> pd.DataFrame:
@@ -141,14 +165,19 @@ def load_staged(
     raw_dir: StagePath | None = None,
 ) -> LoadResult:
     """Merge the normalized tables in one transaction, streaming each table in batches; ``raw_dir``
-    holds the extraction's scope exits (who left the department scope, not WeCom)."""
+    holds the extraction's scope exits (who left the department scope, not WeCom). The transform's notes
+    (tag members the lists lacked) join the run's message."""
     tables = {table: iter_table(out_dir / f"{table}.parquet") for table in TABLE_FIELDS.values()}
     exits_file = None if raw_dir is None else raw_dir / EXITS_FILE
+    if (notes_file := out_dir / NOTES_FILE).exists():
+        with notes_file.open(encoding="utf-8") as handle:
+            run = replace(run, message="; ".join(filter(None, [run.message, *json.load(handle)])) or None)
     return loader.load_snapshot(
         tables,
         run=run,
         observed_at=datetime.fromisoformat(manifest["observed_at"]),
         complete=manifest["complete"],
+        tags_listed=manifest.get("tags_listed", False),
         options=options,
         exits=read_json(exits_file) if exits_file is not None and exits_file.exists() else None,
     )
@@ -180,6 +209,7 @@ def run_record(
 ) -> RunRecord:
     """The run-row facts an extraction manifest carries."""
     reasons = manifest.get("incomplete_reasons") or []
+    notes = (["incomplete: " + "; ".join(reasons)] if reasons else []) + list(manifest.get("tag_notes", []))
     return RunRecord(
         dag_id=dag_id,
         run_id=run_id,
@@ -193,7 +223,8 @@ def run_record(
         throttled=manifest.get("throttled", 0),
         departments_seen=manifest.get("departments"),
         users_seen=manifest.get("users"),
-        message=("incomplete: " + "; ".join(reasons)) if reasons else None,
+        tags_seen=manifest.get("tags"),
+        message="; ".join(notes) or None,
         snapshot_digest=snapshot_digest,
         withheld=manifest.get("withheld", {}),
         scope=manifest_scope(manifest).text(),

@@ -119,11 +119,53 @@ TABLES: dict[str, TableSpec] = {
         key=("corp_id", "ancestor_id", "descendant_id"),
         dtypes={"corp_id": "string", "ancestor_id": "int64", "descendant_id": "int64", "distance": "int64"},
     ),
+    "wecom_tags": TableSpec(
+        key=("corp_id", "tag_id"),
+        dtypes={"corp_id": "string", "tag_id": "int64", "tag_name": "string", "row_hash": "string"},
+        bookkeeping=_LIFECYCLE,
+        history=True,
+    ),
+    "wecom_tag_users": TableSpec(
+        key=("corp_id", "tag_id", "userid"),
+        dtypes={"corp_id": "string", "tag_id": "int64", "userid": "string", "row_hash": "string"},
+        bookkeeping={"updated_at": "timestamp"},
+        history=True,
+    ),
+    "wecom_tag_departments": TableSpec(
+        key=("corp_id", "tag_id", "department_id"),
+        dtypes={"corp_id": "string", "tag_id": "int64", "department_id": "int64", "row_hash": "string"},
+        bookkeeping={"updated_at": "timestamp"},
+        history=True,
+    ),
+    "wecom_user_attributes": TableSpec(
+        key=("corp_id", "userid", "attr_name"),
+        dtypes={
+            "corp_id": "string",
+            "userid": "string",
+            "attr_name": "string",
+            "attr_type": "string",
+            "text_value": "string",
+            "web_url": "string",
+            "web_title": "string",
+            "miniprogram_appid": "string",
+            "miniprogram_pagepath": "string",
+            "miniprogram_title": "string",
+            "row_hash": "string",
+        },
+        bookkeeping={"updated_at": "timestamp"},
+        history=True,
+    ),
 }
 
 # SQL token prefix -> table: ``$USERS_VALUES`` is ``name, alias, ...``, ``$USERS_FROM_EXCLUDED`` is
 # ``name = excluded.name, ...``, ``$USERS_BINDS`` is ``:name, ...``, ``$USERS_FROM_BINDS`` is ``name = :name, ...``.
-SQL_FAMILIES = {"USERS": "wecom_users", "DEPARTMENTS": "wecom_departments", "MEMBERSHIPS": "wecom_user_departments"}
+SQL_FAMILIES = {
+    "USERS": "wecom_users",
+    "DEPARTMENTS": "wecom_departments",
+    "MEMBERSHIPS": "wecom_user_departments",
+    "TAGS": "wecom_tags",
+    "ATTRIBUTES": "wecom_user_attributes",
+}
 
 
 def column_tokens() -> dict[str, str]:

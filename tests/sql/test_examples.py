@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.support.snapshots import CORP, T0, department, membership, snapshot, user
+from tests.support.snapshots import CORP, T0, closure, department, membership, snapshot, tag_tables, user
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import LoadOptions
 from wecom.store.run_records import RunRecord
 from wecom.store.sql import db_time, read_statement
 
+TREE_CLOSURE = [(1, 1, 0), (2, 2, 0), (3, 3, 0), (1, 2, 1), (1, 3, 1)]
 DEPARTMENTS = [
     department(1, 0, "总部", "/1/", 0, "d1"),
     department(2, 1, "研发", "/1/2/", 1, "d2"),
@@ -68,3 +70,39 @@ def test_member_department_moves(history: DirectoryLoader) -> None:
     assert moves == [("joined", 2, "研发"), ("left", 2, "研发"), ("joined", 3, "销售")]
     bob = [(r[1], r[2]) for r in query(history, "member_department_moves", userid="bob")]
     assert bob == [("joined", 2), ("left", 2)]
+
+
+def test_tag_members_now_and_as_of(target_engine: Engine) -> None:
+    """Tag 7 holds alice directly and department 3 (销售) as a whole: bob holds it once he joins 销售 on day 1,
+    alice only through 销售 once she is dropped from the tag on day 2 and moves there."""
+    loader = DirectoryLoader(target_engine)
+    loader.ensure_schema()
+    alice, bob = user("alice", "Alice", "a1"), user("bob", "Bob", "b1")
+    days = [
+        ([membership("alice", 2), membership("bob", 2)], ["alice"]),
+        ([membership("alice", 2), membership("bob", 3)], ["alice"]),
+        ([membership("alice", 3), membership("bob", 3)], []),
+    ]
+    for day, (memberships, direct) in enumerate(days):
+        tables = snapshot([alice, bob], memberships, DEPARTMENTS) | tag_tables({7: "安全员"}, {7: direct}, {7: [3]})
+        tables["wecom_department_closure"] = [pd.DataFrame([closure(a, d, n) for a, d, n in TREE_CLOSURE])]
+        loader.load_snapshot(
+            tables,
+            run=RunRecord(dag_id="wecom_directory_sync", run_id=f"day{day}", corp_id=CORP),
+            observed_at=T0 + timedelta(day),
+            complete=True,
+            tags_listed=True,
+            options=LoadOptions(max_delete_share=1.0),
+        )
+
+    def as_of(at: datetime) -> list[tuple]:
+        rows = query(loader, "tag_members_as_of", tag_id=7, as_of=db_time(at, loader.dialect))
+        return [(r[2], r[3], r[4]) for r in rows]
+
+    assert as_of(T0 - timedelta(hours=1)) == []
+    assert as_of(T0 + timedelta(hours=1)) == [("alice", "member", None)]
+    assert as_of(T0 + timedelta(days=1, hours=1)) == [("alice", "member", None), ("bob", "department", 3)]
+    assert as_of(T0 + timedelta(days=2, hours=1)) == [("alice", "department", 3), ("bob", "department", 3)]
+    with loader.engine.connect() as conn:
+        now = conn.execute(text("SELECT userid, via, via_department_id FROM wecom_tag_members_expanded ORDER BY 1"))
+        assert [tuple(row) for row in now] == [("alice", "department", 3), ("bob", "department", 3)]

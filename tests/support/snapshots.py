@@ -78,3 +78,19 @@ def snapshot(users: list[dict], memberships: list[dict], departments: list[dict]
         "wecom_department_closure": closures,
     }
     return {name: [pd.DataFrame(rows)] if rows else [] for name, rows in frames.items()}
+
+
+def tag_tables(tags: dict[int, str], users: dict[int, list[str]], departments: dict[int, list[int]]) -> dict:
+    """The tag tables' frames of a snapshot: ``tags`` id -> name, and each tag's members and departments."""
+    frames = {
+        "wecom_tags": [{"corp_id": CORP, "tag_id": t, "tag_name": n, "row_hash": f"t{t}-{n}"} for t, n in tags.items()],
+        "wecom_tag_users": [
+            {"corp_id": CORP, "tag_id": t, "userid": u, "row_hash": f"{t}:{u}"} for t, us in users.items() for u in us
+        ],
+        "wecom_tag_departments": [
+            {"corp_id": CORP, "tag_id": t, "department_id": d, "row_hash": f"{t}:{d}"}
+            for t, ds in departments.items()
+            for d in ds
+        ],
+    }
+    return {name: [pd.DataFrame(rows)] if rows else [] for name, rows in frames.items()}

@@ -4,6 +4,7 @@ snapshot_digest tells an unchanged directory from a changed one."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,10 @@ import requests
 
 from wecom.api.client import WeComClient
 from wecom.api.extract import DEPARTMENTS_FILE, USERS_FILE, extract_directory
+from wecom.api.tag_walk import TAGS_FILE
+from wecom.directory.attributes import transform_attributes
 from wecom.directory.pii import PiiPolicy
+from wecom.directory.tags import transform_tags
 from wecom.directory.transform import TABLE_KEYS, Snapshot, transform
 from wecom.directory.withheld import WITHHELD, bit
 from wecom.errors import DataContractError
@@ -37,17 +41,24 @@ def test_chunked_transform_equals_the_whole_one(tmp_path: Path, strategy: str) -
     with running_simulator(org) as sim, WeComClient(sim.base_url, "wwtestcorp", "s3cret-value") as client:
         extract_directory(client, tmp_path / "raw", strategy=strategy)
     counts = transform_staged(tmp_path / "raw", tmp_path / "normalized", "wwtestcorp", chunk_rows=37)
-    whole = transform(
-        read_json_lines(tmp_path / "raw" / DEPARTMENTS_FILE),
-        read_json_lines(tmp_path / "raw" / USERS_FILE),
-        "wwtestcorp",
+    raw_users, raw_tags = read_json_lines(tmp_path / "raw" / USERS_FILE), read_json_lines(tmp_path / "raw" / TAGS_FILE)
+    tags = transform_tags(raw_tags, "wwtestcorp")
+    whole = replace(
+        transform(read_json_lines(tmp_path / "raw" / DEPARTMENTS_FILE), raw_users, "wwtestcorp"),
+        tags=tags.tags,
+        tag_users=tags.tag_users,
+        tag_departments=tags.tag_departments,
+        user_attributes=transform_attributes(raw_users, "wwtestcorp"),
     )
+    assert len(whole.tags) == len(org.tags)
+    assert len(whole.user_attributes) >= (4 * len(org.users) if strategy == "list" else 0), "ids sends no extattr"
     chunked = read_snapshot(tmp_path / "normalized")
     for attr, table in TABLE_FIELDS.items():
         expected = getattr(whole, attr)
         assert counts[table] == len(expected)
         values = getattr(chunked, attr).drop(columns=WITHHELD, errors="ignore")
         pd.testing.assert_frame_equal(canonical(values, table), canonical(expected, table))
+    assert not chunked.tags[WITHHELD].any(), "every tag's members were read"
     names_withheld = chunked.departments[WITHHELD] & bit("wecom_departments", "name") != 0
     mobiles_withheld = chunked.users[WITHHELD] & bit("wecom_users", "mobile") != 0
     assert names_withheld.all() == mobiles_withheld.all() == (strategy == "ids")

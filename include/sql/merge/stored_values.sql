@@ -19,3 +19,12 @@ SELECT corp_id, userid, leader_userid FROM wecom_user_direct_leaders WHERE corp_
 
 -- name: wecom_department_leaders
 SELECT corp_id, department_id, userid FROM wecom_department_leaders WHERE corp_id = :corp_id;
+
+-- name: wecom_tags
+SELECT tag_id, tag_name FROM wecom_tags WHERE corp_id = :corp_id;
+
+-- name: wecom_tag_users
+SELECT corp_id, tag_id, userid, row_hash FROM wecom_tag_users WHERE corp_id = :corp_id;
+
+-- name: wecom_tag_departments
+SELECT corp_id, tag_id, department_id, row_hash FROM wecom_tag_departments WHERE corp_id = :corp_id;

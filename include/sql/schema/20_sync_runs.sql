@@ -15,6 +15,8 @@
 -- scope: the department scope the run synced, as JSON {"include": [...], "exclude":
 -- [...]} (NULL: the whole company); *_left_scope: rows that left that scope (still in
 -- WeCom, outside it), counted apart from *_deleted (gone from WeCom).
+-- tags_*: tags changed; tag_members_*: tag memberships (members and departments)
+-- added and removed; tags_seen: tags WeCom listed (NULL when tag/list was refused).
 CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     dag_id TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -43,8 +45,15 @@ CREATE TABLE IF NOT EXISTS wecom_sync_runs (
     memberships_inserted INTEGER NOT NULL DEFAULT 0,
     memberships_updated INTEGER NOT NULL DEFAULT 0,
     memberships_deleted INTEGER NOT NULL DEFAULT 0,
+    tags_inserted INTEGER NOT NULL DEFAULT 0,
+    tags_updated INTEGER NOT NULL DEFAULT 0,
+    tags_deleted INTEGER NOT NULL DEFAULT 0,
+    tags_revived INTEGER NOT NULL DEFAULT 0,
+    tag_members_inserted INTEGER NOT NULL DEFAULT 0,
+    tag_members_deleted INTEGER NOT NULL DEFAULT 0,
     departments_seen INTEGER,
     users_seen INTEGER,
+    tags_seen INTEGER,
     drift_total INTEGER,
     drift TEXT,
     plan TEXT,

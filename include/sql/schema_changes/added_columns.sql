@@ -35,3 +35,23 @@ ALTER TABLE wecom_users_history ADD COLUMN ended_by TEXT;
 
 -- name: wecom_user_departments_history__ended_by
 ALTER TABLE wecom_user_departments_history ADD COLUMN ended_by TEXT;
+-- name: wecom_sync_runs__tags_inserted
+ALTER TABLE wecom_sync_runs ADD COLUMN tags_inserted INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__tags_updated
+ALTER TABLE wecom_sync_runs ADD COLUMN tags_updated INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__tags_deleted
+ALTER TABLE wecom_sync_runs ADD COLUMN tags_deleted INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__tags_revived
+ALTER TABLE wecom_sync_runs ADD COLUMN tags_revived INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__tag_members_inserted
+ALTER TABLE wecom_sync_runs ADD COLUMN tag_members_inserted INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__tag_members_deleted
+ALTER TABLE wecom_sync_runs ADD COLUMN tag_members_deleted INTEGER NOT NULL DEFAULT 0;
+
+-- name: wecom_sync_runs__tags_seen
+ALTER TABLE wecom_sync_runs ADD COLUMN tags_seen INTEGER;

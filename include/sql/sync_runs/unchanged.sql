@@ -15,4 +15,5 @@ WHERE corp_id = :corp_id
 -- What the current tables hold: a row added or removed by hand shows up here.
 SELECT
     (SELECT COUNT(*) FROM wecom_departments WHERE corp_id = :corp_id AND NOT is_deleted) AS departments,
-    (SELECT COUNT(*) FROM wecom_users WHERE corp_id = :corp_id AND NOT is_deleted) AS users;
+    (SELECT COUNT(*) FROM wecom_users WHERE corp_id = :corp_id AND NOT is_deleted) AS users,
+    (SELECT COUNT(*) FROM wecom_tags WHERE corp_id = :corp_id AND NOT is_deleted) AS tags;

@@ -6,7 +6,8 @@ INSERT INTO wecom_sync_runs (
     users_inserted, users_updated, users_deleted, users_revived,
     departments_left_scope, users_left_scope,
     memberships_inserted, memberships_updated, memberships_deleted,
-    departments_seen, users_seen, drift_total, drift, plan, message, snapshot_digest,
+    tags_inserted, tags_updated, tags_deleted, tags_revived, tag_members_inserted, tag_members_deleted,
+    departments_seen, users_seen, tags_seen, drift_total, drift, plan, message, snapshot_digest,
     withheld_fields, degraded, scope
 ) VALUES (
     :dag_id, :run_id, :corp_id, :kind, :logical_date, :observed_at, :started_at, :finished_at, :status,
@@ -15,7 +16,8 @@ INSERT INTO wecom_sync_runs (
     :users_inserted, :users_updated, :users_deleted, :users_revived,
     :departments_left_scope, :users_left_scope,
     :memberships_inserted, :memberships_updated, :memberships_deleted,
-    :departments_seen, :users_seen, :drift_total, :drift, :plan, :message, :snapshot_digest,
+    :tags_inserted, :tags_updated, :tags_deleted, :tags_revived, :tag_members_inserted, :tag_members_deleted,
+    :departments_seen, :users_seen, :tags_seen, :drift_total, :drift, :plan, :message, :snapshot_digest,
     :withheld_fields, :degraded, :scope
 )
 ON CONFLICT (dag_id, run_id) DO UPDATE SET
@@ -44,8 +46,15 @@ ON CONFLICT (dag_id, run_id) DO UPDATE SET
     memberships_inserted = excluded.memberships_inserted,
     memberships_updated = excluded.memberships_updated,
     memberships_deleted = excluded.memberships_deleted,
+    tags_inserted = excluded.tags_inserted,
+    tags_updated = excluded.tags_updated,
+    tags_deleted = excluded.tags_deleted,
+    tags_revived = excluded.tags_revived,
+    tag_members_inserted = excluded.tag_members_inserted,
+    tag_members_deleted = excluded.tag_members_deleted,
     departments_seen = excluded.departments_seen,
     users_seen = excluded.users_seen,
+    tags_seen = excluded.tags_seen,
     drift_total = excluded.drift_total,
     drift = excluded.drift,
     plan = excluded.plan,

@@ -22,7 +22,9 @@ staged (``wecom.api.scope_walk``): ``list`` walks only the scope, the others fil
 for scope reasons (60011) or because an entity vanished mid-walk makes the
 snapshot incomplete: loaded, but nothing is deleted on its evidence. The
 manifest's ``withheld`` counts the records that lacked each field group
-(``wecom.directory.rights``): what these credentials could not see.
+(``wecom.directory.rights``): what these credentials could not see. Every
+strategy then reads the tags (``wecom.api.tag_walk``) into ``tags.jsonl``, each with only its members and
+departments in the scope.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any, TypeVar
 from wecom.api.client import WeComClient
 from wecom.api.export_files import ExportJob, iter_export, wait_for
 from wecom.api.scope_walk import EXITS_FILE, ScopeFilter, confirm_exits, list_subtrees
+from wecom.api.tag_walk import TAGS_FILE, TAGS_GROUP, walk_tags
 from wecom.constants import DEFAULT_MAX_WORKERS
 from wecom.directory.rights import FieldTally, describe
 from wecom.errors import (
@@ -265,6 +268,16 @@ def extract_directory(
             else:
                 break
         log.warning("strategy %s failed (%s); falling back to %s", name, fallbacks[-1], _next(candidates, name))
+    with JsonLinesWriter(out_dir / TAGS_FILE) as tag_writer:
+        mapper = partial(concurrent_map, max_workers=max_workers)
+        tags = walk_tags(
+            client,
+            tag_writer,
+            mapper,
+            block_size=export_block_size,
+            timeout_s=export_timeout_s,
+            place=walk.scoped.tag,
+        )
     if strategy != "auto":
         reason = "chosen explicitly"
     elif fallbacks:
@@ -283,13 +296,14 @@ def extract_directory(
         + ([f"and {len(walk.incomplete) - MAX_REASONS} more"] if len(walk.incomplete) > MAX_REASONS else []),
         "departments": depts.count,
         "users": users.count,
-        "content_digest": {"departments": depts.digest, "users": users.digest},
-        "withheld": tally.as_dict(),
-        "files": {"departments": DEPARTMENTS_FILE, "users": USERS_FILE, "scope_exits": EXITS_FILE},
+        "content_digest": {"departments": depts.digest, "users": users.digest, "tags": tag_writer.digest},
+        "withheld": tally.as_dict() | ({TAGS_GROUP: tags.withheld} if tags.withheld else {}),
+        "files": {"departments": DEPARTMENTS_FILE, "users": USERS_FILE, "tags": TAGS_FILE, "scope_exits": EXITS_FILE},
         "api_calls": dict(stats["api_calls"]),
         "throttled": stats["throttled"],
         "concurrency": {"limit": client.concurrency.limit, "decreases": client.concurrency.decreases},
         **walk.scoped.manifest(),
+        **tags.manifest(tag_writer.count),
         **walk.facts,
     }
     write_json(out_dir / EXITS_FILE, walk.scoped.exits)
@@ -297,9 +311,10 @@ def extract_directory(
     if manifest["withheld"]:
         log.warning("WeCom withheld these field groups (stored values are kept): %s", describe(manifest["withheld"]))
     log.info(
-        "extracted %s departments and %s members with strategy %s (%s), %s API calls, complete=%s",
+        "extracted %s departments, %s members and %s tags with strategy %s (%s), %s API calls, complete=%s",
         depts.count,
         users.count,
+        tag_writer.count,
         name,
         reason,
         sum(manifest["api_calls"].values()),

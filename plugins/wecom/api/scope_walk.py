@@ -54,6 +54,8 @@ class ScopeFilter:
     seen_current: set[str] = field(default_factory=set)
     exits: dict[str, list[Any]] = field(default_factory=lambda: {"departments": [], "users": []})
     visible_tops: tuple[int, ...] = ()
+    staged_members: set[str] = field(default_factory=set)
+    tag_members_outside: int = 0
 
     def place(self, records: list[Record], *, whole_tree: bool) -> list[Record]:
         """The in-scope department records among ``records``. ``whole_tree``: they are every department
@@ -95,18 +97,43 @@ class ScopeFilter:
         """The record restricted to its in-scope memberships; None (and noted) when it has none."""
         if self.resolved is None:
             raise RuntimeError("departments must be placed before members")
-        if self.scope.whole and not self.visible_tops:
+        if not self.narrows:
             return record
         restricted = self.resolved.restrict_member(record)
         userid = record.get("userid")
+        if restricted is not None and isinstance(userid, str):
+            self.staged_members.add(userid)
         if self.current is not None and userid in self.current.members:
             (self.seen_current if restricted is not None else self.outside_members).add(userid)
+        return restricted
+
+    @property
+    def narrows(self) -> bool:
+        """Whether the walk sees less than the whole company (a scope, or a secret's narrower visible range)."""
+        return not (self.scope.whole and not self.visible_tops)
+
+    def tag(self, record: Record) -> Record:
+        """A tag record with only its members and departments in scope: the members this walk staged and
+        the in-scope departments. Across the whole company every one is kept (a member the member walk
+        did not see joined during it, and is staged by the next sync)."""
+        if not self.narrows or self.resolved is None:
+            return record
+        restricted = dict(record)
+        if isinstance(users := record.get("userlist"), list):
+            restricted["userlist"] = [
+                u for u in users if isinstance(u, Mapping) and u.get("userid") in self.staged_members
+            ]
+            self.tag_members_outside += len(users) - len(restricted["userlist"])
+        if isinstance(parties := record.get("partylist"), list):
+            restricted["partylist"] = [d for d in parties if _as_id(d) in self.resolved.departments]
+            self.tag_members_outside += len(parties) - len(restricted["partylist"])
         return restricted
 
     def manifest(self) -> dict[str, Any]:
         return {
             "scope": self.scope.as_option() | {"tops": list(self.tops)},
             "scope_exits": {kind: len(ids) for kind, ids in self.exits.items()},
+            "tag_members_outside_scope": self.tag_members_outside,
         }
 
 
@@ -181,6 +208,13 @@ def confirm_exits(
 
 def _department_id(record: Mapping[str, Any]) -> int | None:
     try:
-        return int(record["id"])
-    except (KeyError, TypeError, ValueError):
+        return _as_id(record["id"])
+    except KeyError:
+        return None
+
+
+def _as_id(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
         return None

@@ -30,6 +30,7 @@ def check_snapshot(snapshot: Snapshot, tops: Collection[int] = ()) -> None:
     problems = check_departments(snapshot.departments, tops) + check_users(
         snapshot.users, snapshot.user_departments, snapshot.departments["department_id"]
     )
+    problems += check_tags(snapshot.tags)
     if problems:
         raise QualityCheckError(problems)
 
@@ -81,6 +82,14 @@ def check_memberships(user_departments: pd.DataFrame, department_ids: pd.Index |
     if not unknown.empty:
         problems.append(f"members of unknown departments (userid in department_id): {_ids(_pair_labels(unknown))}")
     return problems
+
+
+def check_tags(tags: pd.DataFrame) -> list[str]:
+    """A tag listed twice with different names. Tag members the member list lacks are no problem: a member
+    created during the walk, kept as the tag says (``wecom.directory.tags``)."""
+    ids = tags["tag_id"]
+    duplicated = ids[ids.duplicated()].sort_values()
+    return [f"tag_id in more than one row, with conflicting content: {_ids(duplicated)}"] if len(duplicated) else []
 
 
 def _pair_labels(pairs: pd.DataFrame) -> pd.Series:

@@ -41,6 +41,9 @@ FIELD_GROUPS: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"name", "position", "alias", "status", "main_department", "order", "is_leader_in_dept"}),
     ),
     "department_details": ("departments", frozenset({"name", "name_en", "department_leader"})),
+    # Counted by the tag walk (wecom.api.tag_walk), not per staged record: a refused tag/get per tag,
+    # or 1 for a refused tag/list.
+    "tags": ("tags", frozenset({"userlist", "partylist"})),
 }
 
 _ADVICE = {
@@ -59,7 +62,15 @@ _ADVICE = {
         "assistant's trusted IPs (企业可信IP) from before 2022-08-15, give the sync a self-built app's secret, or "
         "keep the stored names"
     ),
+    "tags": (
+        "WeCom refuses this secret the tags (tag/list or tag/get: 48009 for a contact-sync IP added after "
+        "2022-08-15, 48002 for an app without the right, 60011 for tags outside an app's visible range): call "
+        "from an IP in the contact-sync assistant's trusted IPs (企业可信IP) from before that date, or give the "
+        "sync a secret that may read the tags (the contact-sync assistant's, or the app that created them), or "
+        "keep the stored tags"
+    ),
 }
+_ID_LIST_GROUPS = frozenset({"member_details", "department_details"})  # what the 'ids' strategy leaves out itself
 _EXPLICIT_IDS = "the connection's strategy is 'ids' (id lists only): set it to 'auto' to read names and details"
 
 
@@ -176,7 +187,7 @@ def advice(groups: Iterable[str], strategy: str | None, strategy_reason: str | N
     """One line per cause, in the admin console's terms: what WeCom withholds and what to change."""
     lines = []
     for group in sorted(groups):
-        explicit = strategy == "ids" and strategy_reason == "chosen explicitly" and group != "member_contact"
+        explicit = strategy == "ids" and strategy_reason == "chosen explicitly" and group in _ID_LIST_GROUPS
         line = _EXPLICIT_IDS if explicit else _ADVICE[group]
         if line not in lines:
             lines.append(line)
@@ -185,5 +196,5 @@ def advice(groups: Iterable[str], strategy: str | None, strategy_reason: str | N
 
 def describe(withheld: Mapping[str, int]) -> str:
     """``member_contact (30 members), department_details (12 departments)``."""
-    unit = {"users": "members", "departments": "departments"}
+    unit = {"users": "members", "departments": "departments", "tags": "tag answers"}
     return ", ".join(f"{g} ({n} {unit[FIELD_GROUPS[g][0]]})" for g, n in sorted(withheld.items()))

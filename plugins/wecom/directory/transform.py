@@ -21,6 +21,7 @@ Conventions shared by every table:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 # Bump when the same raw payloads start to transform into different rows (a new column, a new
 # rule): a re-sync whose payloads match the last snapshot's skips transform and load only while
 # this matches too (``pipeline.snapshot_digest``).
-TRANSFORM_VERSION = 1
+TRANSFORM_VERSION = 2  # 2: tags and custom fields (wecom_user_attributes)
 # Staged lines a failed contract names, at most.
 MAX_LINES = 20
 
@@ -79,9 +80,18 @@ _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE_SHIFTS = np.arange(60, -4, -4, dtype=np.uint64)
 
 
+def empty_table(table: str) -> pd.DataFrame:
+    """``table`` without rows, with its columns and dtypes."""
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in TABLE_DTYPES[table].items()})
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """One corp's directory as normalized tables, each shaped as ``TABLE_COLUMNS`` says."""
+    """One corp's directory as normalized tables, each shaped as ``TABLE_COLUMNS`` says.
+
+    Tags (``wecom.directory.tags``) and custom fields (``wecom.directory.attributes``) are
+    transformed by their own modules; a snapshot built without them has none.
+    """
 
     departments: pd.DataFrame
     users: pd.DataFrame
@@ -89,6 +99,10 @@ class Snapshot:
     department_leaders: pd.DataFrame
     user_direct_leaders: pd.DataFrame
     department_closure: pd.DataFrame
+    tags: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_table("wecom_tags"))
+    tag_users: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_table("wecom_tag_users"))
+    tag_departments: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_table("wecom_tag_departments"))
+    user_attributes: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_table("wecom_user_attributes"))
 
 
 def transform(

@@ -11,7 +11,8 @@ The transform marks each row with a ``withheld`` bitmask (bit *i* set: the
 answer lacked ``WITHHOLDABLE[table]``'s *i*-th entry); the loader reads the
 stored rows and fills those columns from them (``fill_withheld``) before it
 diffs. Entries that are link sets (a member's memberships and direct leaders, a
-department's leaders) keep their stored rows whole (``withheld_owners``).
+department's leaders, a tag's members and departments) keep their stored rows whole
+(``withheld_owners``).
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ WITHHOLDABLE: dict[str, dict[str, str]] = {
     "wecom_users": {**USER_FIELDS, "memberships": "department", "direct_leaders": "direct_leader"},
     "wecom_user_departments": {"sort_order": "order", "is_leader": "is_leader_in_dept", "is_main": "main_department"},
     "wecom_departments": {"name": "name", "name_en": "name_en", "sort_order": "order", "leaders": "department_leader"},
+    "wecom_tags": {"tag_name": "tagname", "tag_users": "userlist", "tag_departments": "partylist"},
 }
 # Link set -> (the owner table whose bit says it was withheld, the link table, the owner's key column).
 LINK_SETS: dict[str, tuple[str, str, str]] = {
     "memberships": ("wecom_users", "wecom_user_departments", "userid"),
     "direct_leaders": ("wecom_users", "wecom_user_direct_leaders", "userid"),
     "leaders": ("wecom_departments", "wecom_department_leaders", "department_id"),
+    "tag_users": ("wecom_tags", "wecom_tag_users", "tag_id"),
+    "tag_departments": ("wecom_tags", "wecom_tag_departments", "tag_id"),
 }
 
 

@@ -109,10 +109,11 @@ class DirectoryLoader:
         if count := events.scalar_one():
             return f"{count} callback events changed the tables since {name}, or are waiting to"
         live = conn.execute(text(sql["live_rows"]), params).one()
-        if (live.departments, live.users) != (run.departments_seen, run.users_seen):
+        tags = live.tags if run.tags_seen is None else run.tags_seen  # a refused tag list says nothing
+        if (live.departments, live.users, live.tags) != (run.departments_seen, run.users_seen, tags):
             return (
-                f"the tables hold {live.departments} departments and {live.users} members where WeCom lists "
-                f"{run.departments_seen} and {run.users_seen} (changed outside this DAG?)"
+                f"the tables hold {live.departments} departments, {live.users} members and {live.tags} tags where "
+                f"WeCom lists {run.departments_seen}, {run.users_seen} and {tags} (changed outside this DAG?)"
             )
         return None
 
@@ -123,6 +124,7 @@ class DirectoryLoader:
         run: RunRecord,
         observed_at: datetime,
         complete: bool,
+        tags_listed: bool = False,
         options: LoadOptions | None = None,
         exits: Mapping[str, Sequence[int | str]] | None = None,
     ) -> LoadResult:
@@ -131,6 +133,8 @@ class DirectoryLoader:
         ``exits``: the departments and users a scoped snapshot found outside the scope (still in
         WeCom); they are marked ``out_of_scope`` instead of deleted. A run whose scope differs from
         the last snapshot's says so in its message.
+        ``tags_listed``: WeCom answered tag/list, so a complete snapshot may delete the tags it lacks;
+        tag events before the snapshot are superseded only when it also read every tag's members.
 
         Raises ``MassDeletionError`` (after recording the run as ``guard_tripped``,
         with the directory untouched) when the snapshot would delete too much.
@@ -146,6 +150,8 @@ class DirectoryLoader:
             "observed_at": db_time(observed_at, self.dialect),
             "now": db_time(now, self.dialect),
             "complete": complete,
+            "tags_complete": complete and tags_listed,
+            "tags_read": complete and tags_listed and "tags" not in run.withheld,
             "dag_id": run.dag_id,
             "run_id": run.run_id,
             "sample_size": options.sample_size,

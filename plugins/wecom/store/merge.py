@@ -47,6 +47,10 @@ MERGE_FILES: dict[str, str] = {
     "wecom_department_leaders": "merge/department_leaders.sql",
     "wecom_user_direct_leaders": "merge/user_direct_leaders.sql",
     "wecom_department_closure": "merge/department_closure.sql",
+    "wecom_tags": "merge/tags.sql",
+    "wecom_tag_users": "merge/tag_users.sql",
+    "wecom_tag_departments": "merge/tag_departments.sql",
+    "wecom_user_attributes": "merge/user_attributes.sql",
 }
 
 
@@ -133,6 +137,8 @@ def _plan(conn: Connection, sql: Mapping[str, str], shared: Mapping[str, str], p
     plan = TablePlan(**{row.change: row.n for row in conn.execute(text(shared["plan"]))})
     if "current" in sql:
         plan.current = conn.execute(text(sql["current"]), params).scalar_one()
+    if "guarded" in sql:
+        plan.guarded = conn.execute(text(sql["guarded"]), params).scalar_one()
     for change in CHANGES:
         if getattr(plan, change):
             sample = conn.execute(text(shared["sample"]), params | {"change": change}).scalars()

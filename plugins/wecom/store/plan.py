@@ -14,9 +14,18 @@ from typing import Any
 from wecom.runs import CHANGES, Change, RunStatus
 from wecom.tables import TABLES, history_table
 
-SOFT_DELETED = frozenset({"wecom_departments", "wecom_users"})
+SOFT_DELETED = frozenset({"wecom_departments", "wecom_users", "wecom_tags"})
+# What the mass-deletion guard weighs: the entities, and tag memberships (of which only those removed while
+# tag and member stay count, ``TablePlan.guarded``: the rest is weighed with the tag or member that goes).
+GUARDED = (*sorted(SOFT_DELETED), "wecom_tag_users", "wecom_tag_departments")
 # Tables whose changes count as drift: what callbacks should already have applied.
-DRIFT_TABLES = ("wecom_departments", "wecom_users", "wecom_user_departments")
+DRIFT_TABLES = (
+    "wecom_departments",
+    "wecom_users",
+    "wecom_user_departments",
+    "wecom_tag_users",
+    "wecom_tag_departments",
+)
 
 
 @dataclass
@@ -29,6 +38,7 @@ class TablePlan:
     revived: int = 0
     left_scope: int = 0
     current: int = 0
+    guarded: int | None = None
     samples: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -39,6 +49,12 @@ class TablePlan:
     def removed(self) -> int:
         """Rows that stop being current: deleted from WeCom or out of the scope."""
         return self.deleted + self.left_scope
+
+    @property
+    def guarded_deletions(self) -> int:
+        """The removals the mass-deletion guard weighs (deleted or out of the scope, all of them unless the
+        table says otherwise)."""
+        return self.removed if self.guarded is None else self.guarded
 
 
 @dataclass(frozen=True)
@@ -125,15 +141,16 @@ def guard_violation(plans: Mapping[str, TablePlan], options: LoadOptions) -> str
     if options.allow_mass_delete:
         return None
     problems = []
-    for name in SOFT_DELETED:
-        plan = plans[name]
+    for name in GUARDED:
+        plan = plans.get(name, TablePlan())
+        deleted = plan.guarded_deletions
         limit = options.max_delete_share * plan.current
         if options.max_delete_count is not None:
             limit = min(limit, options.max_delete_count)
-        if plan.removed and plan.removed > limit:
+        if deleted and deleted > limit:
             scoped = f" ({plan.deleted} deleted, {plan.left_scope} out of the scope)" if plan.left_scope else ""
             entity = name.removeprefix("wecom_")
-            problems.append(f"{plan.removed} of {plan.current} {entity}{scoped} (limit {int(limit)})")
+            problems.append(f"{deleted} of {plan.current} {entity}{scoped} (limit {int(limit)})")
     if not problems:
         return None
     return (

@@ -17,22 +17,20 @@ from sqlalchemy import Connection, Engine, text
 
 from wecom.directory.rights import Rights, advice, describe, judge, newly_lost, records_seen, restored
 from wecom.runs import CHANGES, SNAPSHOT_STATUSES, Change, RunStatus
-from wecom.store.plan import SOFT_DELETED, LoadResult, TablePlan, drift_total
+from wecom.store.plan import LoadResult, TablePlan, drift_total
 from wecom.store.sql import db_time, parse_db_time, read_statement
 
 log = logging.getLogger(__name__)
 
-RUN_COUNT_PREFIX = {
-    "wecom_departments": "departments",
-    "wecom_users": "users",
-    "wecom_user_departments": "memberships",
+# Run-row count prefix -> the tables it sums and the changes it counts (<prefix>_<change> columns).
+RUN_COUNTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "departments": (("wecom_departments",), CHANGES),
+    "users": (("wecom_users",), CHANGES),
+    "memberships": (("wecom_user_departments",), ("inserted", "updated", "deleted")),
+    "tags": (("wecom_tags",), tuple(c for c in CHANGES if c != Change.LEFT_SCOPE)),
+    "tag_members": (("wecom_tag_users", "wecom_tag_departments"), ("inserted", "deleted")),
 }
-RUN_COUNT_COLUMNS = tuple(
-    f"{RUN_COUNT_PREFIX[table]}_{what}"
-    for table in RUN_COUNT_PREFIX
-    for what in CHANGES
-    if what not in (Change.REVIVED, Change.LEFT_SCOPE) or table in SOFT_DELETED
-)
+RUN_COUNT_COLUMNS = tuple(f"{prefix}_{what}" for prefix, (_, changes) in RUN_COUNTS.items() for what in changes)
 
 
 @dataclass
@@ -52,6 +50,7 @@ class RunRecord:
     throttled: int = 0
     departments_seen: int | None = None
     users_seen: int | None = None
+    tags_seen: int | None = None
     message: str | None = None
     snapshot_digest: str | None = None
     withheld: dict[str, int] = field(default_factory=dict)
@@ -99,6 +98,7 @@ class RunRecords:
             "throttled": run.throttled,
             "departments_seen": run.departments_seen,
             "users_seen": run.users_seen,
+            "tags_seen": run.tags_seen,
             "drift_total": drift_total(drift),
             "drift": None if drift is None else json.dumps(drift, sort_keys=True),
             "plan": plan,
@@ -122,10 +122,9 @@ class RunRecords:
         """The row of a full sync that loaded, repeated or refused a snapshot, with its plan and rights;
         ``last`` is the newest earlier snapshot run's row (``last_snapshot``), which the caller has read."""
         counts = {
-            column: getattr(result.plans.get(table, TablePlan()), column.removeprefix(f"{prefix}_"))
-            for table, prefix in RUN_COUNT_PREFIX.items()
-            for column in RUN_COUNT_COLUMNS
-            if column.startswith(f"{prefix}_")
+            f"{prefix}_{what}": sum(getattr(result.plans.get(table, TablePlan()), what) for table in tables)
+            for prefix, (tables, changes) in RUN_COUNTS.items()
+            for what in changes
         }
         rights = self._judge_rights(run, result, Rights.from_row(last))
         message = "; ".join(m for m in (result.message, run.message, _degraded_note(rights, result)) if m)

@@ -92,7 +92,9 @@ def test_export_costs_a_handful_of_calls(sim: RunningSimulator, tmp_path: Path) 
     manifest = extract(sim, tmp_path, "export")
     calls = manifest["api_calls"]
     assert calls["export/department"] == calls["export/user"] == 1
+    tag_calls = calls.pop("tag/list") + calls.pop("tag/get")
     assert calls["export_file"] == 2 and sum(calls.values()) <= 10
+    assert tag_calls == 1 + len(sim.state.org.tags), "tag/list, then one tag/get per tag"
     assert set(manifest["export_jobs"]) == {"department", "user"}
     assert manifest["throttled"] == 0
 
@@ -136,13 +138,16 @@ def test_auto_falls_back_to_what_a_restricted_ip_may_call(
         "strategy export",
         "strategy list",
         "strategy detail",
+        "tag/list refused",
         "WeCom withheld these field groups",
     ]
     assert manifest["withheld"] == {
         "department_details": len(sim.state.org.departments),
         "member_contact": len(sim.state.org.users),
         "member_details": len(sim.state.org.users),
+        "tags": 1,
     }
+    assert (manifest["tags_listed"], manifest["tags"]) == (False, None)
 
 
 def test_full_rights_withhold_nothing_and_a_new_app_withholds_contacts(sim: RunningSimulator, tmp_path: Path) -> None:

@@ -91,6 +91,19 @@ def test_every_strategy_stages_the_scope_and_only_in_scope_memberships(tmp_path:
                     full = directory.user(userid)
                     assert record["order"] == [full.order[full.department.index(d)] for d in record["department"]]
             assert exits(tmp_path / strategy) == {"departments": [], "users": []}
+            tags = by_id(staged(tmp_path / strategy, "tags.jsonl"), "tagid")
+            assert set(tags) == set(directory.tags), "every tag is listed; only its memberships are scoped"
+            for tag_id, record in tags.items():
+                tag = directory.tags[tag_id]
+                assert sorted(u["userid"] for u in record["userlist"]) == sorted(
+                    m.userid for m in tag.users if m.userid in members
+                ), strategy
+                assert sorted(record["partylist"]) == sorted(d for d in tag.parties if d in inside), strategy
+            outside = sum(
+                len([m for m in t.users if m.userid not in members]) + len([d for d in t.parties if d not in inside])
+                for t in directory.tags.values()
+            )
+            assert manifest["tag_members_outside_scope"] == outside > 0, "some tag members lie outside the scope"
 
 
 def test_a_small_scope_in_a_large_company_costs_little(tmp_path: Path) -> None:
@@ -106,7 +119,8 @@ def test_a_small_scope_in_a_large_company_costs_little(tmp_path: Path) -> None:
     calls = manifest["api_calls"]
     print(f"list walk of {len(inside)} of {len(directory.departments)} departments: {calls}")
     assert manifest["complete"] and manifest["departments"] == len(inside)
-    assert calls == {"gettoken": 1, "department/list": 1, "user/list": len(inside)}
+    tag_calls = {"tag/list": 1, "tag/get": len(directory.tags)}  # WeCom reads tags company-wide only
+    assert calls == {"gettoken": 1, "department/list": 1, "user/list": len(inside)} | tag_calls
     assert manifest["users"] == len(expected_members(directory, set(inside)))
 
 

@@ -8,6 +8,7 @@ from wecom.directory.rights import (
     FieldTally,
     Rights,
     advice,
+    describe,
     judge,
     newly_lost,
     restored,
@@ -107,8 +108,8 @@ def test_rights_round_trip_through_a_run_row() -> None:
     rights = Rights(IDS_ONLY, frozenset({"member_contact"}))
     assert Rights.from_row(rights.row_values()) == rights
     assert Rights.from_row(Rights().row_values()) == Rights()
-    row = rights.row_values() | {"users_seen": 30, "departments_seen": 6}
-    assert Rights.from_row(row).records == {"users": 30, "departments": 6}
+    row = rights.row_values() | {"users_seen": 30, "departments_seen": 6, "tags_seen": 4}
+    assert Rights.from_row(row).records == {"users": 30, "departments": 6, "tags": 4}
 
 
 def test_advice_speaks_the_admin_consoles_terms_and_knows_an_explicit_ids_strategy() -> None:
@@ -116,3 +117,19 @@ def test_advice_speaks_the_admin_consoles_terms_and_knows_an_explicit_ids_strate
     assert "trusted IPs" in text and "48009" in text
     assert "set it to 'auto'" in advice(["member_details"], "ids", "chosen explicitly")
     assert "contact-sync assistant's secret" in advice(["member_contact"], "list", "list is the cheapest allowed")
+
+
+def test_refused_tags_are_a_group_of_their_own() -> None:
+    tally = FieldTally()
+    tally.observer("users")({"userid": "a", "name": "A", "mobile": "1"})
+    assert tally.as_dict() == {}, "tags are counted by the tag walk, never from member records"
+    assert describe({"tags": 3, "member_contact": 30}) == "member_contact (30 members), tags (3 tag answers)"
+    text = advice(["tags"], "ids", "chosen explicitly")
+    assert "tag/list or tag/get" in text and "set it to 'auto'" not in text, "explicit ids does not hide tags"
+    read = Rights({}, records={"tags": 12})
+    refused_list = judge({"tags": 1}, {"tags": None}, read)
+    assert refused_list.lost == {"tags"} and newly_lost(refused_list, read) == ["tags"]
+    refused_gets = judge({"tags": 12}, {"tags": 12}, read)
+    assert refused_gets.lost == {"tags"}, "every tag/get refused loses the group"
+    assert judge({"tags": 1}, {"tags": 12}, read).lost == frozenset(), "one tag outside the range is no loss"
+    assert judge({"tags": 1}, {"tags": None}, None).lost == frozenset(), "never read: limited, not degraded"

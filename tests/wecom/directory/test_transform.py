@@ -9,11 +9,14 @@ import logging
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from wecom.directory.attributes import transform_attributes
+from wecom.directory.tags import transform_tags
 from wecom.directory.transform import (
     TABLE_COLUMNS,
     TABLE_DTYPES,
@@ -354,11 +357,24 @@ def test_row_hash_changes_with_content_only() -> None:
 # The normalized tables of TREE and ZHANGSAN, hashed, for each TRANSFORM_VERSION. Unchanged re-syncs
 # trust that equal raw payloads under equal versions normalize alike, so an output change must come
 # with a new version (and its hash here).
-OUTPUT_BY_VERSION = {1: "bc38579ef60f938cadbcc71ff9b8623f04574e8033b618b83a645c062417ea23"}
+OUTPUT_BY_VERSION = {
+    1: "bc38579ef60f938cadbcc71ff9b8623f04574e8033b618b83a645c062417ea23",
+    2: "2e27e75d8d3690e27ebe76aac3e930e6dc2bedbae8b3aa24452de3074925d313",  # tags and custom fields
+}
+
+
+TAG = {"tagid": 7, "tagname": "安全员", "userlist": [{"userid": "zhangsan", "name": "张三"}], "partylist": [4]}
 
 
 def test_a_changed_output_comes_with_a_new_transform_version() -> None:
-    snapshot = transform(raw_frame(*TREE), raw_frame(ZHANGSAN), CORP)
+    tags = transform_tags(raw_frame(TAG), CORP)
+    snapshot = replace(
+        transform(raw_frame(*TREE), raw_frame(ZHANGSAN), CORP),
+        tags=tags.tags,
+        tag_users=tags.tag_users,
+        tag_departments=tags.tag_departments,
+        user_attributes=transform_attributes(raw_frame(ZHANGSAN), CORP),
+    )
     tables = {name: getattr(snapshot, name).to_csv(index=False) for name in sorted(Snapshot.__dataclass_fields__)}
     digest = hashlib.sha256(json.dumps(tables, ensure_ascii=False).encode()).hexdigest()
     assert OUTPUT_BY_VERSION.get(TRANSFORM_VERSION) == digest, (

@@ -87,7 +87,7 @@ def test_same_digest_and_untouched_tables_record_an_unchanged_snapshot(loader: D
         (run("r2", 1, digest="e" * 64), "differs"),
         (run("r2", 1, digest=None), "incomplete"),
         (run("r2", -1), "newer than this one"),
-        (run("r2", 1, users=3), "the tables hold 2 departments and 2 members where WeCom lists 2 and 3"),
+        (run("r2", 1, users=3), "the tables hold 2 departments, 2 members and 0 tags where WeCom lists 2, 3 and 0"),
     ],
 )
 def test_a_different_or_older_snapshot_needs_the_full_load(

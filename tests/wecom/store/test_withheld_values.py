@@ -53,11 +53,17 @@ LINKS = (
     "SELECT 'm', userid, CAST(department_id AS TEXT), CAST(sort_order AS TEXT), is_leader, is_main"
     " FROM wecom_user_departments UNION ALL SELECT 'l', userid, CAST(department_id AS TEXT), '', FALSE, FALSE"
     " FROM wecom_department_leaders UNION ALL SELECT 'd', userid, leader_userid, '', FALSE, FALSE"
-    " FROM wecom_user_direct_leaders"
+    " FROM wecom_user_direct_leaders UNION ALL SELECT 't', userid, CAST(tag_id AS TEXT), '', FALSE, FALSE"
+    " FROM wecom_tag_users UNION ALL SELECT 'p', '', CAST(tag_id AS TEXT), CAST(department_id AS TEXT), FALSE, FALSE"
+    " FROM wecom_tag_departments UNION ALL SELECT 'a', userid, attr_name, text_value, FALSE, FALSE"
+    " FROM wecom_user_attributes UNION ALL SELECT 'n', tag_name, CAST(tag_id AS TEXT), '', is_deleted, FALSE"
+    " FROM wecom_tags"
 )
 HISTORY = (
     "SELECT (SELECT COUNT(*) FROM wecom_users_history) + (SELECT COUNT(*) FROM wecom_departments_history)"
-    " + (SELECT COUNT(*) FROM wecom_user_departments_history)"
+    " + (SELECT COUNT(*) FROM wecom_user_departments_history) + (SELECT COUNT(*) FROM wecom_tags_history)"
+    " + (SELECT COUNT(*) FROM wecom_tag_users_history) + (SELECT COUNT(*) FROM wecom_tag_departments_history)"
+    " + (SELECT COUNT(*) FROM wecom_user_attributes_history)"
 )
 
 
@@ -71,11 +77,11 @@ def test_shrinking_rights_keep_every_known_value_and_write_no_version(
     history = rows(target_engine, HISTORY)
     assert sum(1 for u in users if u[2]) >= 20, "the simulator gives most members a mobile"
 
-    contact, ids_only = "member_contact", "department_details,member_contact,member_details"
+    contact, ids_only = "member_contact", "department_details,member_contact,member_details,tags"
     for run, regime, degraded, newly in (
         ("r2", "withheld", contact, [contact]),
         ("r3", "withheld", contact, []),
-        ("r4", "ids_only", ids_only, ["department_details", "member_details"]),
+        ("r4", "ids_only", ids_only, ["department_details", "member_details", "tags"]),
         ("r5", "full", None, []),
     ):
         sim.set_regime(regime)
@@ -90,6 +96,7 @@ def test_shrinking_rights_keep_every_known_value_and_write_no_version(
         assert row[0] == degraded, regime
         assert result.newly_degraded == newly, regime
         assert ("trusted IPs" in row[1]) == (regime == "ids_only"), row[1]
+        assert ("tag/list answered errcode 48009" in row[1]) == (regime == "ids_only"), row[1]
 
 
 def test_a_present_empty_value_still_clears_and_a_real_change_still_versions(
