@@ -51,7 +51,7 @@ from wecom.runs import EventStatus, RunStatus
 from wecom.scope import WHOLE_COMPANY, Scope, parents_of
 from wecom.store.loader import DirectoryLoader
 from wecom.store.plan import changed_tables
-from wecom.store.run_records import RUN_COUNT_PREFIX, RunRecord
+from wecom.store.run_records import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ EVENT_STATUSES = (
     EventStatus.DEAD,
     EventStatus.OUT_OF_SCOPE,
 )
+# Directory table -> the WriteStep counts of its rows.
+STEP_COUNTS = {"wecom_departments": "departments", "wecom_users": "users", "wecom_user_departments": "memberships"}
 
 
 @dataclass
@@ -189,7 +191,7 @@ class DeltaApplier:
             "out_of_scope": len({i for ids in outcome.out_of_scope.values() for i in ids}),
         }
         result.users, result.departments, result.memberships = step.users, step.departments, step.memberships
-        result.tables = dict(step.written) | {table: getattr(step, name) for table, name in RUN_COUNT_PREFIX.items()}
+        result.tables = dict(step.written) | {table: getattr(step, name) for table, name in STEP_COUNTS.items()}
         applied = set(outcome.applied)
         result.observed_at = max((e.create_time for e in batch if e.event_id in applied), default=None)
 
