@@ -49,7 +49,7 @@ class EventStatus(StrEnum):
     DEAD = "dead"  # gave up, with the reason in last_error
     APPLIED = "applied"
     SUPERSEDED = "superseded"  # a newer snapshot or state already covers it
-    IGNORED = "ignored"  # a change the directory does not keep (tags, unknown types)
+    IGNORED = "ignored"  # a change the directory does not keep (unknown change types and events)
     # about a member or department outside the company's department scope: recorded, not applied (why in last_error)
     OUT_OF_SCOPE = "out_of_scope"
 

@@ -3,14 +3,14 @@
 -- Binds: :corp_id, :max_attempts; lists (:keys, :event_ids) are expanded by the caller.
 
 -- Events to decide now, oldest first (ties by arrival): pending ones and failed
--- ones that still have attempts left. Tag and unknown events are never pending.
+-- ones that still have attempts left. Unknown events are never pending.
 -- name: select_batch
 SELECT event_id, status, attempts, create_time, change_type, entity_type, entity_id, new_entity_id, payload
 FROM wecom_callback_events
 WHERE corp_id = :corp_id
   AND status IN ('pending', 'failed')
   AND attempts < :max_attempts
-  AND entity_type IN ('user', 'department')
+  AND entity_type IN ('user', 'department', 'tag')
 ORDER BY create_time, event_id
 LIMIT :limit;
 
@@ -20,7 +20,7 @@ SELECT COUNT(*) FROM wecom_callback_events
 WHERE corp_id = :corp_id
   AND status IN ('pending', 'failed')
   AND attempts < :max_attempts
-  AND entity_type IN ('user', 'department');
+  AND entity_type IN ('user', 'department', 'tag');
 
 -- Applied events of some entities since a time: replayed with a late one, so the
 -- result is the same as if it had arrived in order.
@@ -42,6 +42,13 @@ WHERE corp_id = :corp_id AND entity_type = 'user' AND status = 'applied'
 -- name: latest_complete_snapshot
 SELECT MAX(observed_at) FROM wecom_sync_runs
 WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'unchanged');
+
+-- Tag events are covered only by a complete snapshot that read every tag's members
+-- (its withheld_fields do not name the group "tags").
+-- name: latest_tag_snapshot
+SELECT MAX(observed_at) FROM wecom_sync_runs
+WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'unchanged')
+  AND (withheld_fields IS NULL OR withheld_fields NOT LIKE '%"tags"%');
 
 -- The guard on status leaves events another apply already decided alone.
 -- name: mark_handled

@@ -38,6 +38,12 @@ DELETE FROM wecom_user_direct_leaders WHERE corp_id = :corp_id AND userid = :new
 -- name: drop_replaced_led_departments
 DELETE FROM wecom_department_leaders WHERE corp_id = :corp_id AND userid = :new AND :replace;
 
+-- name: drop_replaced_tag_memberships
+DELETE FROM wecom_tag_users WHERE corp_id = :corp_id AND userid = :new AND :replace;
+
+-- name: drop_replaced_attributes
+DELETE FROM wecom_user_attributes WHERE corp_id = :corp_id AND userid = :new AND :replace;
+
 -- The member's own links follow it where the new userid has none; what is left under
 -- the old userid afterwards is outdated (the new userid's links are newer) and goes.
 -- name: move_memberships
@@ -93,6 +99,40 @@ WHERE corp_id = :corp_id AND userid = :old
                   WHERE h.corp_id = :corp_id AND h.userid = :new
                     AND h.department_id = wecom_user_departments_history.department_id
                     AND h.valid_from = wecom_user_departments_history.valid_from);
+
+-- Tag memberships and custom fields follow the member like its other links: what the new
+-- userid does not hold yet moves, the rest under the old userid is outdated and goes.
+-- name: move_tag_memberships
+UPDATE wecom_tag_users SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_tag_users t
+                  WHERE t.corp_id = :corp_id AND t.tag_id = wecom_tag_users.tag_id AND t.userid = :new);
+
+-- name: drop_old_tag_memberships
+DELETE FROM wecom_tag_users WHERE corp_id = :corp_id AND userid = :old;
+
+-- name: move_attributes
+UPDATE wecom_user_attributes SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_user_attributes t WHERE t.corp_id = :corp_id AND t.userid = :new);
+
+-- name: drop_old_attributes
+DELETE FROM wecom_user_attributes WHERE corp_id = :corp_id AND userid = :old;
+
+-- name: move_tag_membership_history
+UPDATE wecom_tag_users_history SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_tag_users_history h
+                  WHERE h.corp_id = :corp_id AND h.userid = :new AND h.tag_id = wecom_tag_users_history.tag_id
+                    AND h.valid_from = wecom_tag_users_history.valid_from);
+
+-- name: move_attribute_history
+UPDATE wecom_user_attributes_history SET userid = :new
+WHERE corp_id = :corp_id AND userid = :old
+  AND NOT EXISTS (SELECT 1 FROM wecom_user_attributes_history h
+                  WHERE h.corp_id = :corp_id AND h.userid = :new
+                    AND h.attr_name = wecom_user_attributes_history.attr_name
+                    AND h.valid_from = wecom_user_attributes_history.valid_from);
 
 -- The old userid ends at the rename: a deleted row observed then.
 -- name: tombstone_user

@@ -69,6 +69,16 @@ SELECT corp_id, userid, leader_userid FROM wecom_user_direct_leaders WHERE 1 = 0
 CREATE INDEX stage_delta_user_direct_leaders_key
     ON stage_delta_user_direct_leaders (userid, leader_userid);
 
+-- name: drop_attributes_stage
+DROP TABLE IF EXISTS stage_delta_user_attributes;
+
+-- name: create_attributes_stage
+$TEMP_TABLE stage_delta_user_attributes AS
+SELECT corp_id, userid, attr_name, $ATTRIBUTES_VALUES, row_hash FROM wecom_user_attributes WHERE 1 = 0;
+
+-- name: index_attributes_stage
+CREATE INDEX stage_delta_user_attributes_key ON stage_delta_user_attributes (userid, attr_name);
+
 -- name: drop_led_stage
 DROP TABLE IF EXISTS stage_delta_user_led_departments;
 
@@ -181,6 +191,32 @@ WHERE corp_id = :corp_id
                 ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
               WHERE s.is_deleted AND NOT s.out_of_scope AND s.corp_id = wecom_user_direct_leaders.corp_id
                 AND s.userid = wecom_user_direct_leaders.leader_userid);
+
+-- Custom fields a member's version names; the ones it leaves out keep their rows.
+-- name: upsert_attributes
+INSERT INTO wecom_user_attributes (corp_id, userid, attr_name, $ATTRIBUTES_VALUES, row_hash, updated_at)
+SELECT a.corp_id, a.userid, a.attr_name, $ATTRIBUTES_VALUES, a.row_hash, :now
+FROM stage_delta_user_attributes a
+WHERE EXISTS (SELECT 1 FROM stage_delta_users s JOIN wecom_users u
+                ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
+              WHERE s.corp_id = a.corp_id AND s.userid = a.userid)
+ON CONFLICT (corp_id, userid, attr_name) DO UPDATE SET
+    $ATTRIBUTES_FROM_EXCLUDED,
+    row_hash = excluded.row_hash,
+    updated_at = excluded.updated_at
+WHERE wecom_user_attributes.row_hash <> excluded.row_hash;
+
+-- A member who left takes its custom fields along, as a full sync does.
+-- name: delete_attributes_of_deleted
+DELETE FROM wecom_user_attributes
+WHERE corp_id = :corp_id
+  AND EXISTS (SELECT 1 FROM stage_delta_users s JOIN wecom_users u
+                ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
+              WHERE s.is_deleted AND s.corp_id = wecom_user_attributes.corp_id
+                AND s.userid = wecom_user_attributes.userid);
+
+-- name: select_attributes
+SELECT userid, attr_name, row_hash FROM wecom_user_attributes WHERE corp_id = :corp_id AND userid IN :keys;
 
 -- Departments a member event may name: every stored one, deleted ones included; those out of the
 -- department scope place a member outside it.

@@ -3,7 +3,7 @@
 -- CreateTime) collides, so dedup_key is the sha256 of the decrypted message and
 -- a redelivery only bumps delivery_count (best effort: a row another transaction
 -- holds is not waited for). The receiver inserts rows as pending
--- (tag events and unknown change types as ignored, kept for audit); the apply
+-- (unknown change types as ignored, kept for audit); the apply
 -- DAG moves them to applied, superseded, failed or, after too many attempts, dead,
 -- or out_of_scope (about an entity outside the company's department scope:
 -- recorded, not applied, the reason in last_error). $EVENT_STATUSES is the list

@@ -3,15 +3,18 @@
 One ``apply`` reads top to bottom:
 
 1. take up to ``batch_size`` ready events (pending, or failed with attempts left), oldest first;
-2. supersede those older than the latest complete snapshot (it saw the directory after them);
+2. supersede those older than the latest complete snapshot (it saw the directory after them; for tag
+   events, the latest that read every tag's members);
 3. group the rest per entity, with the applied events a late one must be replayed with
    (``fold.group_users`` / ``fold.group_departments``);
 4. fetch the entities whose events carry only ids (callback URLs set up after 2022-08-15),
    concurrently within the client's rate limits. A refused fetch (48002, 48009, 60011: the
    secret may not read them) is no failure: the events are applied with what they carry and
    every other field keeps its stored value;
-5. in one transaction: write the departments, then the members (renames included), mark every
-   event and record the run (kind ``delta``) in ``wecom_sync_runs``. An event is applied,
+5. in one transaction: write the departments, then the members (renames included), then the tags
+   (``writer_tags``: update_tag events decided member by member; a tag not known here is fetched
+   when allowed, else created from the ids its events carry), mark every event and record the run
+   (kind ``delta``) in ``wecom_sync_runs``. An event is applied,
    superseded, or failed with a one-line reason and retried by the next runs, ``dead`` after
    ``max_attempts``. Bad input is held that way too (a department not known here, a NewUserID
    another live member holds, a move making a department cycle): what resolves it may still
@@ -38,10 +41,12 @@ from sqlalchemy import Engine
 from wecom.api.client import WeComClient
 from wecom.callbacks.fetch import Fetcher, fetch_endpoint, waiting_departments
 from wecom.callbacks.fold import Event, Fetched, Group, group_departments, group_users
+from wecom.callbacks.fold_tags import group_tags
 from wecom.callbacks.queue import EventQueue
 from wecom.callbacks.scope_placement import ScopeNeeds, scope_needs
 from wecom.callbacks.writer import Counts, WriteStep, before
 from wecom.callbacks.writer_departments import apply_departments
+from wecom.callbacks.writer_tags import apply_tags, unknown_tags
 from wecom.callbacks.writer_users import apply_users
 from wecom.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_WORKERS
 from wecom.directory.pii import KEEP_ALL, PiiPolicy
@@ -64,7 +69,13 @@ EVENT_STATUSES = (
     EventStatus.OUT_OF_SCOPE,
 )
 # Directory table -> the WriteStep counts of its rows.
-STEP_COUNTS = {"wecom_departments": "departments", "wecom_users": "users", "wecom_user_departments": "memberships"}
+STEP_COUNTS = {
+    "wecom_departments": "departments",
+    "wecom_users": "users",
+    "wecom_user_departments": "memberships",
+    "wecom_tags": "tags",
+}
+TAG_MEMBER_TABLES = ("wecom_tag_users", "wecom_tag_departments")
 
 
 @dataclass
@@ -93,6 +104,11 @@ class DeltaResult:
         counts |= {
             f"memberships_{k}": v for k, v in vars(self.memberships).items() if k not in ("revived", "left_scope")
         }
+        tags = vars(self.tables.get("wecom_tags", Counts()))
+        counts |= {f"tags_{k}": v for k, v in tags.items() if k != "left_scope"}
+        for change in ("inserted", "deleted"):
+            members = (getattr(self.tables.get(table, Counts()), change) for table in TAG_MEMBER_TABLES)
+            counts[f"tag_members_{change}"] = sum(members)
         return counts
 
     def as_dict(self) -> dict[str, Any]:
@@ -143,20 +159,24 @@ class DeltaApplier:
             if not batch:
                 log.info("no callback events of %s to apply; the run row is left as it is", corp_id)
                 return result
-            complete_at = queue.complete_snapshot_at()
-            covered = [e for e in batch if complete_at is not None and before(e.create_time, complete_at)]
+            complete_at = {kind: queue.complete_snapshot_at(kind) for kind in ("user", "tag")}
+            covered = [e for e in batch if _covered(e, complete_at.get(e.entity_type, complete_at["user"]))]
             covered_ids = {e.event_id for e in covered}
             live = [e for e in batch if e.event_id not in covered_ids]
             user_groups = _user_groups(queue, [e for e in live if e.entity_type == "user"])
             department_groups = _department_groups(queue, [e for e in live if e.entity_type == "department"])
             needs = ScopeNeeds() if self.scope.whole else scope_needs(conn, corp_id, user_groups, department_groups)
-        fetched = self._fetch(corp_id, user_groups, department_groups, result, needs.entering)
+            tag_groups = _tag_groups(queue, [e for e in live if e.entity_type == "tag"])
+            unknown = unknown_tags(conn, corp_id, tag_groups)
+            renames = _renames(queue, live, tag_groups)
+        fetched = self._fetch(corp_id, user_groups, department_groups, result, needs.entering, tags=unknown)
         tree = self._tree(result) if needs.tree else {}
         with self.engine.begin() as conn:
             step = WriteStep(conn, corp_id, run.run_id, datetime.now(UTC), fetched, self.scope, tree)
             step.outcome.superseded += [e.event_id for e in covered]
             apply_departments(step, department_groups)
             apply_users(step, user_groups, self.pii)
+            apply_tags(step, tag_groups, renames)
             self._settle(EventQueue(conn, corp_id, self.max_attempts), step, batch, result)
             last = self.loader.runs.last_snapshot(
                 conn, {"corp_id": corp_id, "dag_id": run.dag_id, "run_id": run.run_id}
@@ -215,18 +235,20 @@ class DeltaApplier:
         department_groups: list[Group],
         result: DeltaResult,
         entering: Sequence[tuple[str, str]] = (),
+        *,
+        tags: Sequence[str] = (),
     ) -> dict[tuple[str, str], Fetched]:
-        """Complete ids-only events (``wecom.callbacks.fetch``), and the entities that may be entering the
-        department scope: concurrently, by department where many members wait, within the client's rate
-        limits."""
+        """Complete ids-only events (``wecom.callbacks.fetch``), the entities that may be entering the
+        department scope and the ``tags`` not known here: concurrently, by department where many
+        members wait, within the client's rate limits."""
         if self.client is None:
-            waiting = len(waiting_departments(user_groups))
+            waiting = len(waiting_departments(user_groups)) + len(tags)
             waiting += sum(1 for g in department_groups if any(e.needs_fetch() for e in g.events))
             if waiting:
                 log.info("%d ids-only entities applied from what their events carry (no fetch client)", waiting)
             return {}
         fetcher = Fetcher(self.client, self.max_workers)
-        answers = fetcher.fetch(self.engine, corp_id, user_groups, department_groups, entering)
+        answers = fetcher.fetch(self.engine, corp_id, user_groups, department_groups, entering, tags=tags)
         result.api_calls = self.client.api_calls
         for endpoint, errcode in fetcher.refused.items():
             result.refused[endpoint] = sum(
@@ -242,6 +264,11 @@ class DeltaApplier:
                 result.refused[endpoint],
             )
         return {item: answer for item, answer in answers.items() if answer is not None}
+
+
+def _covered(event: Event, snapshot_at: datetime | None) -> bool:
+    """Whether a complete snapshot (for tag events: one that read every tag) already saw this event's effect."""
+    return snapshot_at is not None and before(event.create_time, snapshot_at)
 
 
 def _user_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
@@ -261,6 +288,23 @@ def _department_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
         return []
     since = min(e.create_time for e in ready)
     return group_departments(ready + queue.applied("department", {e.entity_id for e in ready}, since))
+
+
+def _tag_groups(queue: EventQueue, ready: list[Event]) -> list[Group]:
+    """Ready tag events with the tag's events applied since the oldest of them: a late event is decided
+    together with the later ones that already named the same members."""
+    if not ready:
+        return []
+    since = min(e.create_time for e in ready)
+    return group_tags(ready + queue.applied("tag", {e.entity_id for e in ready}, since))
+
+
+def _renames(queue: EventQueue, live: list[Event], tag_groups: list[Group]) -> list[Event]:
+    """The userid changes that may follow a tag event: a tag names a member by the userid of its time."""
+    if not tag_groups:
+        return []
+    since = min(e.create_time for g in tag_groups for e in g.events)
+    return [e for e in live if e.renames] + queue.applied_renames(since)
 
 
 def _message(result: DeltaResult) -> str:

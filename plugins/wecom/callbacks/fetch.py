@@ -110,9 +110,12 @@ class Fetcher:
         user_groups: list[Group],
         department_groups: list[Group],
         entering: Sequence[Item] = (),
+        *,
+        tags: Sequence[str] = (),
     ) -> dict[Item, Fetched | None]:
-        """Every entity whose events need a fetch, and each of ``entering`` (that may be entering the
-        department scope), with its answer (None: the secret may not ask)."""
+        """Every entity whose events need a fetch, each of ``entering`` (that may be entering the
+        department scope) and each of ``tags`` (not known here), with its answer (None: the secret may
+        not ask)."""
         waiting = waiting_departments(user_groups)
         wanted_departments = [g.key for g in department_groups if any(e.needs_fetch() for e in g.events)]
         plan: dict[int, list[str]] = {}
@@ -123,6 +126,7 @@ class Fetcher:
         single: list[Item] = [("user", u) for u in waiting if u not in listed]
         single += [("department", key) for key in wanted_departments]
         single += [item for item in dict.fromkeys(entering) if item not in single and item[1] not in listed]
+        single += [("tag", key) for key in tags]
         answers: dict[Item, Fetched | None] = {}
         lists = self._map(self._user_list, list(plan.items()))
         answers |= dict(zip(single, self._map(self._one, single), strict=True))
@@ -167,7 +171,7 @@ class Fetcher:
         if endpoint in self._blocked:
             return None
         try:
-            return self.client.user_get(key) if kind == "user" else self.client.department_get(int(key))
+            return FETCHERS[kind](self.client, key)
         except WeComNotFoundError:
             return Gone()
         except (WeComPermissionError, WeComNoPrivilegeError) as error:
@@ -179,5 +183,12 @@ class Fetcher:
             return FetchFailed(f"{error.endpoint or endpoint} failed: {type(error).__name__} (errcode {error.errcode})")
 
 
+FETCHERS: dict[str, Callable[[WeComClient, str], dict[str, Any]]] = {
+    "user": lambda client, key: client.user_get(key),
+    "department": lambda client, key: client.department_get(int(key)),
+    "tag": lambda client, key: client.tag_get(int(key)),
+}
+
+
 def fetch_endpoint(kind: str) -> str:
-    return "user/get" if kind == "user" else "department/get"
+    return f"{kind}/get"

@@ -181,7 +181,10 @@ def int_list(value: Any, what: str) -> list[int]:
 
 
 def _extattr(value: Any) -> dict[str, Any]:
-    """ExtAttr as events carry it (``Item`` list) -> user/get's ``{"attrs": [...]}``."""
+    """ExtAttr as events carry it (``Item`` list) -> user/get's ``{"attrs": [...]}``.
+
+    Events document text (0) and web (1) items; an item of another type (a mini program) says
+    nothing this can read, so it is left out and its stored value kept (absent is not empty)."""
     items = value.get("Item", []) if isinstance(value, dict) else []
     attrs = []
     for item in items:
@@ -190,8 +193,10 @@ def _extattr(value: Any) -> dict[str, Any]:
         if kind == 1:
             web = item.get("Web") or {}
             attr["web"] = {"url": web.get("Url", ""), "title": web.get("Title", "")}
-        else:
+        elif kind == 0:
             attr["text"] = {"value": (item.get("Text") or {}).get("Value", "")}
+        else:
+            continue
         attrs.append(attr)
     return {"attrs": attrs}
 

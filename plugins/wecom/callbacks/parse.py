@@ -32,7 +32,7 @@ ENTITY_OF_CHANGE: dict[str, tuple[str, str]] = {
     "delete_party": ("department", "Id"),
     "update_tag": ("tag", "TagId"),
 }
-SYNCED_ENTITY_TYPES = frozenset({"user", "department"})
+SYNCED_ENTITY_TYPES = frozenset({"user", "department", "tag"})
 
 MAX_DEPTH = 16
 MAX_FIELDS = 1000
@@ -151,6 +151,40 @@ def _check_formats(payload: dict[str, Any]) -> None:
             raise EventParseError(f"field {name} is repeated or has child elements")
         if not pattern.fullmatch(value):
             raise EventParseError(f"field {name} is malformed")
+    if "ExtAttr" in payload and not _ext_attr_ok(payload["ExtAttr"]):
+        raise EventParseError("field ExtAttr is malformed")
+
+
+# The documented parts of an ExtAttr item that are groups, with their leaves.
+_ITEM_GROUPS = {"Text": frozenset({"Value"}), "Web": frozenset({"Title", "Url"})}
+_ITEM_TYPE = re.compile(r"[0-9]{1,2}", re.ASCII)
+
+
+def _ext_attr_ok(value: Any) -> bool:
+    """``<ExtAttr>`` holds only ``<Item>``s, each with a non-empty Name and a numeric Type; a ``<Text>``
+    holds only Value, a ``<Web>`` only Title and Url. Parts WeCom may add (another type's group) are
+    accepted when they are text or a group of texts. An empty ExtAttr says the member has no custom fields."""
+    if value == "":
+        return True
+    if not isinstance(value, dict) or set(value) - {"Item"}:
+        return False
+    return all(_item_ok(item) for item in value.get("Item", []))
+
+
+def _item_ok(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    name, kind = item.get("Name"), item.get("Type")
+    if not isinstance(name, str) or not name or not isinstance(kind, str) or not _ITEM_TYPE.fullmatch(kind):
+        return False
+    for part, group in item.items():
+        if isinstance(group, str):
+            continue
+        if not isinstance(group, dict) or not all(isinstance(v, str) for v in group.values()):
+            return False
+        if part in _ITEM_GROUPS and set(group) - _ITEM_GROUPS[part]:
+            return False
+    return True
 
 
 def _text(payload: dict[str, Any], name: str) -> str | None:
@@ -174,7 +208,7 @@ class ParsedEvent:
 def parse_event(xml_text: str) -> ParsedEvent:
     """Parse and check a decrypted callback message; raise ``EventParseError`` naming the bad field.
 
-    Known user/department changes become ``pending``; tag events, other events
+    Known user, department and tag changes become ``pending``; other events
     (e.g. ``batch_job_result``) and unknown change types become ``ignored``.
     """
     root = parse_xml(xml_text)

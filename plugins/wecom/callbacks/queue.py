@@ -73,9 +73,11 @@ class EventQueue:
         """Up to ``limit`` pending or retryable events, oldest first."""
         return self._events(text(self.sql["select_batch"]), max_attempts=self.max_attempts, limit=limit)
 
-    def complete_snapshot_at(self) -> datetime | None:
-        """When the latest complete snapshot observed WeCom: events before it are in it."""
-        value = self.conn.execute(text(self.sql["latest_complete_snapshot"]), {"corp_id": self.corp_id})
+    def complete_snapshot_at(self, entity_type: str = "user") -> datetime | None:
+        """When the latest complete snapshot observed WeCom: events before it are in it. For tag events,
+        the latest one that also read every tag's members."""
+        name = "latest_tag_snapshot" if entity_type == "tag" else "latest_complete_snapshot"
+        value = self.conn.execute(text(self.sql[name]), {"corp_id": self.corp_id})
         return parse_db_time(value.scalar_one_or_none())
 
     def applied(self, entity_type: str, keys: Iterable[str], since: datetime) -> list[Event]:

@@ -26,9 +26,18 @@ SQL_FILES = {
     "departments": "deltas/departments.sql",
     "rename": "deltas/rename_user.sql",
     "history": "deltas/history.sql",
+    "tags": "deltas/tags.sql",
 }
 CREATE_TIME_RESOLUTION = timedelta(seconds=1)
-_HISTORY_KEYS = {"user": ("userid",), "membership": ("userid", "department_id"), "department": ("department_id",)}
+_HISTORY_KEYS = {
+    "user": ("userid",),
+    "membership": ("userid", "department_id"),
+    "department": ("department_id",),
+    "tag": ("tag_id",),
+    "tag_user": ("tag_id", "userid"),
+    "tag_department": ("tag_id", "department_id"),
+    "attribute": ("userid", "attr_name"),
+}
 
 
 @dataclass
@@ -78,6 +87,7 @@ class WriteStep:
     users: Counts = field(default_factory=Counts)
     departments: Counts = field(default_factory=Counts)
     memberships: Counts = field(default_factory=Counts)
+    tags: Counts = field(default_factory=Counts)
     # Rows each statement of ``run`` wrote, per table and change: the counts of the tables without their own.
     written: defaultdict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
     # History statements by version level, then statement name: executed in bulk, level by level.

@@ -2,9 +2,10 @@
 
 A member's events are grouped under its latest userid (``fold.group_users``), so a rename is a
 move of everything the member's earlier userids hold (row, memberships, leader references,
-history) to the group's key. The move never deletes a member: the old userid stays as a deleted
-tombstone observed at the rename, and every statement is a no-op when run again, so a retried or
-duplicated rename, or a chain a -> b -> c applied in any order, ends with one live member.
+tag memberships, custom fields, history) to the group's key. The move never deletes a member:
+the old userid stays as a deleted tombstone observed at the rename, and every statement is a no-op
+when run again, so a retried or duplicated rename, or a chain a -> b -> c applied in any order,
+ends with one live member.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _MOVES = (
     "drop_replaced_memberships",
     "drop_replaced_direct_leaders",
     "drop_replaced_led_departments",
+    "drop_replaced_tag_memberships",
+    "drop_replaced_attributes",
     "move_memberships",
     "move_direct_leaders",
     "move_led_departments",
@@ -32,6 +35,12 @@ _MOVES = (
     "drop_old_direct_leader_references",
     "move_history",
     "move_membership_history",
+    "move_tag_memberships",
+    "drop_old_tag_memberships",
+    "move_attributes",
+    "drop_old_attributes",
+    "move_tag_membership_history",
+    "move_attribute_history",
     "tombstone_user",
 )
 

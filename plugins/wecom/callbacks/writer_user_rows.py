@@ -1,4 +1,4 @@
-"""Write folded member versions to ``wecom_users`` and its links, and their history.
+"""Write folded member versions to ``wecom_users`` and its links and custom fields, and their history.
 
 Every version is normalized with the full sync's transform (``transform_users``), so rows and
 hashes match what a snapshot of the same state writes, and a member whose known values did not
@@ -17,6 +17,7 @@ import pandas as pd
 
 from wecom.callbacks.fold import USER_EVENT_FIELDS, Group, Version
 from wecom.callbacks.writer import WriteStep, plain_rows, records
+from wecom.callbacks.writer_attributes import attribute_versions, stored_attributes
 from wecom.directory.pii import PII_FIELDS, PiiPolicy
 from wecom.directory.transform import TABLE_COLUMNS, department_leaders_from_members, transform_users
 
@@ -33,6 +34,8 @@ _LINK_STATEMENTS = (
     "delete_stale_led_departments",
     "insert_led_departments",
     "delete_references_to_deleted",
+    "upsert_attributes",
+    "delete_attributes_of_deleted",
 )
 
 
@@ -116,9 +119,13 @@ def write_users(
         _count(
             step, old_row, None if state is None else final_row, old_links, previous_links, left_scope=stamp in exits
         )
+    attributes = attribute_versions(
+        step, {key: versions for key, (versions, _) in folded.items()}, stored_attributes(step, folded)
+    )
     step.write_history()
-    step.recreate_stages("users", ("", "links_", "direct_leaders_", "led_"))
+    step.recreate_stages("users", ("", "links_", "direct_leaders_", "led_", "attributes_"))
     step.stage("stage_delta_users", stage)
+    step.stage("stage_delta_user_attributes", attributes)
     step.stage("stage_delta_user_departments", final_links)
     step.stage("stage_delta_user_direct_leaders", final_direct)
     step.stage("stage_delta_user_led_departments", led)

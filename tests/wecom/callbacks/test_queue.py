@@ -10,11 +10,14 @@ from tests.wecom.callbacks.support import CORP, apply, statuses, store
 from wecom.callbacks.queue import EventQueue, count_ready
 
 
-def test_tag_events_are_ignored(engine: Engine) -> None:
+def test_tag_events_are_ready_and_applied_while_unknown_ones_are_ignored(engine: Engine) -> None:
+    """An update_tag event once stayed pending for ever and held the deltas DAG in its sensor."""
     store(engine, "update_tag", 1, TagId=7, AddUserItems="a,b")
+    store(engine, "merge_universe", 2, UserID="a")
+    assert count_ready(engine, CORP) == 1
+    assert apply(engine).events == {"applied": 1, "superseded": 0, "failed": 0, "dead": 0, "out_of_scope": 0}
     assert count_ready(engine, CORP) == 0
-    assert apply(engine).events == {"applied": 0, "superseded": 0, "failed": 0, "dead": 0, "out_of_scope": 0}
-    assert statuses(engine) == {"ignored": 1}
+    assert statuses(engine) == {"applied": 1, "ignored": 1}
 
 
 def test_ready_events_come_oldest_first_and_failures_end_dead(engine: Engine) -> None:

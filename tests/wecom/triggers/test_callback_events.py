@@ -52,8 +52,9 @@ def test_serializes_to_its_importable_path() -> None:
 
 
 def test_fires_once_events_are_ready_and_not_before(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two polls find only an ignored tag event; a member event stored during the second wait fires it."""
-    store(engine, "update_tag", TagId=1)
+    """Two polls find only an ignored event (a change type the directory does not know); a member event
+    stored during the second wait fires it."""
+    store(engine, "merge_universe", UserID="u0")
     waits: list[float] = []
 
     async def between_polls(seconds: float) -> None:

@@ -1,0 +1,64 @@
+"""Members' custom fields as callbacks change them: ``wecom_user_attributes`` and its history.
+
+Each folded member version in the user/get shape carries ``extattr`` when an event's ``ExtAttr``, a
+fetch or the stored member said it; its fields become rows through the full sync's transform, so
+hashes match a snapshot's. As there, per field: one a version names is written (an empty value
+clears it), one it leaves out keeps its stored row, and a member's fields end when it is deleted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from wecom.callbacks.fold import Version
+from wecom.callbacks.queue import expanding, in_chunks
+from wecom.callbacks.writer import WriteStep, plain_rows
+from wecom.directory.attributes import transform_attributes
+
+# attr_name -> attribute row (without corp_id)
+Fields = dict[str, dict[str, Any]]
+
+
+def stored_attributes(step: WriteStep, userids: Iterable[str]) -> dict[str, Fields]:
+    """The stored custom fields of ``userids``."""
+    sql = step.sql("users")["select_attributes"]
+    found: dict[str, Fields] = defaultdict(dict)
+    for chunk in in_chunks(set(userids)):
+        for row in step.conn.execute(expanding(sql, "keys"), {"corp_id": step.corp_id, "keys": chunk}).mappings():
+            found[row["userid"]][row["attr_name"]] = dict(row)
+    return found
+
+
+def attribute_versions(
+    step: WriteStep, versions: Mapping[str, list[Version]], stored: Mapping[str, Fields]
+) -> list[dict[str, Any]]:
+    """Record the history of each member's fields over its versions; returns the rows its last version
+    names (to upsert when the member's own row takes the write)."""
+    named: dict[tuple[str, int], Fields] = defaultdict(dict)
+    for level in range(max((len(v) for v in versions.values()), default=0)):
+        states = [v[level][1] for v in versions.values() if level < len(v) and v[level][1] is not None]
+        states = [state for state in states if "extattr" in state]
+        if states:
+            for row in plain_rows(transform_attributes(pd.DataFrame(states), step.corp_id)):
+                named[row["userid"], level][row["attr_name"]] = {k: v for k, v in row.items() if k != "corp_id"}
+    final: list[dict[str, Any]] = []
+    for key, member_versions in versions.items():
+        previous = dict(stored.get(key, {}))
+        for level, (stamp, state) in enumerate(member_versions):
+            t = step.t(stamp)
+            if state is None:
+                for name in previous:
+                    step.close("attribute", {"userid": key, "attr_name": name}, t, level)
+                previous = {}
+                continue
+            for name, row in named[key, level].items():
+                if previous.get(name, {}).get("row_hash") != row["row_hash"]:
+                    step.open("attribute", row, t, level)
+                previous[name] = row
+        if member_versions[-1][1] is not None:
+            final += [row | {"corp_id": step.corp_id} for row in named[key, len(member_versions) - 1].values()]
+    return final
