@@ -81,13 +81,25 @@ def edit_company(sim: RunningSimulator) -> dict[str, str]:
     state.add_department({"id": 101, "name": "Short-lived", "parentid": 100, "order": 1})
     state.delete_department(101)
     state.add_user({"userid": "cb_new", "name": "New Hire", "department": [100], "position": "Intern"})
-    state.update_user(edited, {"position": "Callback Tester", "alias": "cbt"})
+    number = {"type": 0, "name": "工号", "text": {"value": "CB-1"}}
+    state.update_user(edited, {"position": "Callback Tester", "alias": "cbt", "extattr": {"attrs": [number]}})
     state.update_user(moved, {"department": [100]})
+    tag = next(iter(state.org.tags.values()))
+    leaving = next(m.userid for m in tag.users if m.userid not in (renamed, deleted, moved))
+    state.add_tag_members(tag.id, {"userlist": [renamed, "cb_new"], "partylist": [100]})  # named before the rename
+    state.remove_tag_members(tag.id, {"userlist": [leaving]})
     state.update_user(renamed, {"new_userid": f"{renamed}_v2"})
     state.delete_user(deleted)
     leaf = max(d for d in state.org.departments if d < 100 and not state.org.children.get(d))
     state.update_department(leaf, {"parentid": 100})
-    return {"moved": moved, "renamed": renamed, "deleted": deleted, "edited": edited, "leaf": str(leaf)}
+    return {
+        "moved": moved,
+        "renamed": renamed,
+        "deleted": deleted,
+        "edited": edited,
+        "leaf": str(leaf),
+        "tag": str(tag.id),
+    }
 
 
 # Each event form on one dialect keeps the DAG runs few.
@@ -143,6 +155,15 @@ def test_callbacks_flow_into_the_directory(
         target_engine,
         f"SELECT COUNT(*) FROM wecom_users_history WHERE userid = '{who['edited']}' AND change_source = 'callback'",
     ) == [(1,)]
+    tag = org.tags[int(who["tag"])]
+    held = query(target_engine, f"SELECT userid FROM wecom_tag_users WHERE tag_id = {tag.id}")
+    assert sorted(u for (u,) in held) == sorted(m.userid for m in tag.users if org.is_current(m)), (
+        "update_tag applied, with the renamed member under its new userid"
+    )
+    assert (100,) in query(target_engine, f"SELECT department_id FROM wecom_tag_departments WHERE tag_id = {tag.id}")
+    number = f"SELECT text_value FROM wecom_user_attributes WHERE userid = '{who['edited']}' AND attr_name = '工号'"
+    assert query(target_engine, number) == [("CB-1",)]
+    assert delta["tag_members_inserted"] >= 3 and delta["tag_members_deleted"] >= 1
 
     # One asset event per table the apply changed, however many events it applied; the tables it did not
     # touch (no direct leader changed) get none. Its lineage reads the events table.

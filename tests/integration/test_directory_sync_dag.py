@@ -26,6 +26,14 @@ def test_full_sync_lands_the_company_and_a_rerun_changes_nothing(sim, env, targe
     assert scalar(target_engine, "SELECT path FROM wecom_departments WHERE department_id = 1") == "/1/"
     assert scalar(target_engine, "SELECT COUNT(*) FROM wecom_users WHERE name = ''") == 0
     assert SECRET not in output
+    assert (run["tags_seen"], run["tags_inserted"]) == (len(org.tags), len(org.tags))
+    assert run["tag_members_inserted"] == sum(len(t.users) + len(t.parties) for t in org.tags.values())
+    member = org.member_list()[0]
+    number = f"SELECT text_value FROM wecom_user_attributes WHERE userid = '{member.userid}' AND attr_name = '工号'"
+    assert scalar(target_engine, number) == f"E{member.index:07d}"
+    tag = next(t for t in org.tags.values() if t.users)
+    holders = f"SELECT COUNT(DISTINCT userid) FROM wecom_tag_members_expanded WHERE tag_id = {tag.id}"
+    assert scalar(target_engine, holders) >= len(tag.users)
 
     before = table_state(target_engine)
     output = sync(env)

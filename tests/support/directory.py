@@ -28,6 +28,10 @@ def table_state(engine: Engine) -> dict[str, list[tuple]]:
         "wecom_department_leaders": "department_id, userid",
         "wecom_user_direct_leaders": "userid, leader_userid",
         "wecom_department_closure": "ancestor_id, descendant_id, distance",
+        "wecom_tags": "tag_id, tag_name, row_hash, is_deleted, updated_at",
+        "wecom_tag_users": "tag_id, userid",
+        "wecom_tag_departments": "tag_id, department_id",
+        "wecom_user_attributes": "userid, attr_name, attr_type, text_value, web_url, row_hash, updated_at",
     }
     with engine.connect() as conn:
         return {t: sorted(map(tuple, conn.execute(text(f"SELECT {c} FROM {t}")))) for t, c in tables.items()}

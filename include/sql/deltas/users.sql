@@ -215,6 +215,17 @@ WHERE corp_id = :corp_id
               WHERE s.is_deleted AND s.corp_id = wecom_user_attributes.corp_id
                 AND s.userid = wecom_user_attributes.userid);
 
+-- WeCom drops a deleted member from its tags without an update_tag event.
+-- name: delete_tag_memberships_of_deleted
+DELETE FROM wecom_tag_users
+WHERE corp_id = :corp_id
+  AND EXISTS (SELECT 1 FROM stage_delta_users s JOIN wecom_users u
+                ON u.corp_id = s.corp_id AND u.userid = s.userid AND u.observed_at = s.observed_at
+              WHERE s.is_deleted AND s.corp_id = wecom_tag_users.corp_id AND s.userid = wecom_tag_users.userid);
+
+-- name: select_tag_memberships
+SELECT tag_id, userid FROM wecom_tag_users WHERE corp_id = :corp_id AND userid IN :keys;
+
 -- name: select_attributes
 SELECT userid, attr_name, row_hash FROM wecom_user_attributes WHERE corp_id = :corp_id AND userid IN :keys;
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from wecom.callbacks.fold import USER_EVENT_FIELDS, Group, Version
 from wecom.callbacks.writer import WriteStep, plain_rows, records
-from wecom.callbacks.writer_attributes import attribute_versions, stored_attributes
+from wecom.callbacks.writer_user_extras import attribute_versions, end_tag_memberships, stored_attributes
 from wecom.directory.pii import PII_FIELDS, PiiPolicy
 from wecom.directory.transform import TABLE_COLUMNS, department_leaders_from_members, transform_users
 
@@ -36,6 +36,7 @@ _LINK_STATEMENTS = (
     "delete_references_to_deleted",
     "upsert_attributes",
     "delete_attributes_of_deleted",
+    "delete_tag_memberships_of_deleted",
 )
 
 
@@ -119,9 +120,9 @@ def write_users(
         _count(
             step, old_row, None if state is None else final_row, old_links, previous_links, left_scope=stamp in exits
         )
-    attributes = attribute_versions(
-        step, {key: versions for key, (versions, _) in folded.items()}, stored_attributes(step, folded)
-    )
+    member_versions = {key: versions for key, (versions, _) in folded.items()}
+    attributes = attribute_versions(step, member_versions, stored_attributes(step, folded))
+    end_tag_memberships(step, member_versions)
     step.write_history()
     step.recreate_stages("users", ("", "links_", "direct_leaders_", "led_", "attributes_"))
     step.stage("stage_delta_users", stage)

@@ -1,5 +1,5 @@
 """Custom fields by callback: an ExtAttr item writes its field, an empty one clears it, one left out is kept;
-renames carry fields and tag memberships along; a deleted member's fields end."""
+renames carry fields and tag memberships along; a deleted member's fields and tag memberships end."""
 
 from __future__ import annotations
 
@@ -76,3 +76,6 @@ def test_custom_fields_follow_the_events(engine: Engine) -> None:
     assert fields(engine, "u1new") == []
     still_open = "SELECT COUNT(*) FROM wecom_user_attributes_history WHERE userid = 'u1new' AND valid_to IS NULL"
     assert rows(engine, still_open) == [(0,)], "a deleted member's fields end with it"
+    assert rows(engine, "SELECT COUNT(*) FROM wecom_tag_users WHERE tag_id = 5") == [(0,)], "and its tags"
+    tag_history = "SELECT COUNT(*) FROM wecom_tag_users_history WHERE userid = 'u1new' AND valid_to IS NULL"
+    assert rows(engine, tag_history) == [(0,)]

@@ -1,9 +1,11 @@
-"""Members' custom fields as callbacks change them: ``wecom_user_attributes`` and its history.
+"""What a member owns beside its row and memberships, as callbacks change it: its custom fields
+(``wecom_user_attributes``) and, when it is deleted, its tag memberships; with their history.
 
 Each folded member version in the user/get shape carries ``extattr`` when an event's ``ExtAttr``, a
 fetch or the stored member said it; its fields become rows through the full sync's transform, so
 hashes match a snapshot's. As there, per field: one a version names is written (an empty value
-clears it), one it leaves out keeps its stored row, and a member's fields end when it is deleted.
+clears it), one it leaves out keeps its stored row. A deleted member's fields and tag memberships
+end (WeCom drops a deleted member from its tags without an update_tag event).
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ def stored_attributes(step: WriteStep, userids: Iterable[str]) -> dict[str, Fiel
         for row in step.conn.execute(expanding(sql, "keys"), {"corp_id": step.corp_id, "keys": chunk}).mappings():
             found[row["userid"]][row["attr_name"]] = dict(row)
     return found
+
+
+def end_tag_memberships(step: WriteStep, versions: Mapping[str, list[Version]]) -> None:
+    """Close the tag membership history of every member whose last version is its deletion (the rows
+    themselves go with ``delete_tag_memberships_of_deleted``)."""
+    deleted = [key for key, member_versions in versions.items() if member_versions[-1][1] is None]
+    sql = step.sql("users")["select_tag_memberships"]
+    for chunk in in_chunks(set(deleted)):
+        for tag_id, userid in step.conn.execute(expanding(sql, "keys"), {"corp_id": step.corp_id, "keys": chunk}):
+            stamp = versions[userid][-1][0]
+            step.close("tag_user", {"tag_id": int(tag_id), "userid": userid}, step.t(stamp), len(versions[userid]) - 1)
 
 
 def attribute_versions(
