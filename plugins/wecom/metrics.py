@@ -53,7 +53,7 @@ def emit_run(stats: StatsBackend, row: dict[str, Any]) -> None:
     stats.incr(name("sync", "runs", row["status"]), tags=tags)
     if row.get("started_at") and row.get("finished_at"):
         stats.timing(name("sync", "duration", row["kind"]), row["finished_at"] - row["started_at"], tags=tags)
-    for entity, column in (("departments", "departments_seen"), ("members", "users_seen")):
+    for entity, column in (("departments", "departments_seen"), ("members", "users_seen"), ("tags", "tags_seen")):
         if row.get(column) is not None:
             stats.gauge(name("directory", entity), row[column], tags=tags)
     for entity in ENTITIES:

@@ -37,8 +37,9 @@ class Change(StrEnum):
 
 CHANGES = tuple(Change)
 # The entities a run row counts changes of (columns <entity>_<change>); memberships are never revived and
-# never leave the scope on their own (they end, with their member or department).
-ENTITIES = ("departments", "users", "memberships")
+# never leave the scope on their own (they end, with their member or department); tags never leave the scope
+# (only their memberships are scoped); tag memberships (members and departments in tags) only come and go.
+ENTITIES = ("departments", "users", "memberships", "tags", "tag_members")
 
 
 class EventStatus(StrEnum):

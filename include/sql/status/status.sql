@@ -34,7 +34,7 @@ ORDER BY COALESCE(finished_at, started_at) DESC
 LIMIT 1;
 
 -- name: full_run_history
-SELECT dag_id, run_id, status, started_at, finished_at, observed_at, departments_seen, users_seen, message
+SELECT dag_id, run_id, status, started_at, finished_at, observed_at, departments_seen, users_seen, tags_seen, message
 FROM wecom_sync_runs
 WHERE corp_id = :corp_id AND kind = 'full'
 ORDER BY COALESCE(finished_at, started_at) DESC

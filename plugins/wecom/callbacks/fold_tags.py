@@ -71,9 +71,13 @@ def item_changes(events: Iterable[Event], renames: Iterable[Event] = ()) -> dict
 
 
 def _renamed(userid: str, event: Event, chain: list[Event]) -> str:
+    """The userid ``userid`` had after the renames from the event's second on. A rename in the very second
+    of the event counts whatever order they arrived in: an event names a member by the userid it has then,
+    so one naming the old userid came before the rename."""
+    at = event.create_time
     for rename in chain:
-        if rename.order_key > event.order_key and rename.entity_id == userid:
-            userid = rename.new_entity_id or userid
+        if rename.create_time >= at and rename.entity_id == userid:
+            userid, at = rename.new_entity_id or userid, rename.create_time
     return userid
 
 

@@ -143,3 +143,17 @@ def _frame(kind: str, **row: object):
         raw["partylist"] = [row["department_id"]]
     tables = transform_tags(pd.DataFrame([raw]), CORP)
     return {"tags": tables.tags, "users": tables.tag_users, "parties": tables.tag_departments}[kind]
+
+
+def test_a_tag_event_names_a_member_by_the_userid_it_had_then(engine: Engine) -> None:
+    """The rename in the same second arrives first: the tag still follows the member to its new userid."""
+    store(engine, "create_user", 1, UserID="ann", Name="Ann", Department="1")
+    store(engine, "create_party", 0, Id=1, Name="Root", ParentId=0, Order=1)
+    apply(engine)
+    store(engine, "update_user", 10, UserID="ann", NewUserID="ann2")
+    update_tag(engine, 10, 4, AddUserItems="ann")
+    apply(engine)
+    assert members(engine, 4) == (["ann2"], [])
+    update_tag(engine, 5, 4, DelUserItems="ann")  # from before the rename, arriving after it was applied
+    apply(engine)
+    assert members(engine, 4) == (["ann2"], []), "an older removal does not undo the later addition"
