@@ -41,12 +41,18 @@ def full_run(
         "observed_at": started if users is not None else None,
         "users_seen": users,
         "departments_seen": departments,
+        "tags_seen": None if users is None else 12,
         "strategy": "list",
         "api_calls": 44,
         "throttled": 0,
         "message": "complete snapshot" if status == "success" else None,
-        **{f"{e}_{c}": 0 for e in ("departments", "users", "memberships") for c in ("inserted", "updated", "deleted")},
-        **{f"{e}_revived": 0 for e in ("departments", "users")},
+        **{
+            f"{e}_{c}": 0
+            for e in ("departments", "users", "memberships", "tags")
+            for c in ("inserted", "updated", "deleted")
+        },
+        **{f"{e}_revived": 0 for e in ("departments", "users", "tags")},
+        **{f"tag_members_{c}": 0 for c in ("inserted", "deleted")},
         **extra,
     }
 

@@ -67,7 +67,8 @@ def test_a_healthy_company_reads_at_a_glance() -> None:
     corp = text_of(section(html, "wwhealthy00000001"))
     assert corp.startswith("default corp wwhealthy00000001 OK")
     assert "Last good sync 1 d 0 h ago (2026-12-02 06:30 UTC): success" in corp
-    assert "1,238 members, 42 departments" in corp
+    assert "1,238 members, 42 departments, 12 tags" in corp
+    assert "tag_members" in corp, "the changes table counts tags and tag memberships"
     assert "Rights full in the last snapshot: WeCom sent every field group." in corp
     assert "Deletion guard armed" in corp
     assert "Last full run" not in corp  # the last run is the last good sync
@@ -110,7 +111,7 @@ def test_a_failing_company_shows_the_failure_and_its_error_not_zeros() -> None:
     # The failed runs: their error in the runs table, "–" for what they never saw, red marks on the charts.
     runs = section(html, "wwglobex00000003").split("<h3>Recent full runs</h3>")[1]
     failed_row = text_of(runs.split("</tr>")[1])
-    assert failed_row == f"2026-12-02 06:30 UTC scheduled__2026-12-02T06:29:00 failed 1 min 0 s – – {FAILURE}"
+    assert failed_row == f"2026-12-02 06:30 UTC scheduled__2026-12-02T06:29:00 failed 1 min 0 s – – – {FAILURE}"
     assert html.count('<g class="failure">') == 6  # three failures on each of the two line charts
     assert html.count('<rect class="bar bad"') == 3
     assert "failed or stopped by the guard" in html
