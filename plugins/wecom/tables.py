@@ -23,6 +23,8 @@ _LIFECYCLE = {
     "updated_at": "timestamp",
     "observed_at": "timestamp",
 }
+# Tags are read company-wide (only their memberships are scoped): they are never out of the scope.
+_TAG_LIFECYCLE = {column: kind for column, kind in _LIFECYCLE.items() if column != "out_of_scope"}
 # What an SCD-2 history table adds to its table's content columns.
 HISTORY_COLUMNS = {
     "valid_from": "timestamp",
@@ -122,7 +124,7 @@ TABLES: dict[str, TableSpec] = {
     "wecom_tags": TableSpec(
         key=("corp_id", "tag_id"),
         dtypes={"corp_id": "string", "tag_id": "int64", "tag_name": "string", "row_hash": "string"},
-        bookkeeping=_LIFECYCLE,
+        bookkeeping=_TAG_LIFECYCLE,
         history=True,
     ),
     "wecom_tag_users": TableSpec(

@@ -99,7 +99,7 @@ WHERE corp_id = :corp_id AND userid = :userid AND department_id = :department_id
 
 -- Tags and their memberships, as for members and memberships above.
 -- name: close_tag
-UPDATE wecom_tags_history SET valid_to = :valid_from
+UPDATE wecom_tags_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND tag_id = :tag_id AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
 
@@ -112,11 +112,11 @@ VALUES (
     'callback', :run_id
 )
 ON CONFLICT (corp_id, tag_id, valid_from) DO UPDATE SET
-    $TAGS_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    $TAGS_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
     change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- name: close_tag_user
-UPDATE wecom_tag_users_history SET valid_to = :valid_from
+UPDATE wecom_tag_users_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND tag_id = :tag_id AND userid = :userid AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
 
@@ -129,7 +129,7 @@ VALUES (
     'callback', :run_id
 )
 ON CONFLICT (corp_id, tag_id, userid, valid_from) DO UPDATE SET
-    row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
     change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- name: drop_tag_user_version
@@ -137,7 +137,7 @@ DELETE FROM wecom_tag_users_history
 WHERE corp_id = :corp_id AND tag_id = :tag_id AND userid = :userid AND valid_to IS NULL AND valid_from = :valid_from;
 
 -- name: close_tag_department
-UPDATE wecom_tag_departments_history SET valid_to = :valid_from
+UPDATE wecom_tag_departments_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND tag_id = :tag_id AND department_id = :department_id AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
 
@@ -152,7 +152,7 @@ INSERT INTO wecom_tag_departments_history (
     'callback', :run_id
 )
 ON CONFLICT (corp_id, tag_id, department_id, valid_from) DO UPDATE SET
-    row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
     change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- name: drop_tag_department_version
@@ -162,7 +162,7 @@ WHERE corp_id = :corp_id AND tag_id = :tag_id AND department_id = :department_id
 
 -- Custom fields, as for memberships.
 -- name: close_attribute
-UPDATE wecom_user_attributes_history SET valid_to = :valid_from
+UPDATE wecom_user_attributes_history SET valid_to = :valid_from, ended_by = :ended_by
 WHERE corp_id = :corp_id AND userid = :userid AND attr_name = :attr_name AND valid_from < :valid_from
   AND (valid_to IS NULL OR valid_to > :valid_from);
 
@@ -176,7 +176,7 @@ INSERT INTO wecom_user_attributes_history (
     'callback', :run_id
 )
 ON CONFLICT (corp_id, userid, attr_name, valid_from) DO UPDATE SET
-    $ATTRIBUTES_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to,
+    $ATTRIBUTES_FROM_EXCLUDED, row_hash = excluded.row_hash, valid_to = excluded.valid_to, ended_by = NULL,
     change_source = excluded.change_source, run_id = excluded.run_id;
 
 -- name: drop_attribute_version

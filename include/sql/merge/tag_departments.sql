@@ -44,7 +44,9 @@ WHERE d.change = 'deleted'
   AND EXISTS (SELECT 1 FROM stage_wecom_departments p WHERE p.department_id = d.department_id);
 
 -- name: history_close
-UPDATE wecom_tag_departments_history SET valid_to = :observed_at
+UPDATE wecom_tag_departments_history SET valid_to = :observed_at,
+    ended_by = CASE WHEN department_id IN (SELECT department_id FROM stage_scope_exit_departments) THEN 'out_of_scope'
+                    ELSE 'deleted' END
 WHERE corp_id = :corp_id AND valid_to IS NULL
   AND (tag_id, department_id) IN (SELECT tag_id, department_id FROM diff_wecom_tag_departments WHERE change = 'deleted');
 
@@ -56,6 +58,7 @@ WHERE (s.tag_id, s.department_id) IN (SELECT tag_id, department_id FROM diff_wec
 ON CONFLICT (corp_id, tag_id, department_id, valid_from) DO UPDATE SET
     row_hash = excluded.row_hash,
     valid_to = NULL,
+    ended_by = NULL,
     change_source = excluded.change_source,
     run_id = excluded.run_id;
 

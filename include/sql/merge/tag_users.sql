@@ -44,7 +44,8 @@ WHERE d.change = 'deleted'
   AND EXISTS (SELECT 1 FROM stage_wecom_users u WHERE u.userid = d.userid);
 
 -- name: history_close
-UPDATE wecom_tag_users_history SET valid_to = :observed_at
+UPDATE wecom_tag_users_history SET valid_to = :observed_at,
+    ended_by = CASE WHEN userid IN (SELECT userid FROM stage_scope_exit_users) THEN 'out_of_scope' ELSE 'deleted' END
 WHERE corp_id = :corp_id AND valid_to IS NULL
   AND (tag_id, userid) IN (SELECT tag_id, userid FROM diff_wecom_tag_users WHERE change = 'deleted');
 
@@ -56,6 +57,7 @@ WHERE (s.tag_id, s.userid) IN (SELECT tag_id, userid FROM diff_wecom_tag_users W
 ON CONFLICT (corp_id, tag_id, userid, valid_from) DO UPDATE SET
     row_hash = excluded.row_hash,
     valid_to = NULL,
+    ended_by = NULL,
     change_source = excluded.change_source,
     run_id = excluded.run_id;
 

@@ -42,7 +42,8 @@ SELECT COUNT(*) FROM wecom_tags WHERE corp_id = :corp_id AND NOT is_deleted;
 
 
 -- name: history_close
-UPDATE wecom_tags_history SET valid_to = :observed_at
+UPDATE wecom_tags_history SET valid_to = :observed_at,
+    ended_by = CASE WHEN tag_id IN (SELECT tag_id FROM diff_wecom_tags WHERE change = 'deleted') THEN 'deleted' END
 WHERE corp_id = :corp_id AND valid_to IS NULL
   AND tag_id IN (SELECT tag_id FROM diff_wecom_tags WHERE change IN ('updated', 'deleted'));
 
@@ -60,6 +61,7 @@ ON CONFLICT (corp_id, tag_id, valid_from) DO UPDATE SET
     $TAGS_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
+    ended_by = NULL,
     change_source = excluded.change_source,
     run_id = excluded.run_id;
 

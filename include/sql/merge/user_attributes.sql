@@ -38,7 +38,12 @@ WHERE :complete AND t.corp_id = :corp_id
   AND NOT EXISTS (SELECT 1 FROM stage_wecom_users s WHERE s.corp_id = t.corp_id AND s.userid = t.userid);
 
 -- name: history_close
-UPDATE wecom_user_attributes_history SET valid_to = :observed_at
+UPDATE wecom_user_attributes_history SET valid_to = :observed_at,
+    ended_by = CASE
+        WHEN (userid, attr_name) IN (SELECT userid, attr_name FROM diff_wecom_user_attributes WHERE change = 'updated')
+            THEN NULL
+        WHEN userid IN (SELECT userid FROM stage_scope_exit_users) THEN 'out_of_scope'
+        ELSE 'deleted' END
 WHERE corp_id = :corp_id AND valid_to IS NULL
   AND (userid, attr_name) IN (SELECT userid, attr_name FROM diff_wecom_user_attributes WHERE change IN ('updated', 'deleted'));
 
@@ -55,6 +60,7 @@ ON CONFLICT (corp_id, userid, attr_name, valid_from) DO UPDATE SET
     $ATTRIBUTES_FROM_EXCLUDED,
     row_hash = excluded.row_hash,
     valid_to = NULL,
+    ended_by = NULL,
     change_source = excluded.change_source,
     run_id = excluded.run_id;
 

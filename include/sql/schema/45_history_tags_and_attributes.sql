@@ -1,4 +1,5 @@
--- SCD type 2 history of tags, tag memberships and custom fields, as in 40_history.sql.
+-- SCD type 2 history of tags, tag memberships and custom fields, as in 40_history.sql
+-- (ended_by: 'deleted', or 'out_of_scope' for a member or department that left the department scope).
 CREATE TABLE IF NOT EXISTS wecom_tags_history (
     corp_id TEXT NOT NULL,
     tag_id BIGINT NOT NULL,
@@ -6,6 +7,7 @@ CREATE TABLE IF NOT EXISTS wecom_tags_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, tag_id, valid_from)
@@ -18,6 +20,7 @@ CREATE TABLE IF NOT EXISTS wecom_tag_users_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, tag_id, userid, valid_from)
@@ -30,6 +33,7 @@ CREATE TABLE IF NOT EXISTS wecom_tag_departments_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, tag_id, department_id, valid_from)
@@ -49,6 +53,7 @@ CREATE TABLE IF NOT EXISTS wecom_user_attributes_history (
     row_hash TEXT NOT NULL,
     valid_from $TIMESTAMP NOT NULL,
     valid_to $TIMESTAMP,
+    ended_by TEXT,
     change_source TEXT NOT NULL,
     run_id TEXT,
     PRIMARY KEY (corp_id, userid, attr_name, valid_from)

@@ -55,3 +55,15 @@ ALTER TABLE wecom_sync_runs ADD COLUMN tag_members_deleted INTEGER NOT NULL DEFA
 
 -- name: wecom_sync_runs__tags_seen
 ALTER TABLE wecom_sync_runs ADD COLUMN tags_seen INTEGER;
+
+-- name: wecom_tags_history__ended_by
+ALTER TABLE wecom_tags_history ADD COLUMN ended_by TEXT;
+
+-- name: wecom_tag_users_history__ended_by
+ALTER TABLE wecom_tag_users_history ADD COLUMN ended_by TEXT;
+
+-- name: wecom_tag_departments_history__ended_by
+ALTER TABLE wecom_tag_departments_history ADD COLUMN ended_by TEXT;
+
+-- name: wecom_user_attributes_history__ended_by
+ALTER TABLE wecom_user_attributes_history ADD COLUMN ended_by TEXT;

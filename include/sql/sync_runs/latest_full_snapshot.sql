@@ -1,5 +1,5 @@
 -- The newest snapshot recorded for a corp (loaded, partial or unchanged), other than this run's own.
-SELECT dag_id, run_id, status, observed_at, snapshot_digest, withheld_fields, degraded, departments_seen, users_seen,
+SELECT dag_id, run_id, status, observed_at, snapshot_digest, withheld_fields, degraded, departments_seen, users_seen, tags_seen,
        scope
 FROM wecom_sync_runs
 WHERE corp_id = :corp_id AND kind = 'full' AND status IN ('success', 'partial', 'unchanged')

@@ -8,12 +8,14 @@ own moves. A member is in the scope while one of its departments is.
 
 An entity that was in the scope and no longer is *leaves* it (applied: soft-deleted with
 ``out_of_scope``); events about one that is and stays outside are *set aside* (status
-``out_of_scope``, with the reason): recorded, never applied.
+``out_of_scope``, with the reason): recorded, never applied. Tags are company-wide: a tag event keeps
+only its members current in the scope and its departments in it (``TagPlacement``), and one naming
+nothing in the scope is set aside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,3 +114,25 @@ def scope_needs(conn: Connection, corp_id: str, users: list[Group], departments:
         if stored.get(int(g.key), True) and g.events[-1].change_type != "delete_party"
     ]
     return ScopeNeeds(tuple(entering), bool(named - stored.keys()))
+
+
+@dataclass(frozen=True)
+class TagPlacement:
+    """Which members and departments a tag event names are in the scope, once the batch's members and
+    departments are written: members current here (a member out of the scope is not), departments
+    placed as for members."""
+
+    members: frozenset[str]
+    departments: MemberPlacement
+
+    def inside(self, item: tuple[str, Any]) -> bool:
+        kind, key = item
+        return key in self.members if kind == "user" else not self.departments.outside(int(key))
+
+
+def tag_placement(conn: Connection, corp_id: str, departments: MemberPlacement, userids: Iterable[str]) -> TagPlacement:
+    sql = read_named_statements(CURRENT_SQL, conn.dialect.name)["current_userids"]
+    current: set[str] = set()
+    for chunk in in_chunks(set(userids)):
+        current |= {userid for (userid,) in conn.execute(expanding(sql, "keys"), {"corp_id": corp_id, "keys": chunk})}
+    return TagPlacement(frozenset(current), departments)

@@ -11,6 +11,9 @@ Per tag (its events grouped by TagId):
    ones since the oldest ready event included, over those later than its last recorded change
    (``fold_tags.transitions``): events apply in any arrival order, each flip a history version.
 
+With a department scope, only the members and departments in it are written
+(``scope_placement.TagPlacement``); an event naming nothing in the scope ends ``out_of_scope``.
+
 Rows are normalized with the full sync's transform, so hashes match a snapshot's.
 """
 
@@ -22,11 +25,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from wecom.callbacks.fold import Event, FetchFailed, Gone, Group
 from wecom.callbacks.fold_tags import Item, ItemChange, answer_changes, item_changes, transitions
 from wecom.callbacks.queue import expanding, in_chunks
+from wecom.callbacks.scope_placement import MemberPlacement, TagPlacement, tag_placement
 from wecom.callbacks.writer import SQL_FILES, WriteStep, before, plain_rows
 from wecom.directory.tags import transform_tags
 from wecom.errors import EventApplyError
@@ -45,6 +49,7 @@ def apply_tags(step: WriteStep, groups: list[Group], renames: list[Event]) -> No
     if not groups:
         return
     stored = _stored(step, [int(g.key) for g in groups])
+    placement = None if step.scope.whole else _placement(step, groups, renames)
     new_tags: dict[int, NewTag] = {}
     changes: dict[int, dict[Item, list[ItemChange]]] = {}
     for group in groups:
@@ -54,6 +59,10 @@ def apply_tags(step: WriteStep, groups: list[Group], renames: list[Event]) -> No
         late = [e for e in group.events if observed is not None and before(e.create_time, observed)]
         step.outcome.settle("superseded", late)
         events = [e for e in group.events if e not in late]  # the applied ones are decided again with them
+        if placement is not None:
+            outside = [e for e in events if _only_outside(e, renames, placement)]
+            step.outcome.set_aside(_OUTSIDE, outside)
+            events = [e for e in events if e not in outside]
         if not any(e.ready for e in events):
             continue
         got = step.fetched.get(("tag", group.key))
@@ -77,8 +86,35 @@ def apply_tags(step: WriteStep, groups: list[Group], renames: list[Event]) -> No
             step.outcome.fail(f"tag event: {error}", events)
             continue
         step.outcome.settle("applied", events)
-        changes[tag_id] = decided
+        changes[tag_id] = {i: c for i, c in decided.items() if placement is None or placement.inside(i)}
     _write(step, stored["tags"], new_tags, changes)
+
+
+_OUTSIDE = "tag event naming only members and departments outside the company's department scope: recorded, not applied"
+
+
+def _named(event: Event, renames: list[Event]) -> set[Item]:
+    """The members and departments an event names (none when a list is malformed: the fold reports it)."""
+    try:
+        return set(item_changes([event], renames))
+    except EventApplyError:
+        return set()
+
+
+def _only_outside(event: Event, renames: list[Event], placement: TagPlacement) -> bool:
+    named = _named(event, renames)
+    return bool(named) and not any(map(placement.inside, named))
+
+
+def _placement(step: WriteStep, groups: list[Group], renames: list[Event]) -> TagPlacement:
+    """Where the members and departments the tag events (and fetched tag answers) name stand against the scope."""
+    userids = {key for g in groups for e in g.events for kind, key in _named(e, renames) if kind == "user"}
+    for group in groups:
+        if isinstance(got := step.fetched.get(("tag", group.key)), dict):
+            userids |= {u["userid"] for u in got.get("userlist") or [] if isinstance(u, dict) and "userid" in u}
+    sql = step.sql("users")["select_department_ids"]
+    stored = {int(d): bool(out) for d, out in step.conn.execute(text(sql), {"corp_id": step.corp_id})}
+    return tag_placement(step.conn, step.corp_id, MemberPlacement(step.scope, stored, step.tree), userids)
 
 
 @dataclass(frozen=True)

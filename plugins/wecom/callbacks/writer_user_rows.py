@@ -120,9 +120,10 @@ def write_users(
         _count(
             step, old_row, None if state is None else final_row, old_links, previous_links, left_scope=stamp in exits
         )
-    member_versions = {key: versions for key, (versions, _) in folded.items()}
-    attributes = attribute_versions(step, member_versions, stored_attributes(step, folded))
-    end_tag_memberships(step, member_versions)
+    member_versions = {key: versions for key, (versions, *_) in folded.items()}
+    scope_exits = {key: exits for key, (_, _, exits) in folded.items()}
+    attributes = attribute_versions(step, member_versions, stored_attributes(step, folded), scope_exits)
+    end_tag_memberships(step, member_versions, scope_exits)
     step.write_history()
     step.recreate_stages("users", ("", "links_", "direct_leaders_", "led_", "attributes_"))
     step.stage("stage_delta_users", stage)

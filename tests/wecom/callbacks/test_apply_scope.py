@@ -137,3 +137,32 @@ def test_a_member_moving_into_the_scope_is_completed_by_a_fetch(
     assert rows(engine, "SELECT department_id FROM wecom_user_departments WHERE userid = :u", u=outside.userid) == [
         (top,)
     ]
+
+
+def test_tag_events_keep_only_members_and_departments_in_the_scope(engine: Engine) -> None:
+    """Tags are company-wide; the tables hold their members and departments in the scope only."""
+    load_snapshot(engine, DEPARTMENTS, MEMBERS, 0, "full1", tops=(2,))
+    store(engine, "create_user", 5, UserID="x", Name="X", Department="3")  # outside: set aside, not stored
+    store(engine, "update_tag", 10, TagId=7, AddUserItems="a,x", AddPartyItems="4,3")
+    store(engine, "update_tag", 11, TagId=7, AddUserItems="x", AddPartyItems="3")  # nothing in the scope
+    store(engine, "update_tag", 12, TagId=8, AddUserItems="b,c")
+
+    result = apply(engine, scope=SCOPE)
+
+    assert statuses(engine) == {"applied": 2, "out_of_scope": 2}
+    reason = rows(
+        engine, "SELECT last_error FROM wecom_callback_events WHERE status = 'out_of_scope' AND entity_id = '7'"
+    )
+    assert reason == [
+        ("tag event naming only members and departments outside the company's department scope: recorded, not applied",)
+    ]
+    members = "SELECT tag_id, userid FROM wecom_tag_users ORDER BY tag_id, userid"
+    assert rows(engine, members) == [(7, "a"), (8, "b"), (8, "c")]
+    assert rows(engine, "SELECT tag_id, department_id FROM wecom_tag_departments") == [(7, 4)]
+    assert result.run_counts()["tag_members_inserted"] == 4
+
+    store(engine, "update_user", 20, UserID="c", Department="3")  # c leaves the scope, and its tags
+    assert apply(engine, scope=SCOPE).run_counts()["users_left_scope"] == 1
+    assert rows(engine, members) == [(7, "a"), (8, "b")]
+    ended = "SELECT ended_by FROM wecom_tag_users_history WHERE userid = 'c' AND valid_to IS NOT NULL"
+    assert rows(engine, ended) == [("out_of_scope",)]

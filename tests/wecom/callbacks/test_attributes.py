@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from tests.wecom.callbacks.support import CORP, apply, at, event_xml, rows, seed_tree, store
-from wecom.callbacks.events_table import store_event
+from tests.wecom.callbacks.support import CORP, apply, at, event_xml, rows, seed_tree, store, store_event
 from wecom.callbacks.parse import parse_event
 
 FIELDS = (

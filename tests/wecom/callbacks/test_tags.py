@@ -79,7 +79,7 @@ def test_a_snapshot_that_read_the_tags_supersedes_older_events(engine: Engine) -
     _record(loader, "withheld", {"tags": 1}, 40)  # complete, but could not read the tags: covers nothing of them
     _record(loader, "read", {}, 30)
     result = apply(engine)
-    assert result.events == {"applied": 1, "superseded": 1, "failed": 0, "dead": 0}
+    assert result.events == {"applied": 1, "superseded": 1, "failed": 0, "dead": 0, "out_of_scope": 0}
     assert members(engine, 7) == (["bob"], []), "the snapshot at 30 read the tags: the event at 10 is in it"
 
 

@@ -151,7 +151,8 @@ def test_refused_and_vanished_tags_keep_what_is_stored(
     assert tag_users(target_engine, 1) == stored[1], "withheld: the stored members stay"
     assert tag_users(target_engine, 2) == stored[2], "deleted during the walk: nothing lost"
     assert tag_users(target_engine, 3) == stored[3] | {newcomer}
-    assert row["withheld_fields"] == '{"tags": 1}' and row["degraded"] == "tags"
+    assert row["withheld_fields"] == '{"tags": 1}'
+    assert row["degraded"] is None, "one tag of six refused (outside an app's range) is no lost right"
     assert "tag 2 was deleted during the walk (errcode 40068)" in row["message"]
     assert "members of 1 tags withheld (errcode 60011)" in row["message"]
 
@@ -162,7 +163,7 @@ def test_refused_and_vanished_tags_keep_what_is_stored(
     assert (row["tags_seen"], row["tags_deleted"], row["tag_members_deleted"]) == (None, 0, 0)
     assert query(target_engine, "SELECT COUNT(*) FROM wecom_tags WHERE NOT is_deleted") == [(6,)]
     assert "tag/list answered errcode 48009" in row["message"] and "trusted IPs" in row["message"]
-    assert result.newly_degraded == [] and row["degraded"] == "tags"
+    assert result.newly_degraded == ["tags"] and row["degraded"] == "tags", "tag/list refused: the group is lost"
 
     state.clear_faults()
     result, row = sync(sim, target_engine, tmp_path, "r4")
