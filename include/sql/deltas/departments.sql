@@ -197,3 +197,47 @@ WHERE s.out_of_scope AND wecom_user_departments_history.corp_id = s.corp_id
   AND wecom_user_departments_history.department_id = s.department_id
   AND wecom_user_departments_history.valid_to IS NULL
   AND wecom_user_departments_history.valid_from <= s.observed_at;
+
+-- A leaver's tag memberships and custom fields end with it (out_of_scope), as a full sync of the
+-- scope ends them: the tables hold tags' members and custom fields in the scope only.
+-- name: close_leaver_tag_memberships
+UPDATE wecom_tag_users_history SET valid_to = l.left_at, ended_by = 'out_of_scope'
+FROM stage_delta_scope_leavers l
+WHERE wecom_tag_users_history.corp_id = :corp_id AND wecom_tag_users_history.userid = l.userid
+  AND wecom_tag_users_history.valid_to IS NULL AND wecom_tag_users_history.valid_from <= l.left_at;
+
+-- name: drop_leaver_tag_memberships
+DELETE FROM wecom_tag_users
+WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM stage_delta_scope_leavers);
+
+-- name: close_leaver_attributes
+UPDATE wecom_user_attributes_history SET valid_to = l.left_at, ended_by = 'out_of_scope'
+FROM stage_delta_scope_leavers l
+WHERE wecom_user_attributes_history.corp_id = :corp_id AND wecom_user_attributes_history.userid = l.userid
+  AND wecom_user_attributes_history.valid_to IS NULL AND wecom_user_attributes_history.valid_from <= l.left_at;
+
+-- name: drop_leaver_attributes
+DELETE FROM wecom_user_attributes
+WHERE corp_id = :corp_id AND userid IN (SELECT userid FROM stage_delta_scope_leavers);
+
+-- A deleted department, or one that left the scope, no longer holds its tags here (WeCom sends no
+-- update_tag for it).
+-- name: close_tag_departments_of_deleted
+UPDATE wecom_tag_departments_history
+SET valid_to = s.observed_at, ended_by = CASE WHEN s.out_of_scope THEN 'out_of_scope' ELSE 'deleted' END
+FROM stage_delta_departments s
+WHERE s.is_deleted AND wecom_tag_departments_history.corp_id = s.corp_id
+  AND wecom_tag_departments_history.department_id = s.department_id
+  AND wecom_tag_departments_history.valid_to IS NULL
+  AND wecom_tag_departments_history.valid_from <= s.observed_at
+  AND EXISTS (SELECT 1 FROM wecom_departments d WHERE d.corp_id = s.corp_id AND d.department_id = s.department_id
+                AND d.observed_at = s.observed_at);
+
+-- name: delete_tag_departments_of_deleted
+DELETE FROM wecom_tag_departments
+WHERE corp_id = :corp_id
+  AND EXISTS (SELECT 1 FROM stage_delta_departments s JOIN wecom_departments d
+                ON d.corp_id = s.corp_id AND d.department_id = s.department_id
+               AND d.observed_at = s.observed_at
+              WHERE s.is_deleted AND s.corp_id = wecom_tag_departments.corp_id
+                AND s.department_id = wecom_tag_departments.department_id);

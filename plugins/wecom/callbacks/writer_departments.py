@@ -8,7 +8,8 @@ the move that resolves it may still be on its way.
 
 With a department scope (``wecom.callbacks.scope_placement``), a department moved out of it leaves
 it with its stored subtree: soft-deleted with ``out_of_scope``, the memberships in them ended and
-the members left without a membership in the scope leaving too. One moved into it is created (or
+the members left without a membership in the scope leaving too, with their tag memberships and custom
+fields. A deleted department, or one that left the scope, no longer holds its tags. One moved into it is created (or
 revived) from its events and fetch; its subtree and members follow with the next full sync. Events
 about departments outside the scope are set aside.
 """
@@ -243,6 +244,8 @@ def _write(step: WriteStep, states: States, current: dict[str, dict[str, Any]], 
     step.run(
         "departments",
         "delete_memberships_of_deleted",
+        "close_tag_departments_of_deleted",
+        "delete_tag_departments_of_deleted",
         "update_tree",
         "delete_closure",
         "upsert_closure",
@@ -277,6 +280,10 @@ def _members_leave(step: WriteStep) -> None:
         "drop_leaver_direct_leaders",
         "drop_leaver_led_departments",
         "close_memberships_leaving_scope",
+        "close_leaver_tag_memberships",
+        "drop_leaver_tag_memberships",
+        "close_leaver_attributes",
+        "drop_leaver_attributes",
     )
     step.users.left_scope += left
 

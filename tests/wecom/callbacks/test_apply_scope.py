@@ -145,7 +145,7 @@ def test_tag_events_keep_only_members_and_departments_in_the_scope(engine: Engin
     store(engine, "create_user", 5, UserID="x", Name="X", Department="3")  # outside: set aside, not stored
     store(engine, "update_tag", 10, TagId=7, AddUserItems="a,x", AddPartyItems="4,3")
     store(engine, "update_tag", 11, TagId=7, AddUserItems="x", AddPartyItems="3")  # nothing in the scope
-    store(engine, "update_tag", 12, TagId=8, AddUserItems="b,c")
+    store(engine, "update_tag", 12, TagId=8, AddUserItems="b,c,d", AddPartyItems="5")
 
     result = apply(engine, scope=SCOPE)
 
@@ -157,12 +157,17 @@ def test_tag_events_keep_only_members_and_departments_in_the_scope(engine: Engin
         ("tag event naming only members and departments outside the company's department scope: recorded, not applied",)
     ]
     members = "SELECT tag_id, userid FROM wecom_tag_users ORDER BY tag_id, userid"
-    assert rows(engine, members) == [(7, "a"), (8, "b"), (8, "c")]
-    assert rows(engine, "SELECT tag_id, department_id FROM wecom_tag_departments") == [(7, 4)]
-    assert result.run_counts()["tag_members_inserted"] == 4
+    departments = "SELECT tag_id, department_id FROM wecom_tag_departments ORDER BY tag_id, department_id"
+    assert rows(engine, members) == [(7, "a"), (8, "b"), (8, "c"), (8, "d")]
+    assert rows(engine, departments) == [(7, 4), (8, 5)]
+    assert result.run_counts()["tag_members_inserted"] == 6
 
     store(engine, "update_user", 20, UserID="c", Department="3")  # c leaves the scope, and its tags
-    assert apply(engine, scope=SCOPE).run_counts()["users_left_scope"] == 1
+    store(engine, "update_party", 21, Id=5, ParentId=3)  # 5 leaves with d, its only member
+    assert apply(engine, scope=SCOPE).run_counts()["users_left_scope"] == 2
     assert rows(engine, members) == [(7, "a"), (8, "b")]
-    ended = "SELECT ended_by FROM wecom_tag_users_history WHERE userid = 'c' AND valid_to IS NOT NULL"
-    assert rows(engine, ended) == [("out_of_scope",)]
+    assert rows(engine, departments) == [(7, 4)]
+    ended = "SELECT userid FROM wecom_tag_users_history WHERE ended_by = 'out_of_scope' ORDER BY userid"
+    assert rows(engine, ended) == [("c",), ("d",)]
+    ended = "SELECT department_id FROM wecom_tag_departments_history WHERE ended_by = 'out_of_scope'"
+    assert rows(engine, ended) == [(5,)]
