@@ -25,15 +25,13 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
 class StatsBackend(Protocol):
-    """The part of Airflow's ``Stats`` this module uses."""
+    """The part of Airflow's ``Stats`` this module uses, as it calls it: name and value by position."""
 
-    def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None: ...
+    def incr(self, _stat: str, _count: int = 1, /, *, tags: dict[str, Any] | None = None) -> None: ...
 
-    def gauge(
-        self, stat: str, value: float, rate: float = 1, delta: bool = False, *, tags: dict[str, Any] | None = None
-    ) -> None: ...
+    def gauge(self, _stat: str, _value: float, /, *, tags: dict[str, Any] | None = None) -> None: ...
 
-    def timing(self, stat: str, dt: float | timedelta, *, tags: dict[str, Any] | None = None) -> None: ...
+    def timing(self, _stat: str, _dt: float | timedelta, /, *, tags: dict[str, Any] | None = None) -> None: ...
 
 
 def name(*parts: str) -> str:
