@@ -8,7 +8,7 @@ import json
 import pkgutil
 import subprocess
 import sys
-from functools import cached_property
+from functools import cache, cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -47,13 +47,14 @@ def test_provider_info_matches_airflows_schema_and_the_package() -> None:
     assert "plugins" not in info
 
 
-def package_classes() -> list[type]:
+@cache
+def package_classes() -> tuple[type, ...]:
     """Every class the runtime package defines, each module imported (the plugin and the DAG glue too)."""
     classes = []
     for module_info in pkgutil.walk_packages(wecom.__path__, "wecom."):
         module = importlib.import_module(module_info.name)
         classes += [c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__]
-    return classes
+    return tuple(classes)
 
 
 def resolve(path: str) -> object:
