@@ -104,6 +104,19 @@ def test_dbt_builds_the_org_chart_and_history_models_from_two_snapshots(
     expected = sorted(m.userid for m in org.departments[new_department].leaders if org.is_current(m))
     assert (leaders or "") == ",".join(expected)
 
+    # Who holds each tag: its own current members and every member of its departments' subtrees.
+    holders = rows(target_engine, f"SELECT tag_id, userid, holds_directly FROM {MODELS}.wecom_tag_holders")
+    expected_holders = set()
+    for tag in org.tags.values():
+        inside = {d for party in tag.parties for d in org.subtree_ids(party)}
+        expected_holders |= {(tag.id, m.userid) for m in tag.users if org.is_current(m)}
+        expected_holders |= {(tag.id, m.userid) for m in org.users.values() if inside & set(m.department)}
+    assert {(tag_id, userid) for tag_id, userid, _ in holders} == expected_holders and len(holders) == len(
+        expected_holders
+    )
+    direct = {(tag.id, m.userid) for tag in org.tags.values() for m in tag.users if org.is_current(m)}
+    assert {(tag_id, userid) for tag_id, userid, flag in holders if flag} == direct
+
     # As of the run's time (the default), the history gives the same memberships.
     now = rows(target_engine, f"SELECT userid, department_id FROM {MODELS}.wecom_members_as_of")
     assert set(now) == memberships
