@@ -5,14 +5,14 @@ the record lacks was withheld (refused, or the tag vanished during the walk): th
 rows here, and its ``withheld`` bits (``mark_tags``) tell the load to keep its stored members.
 Member names in ``userlist`` are not stored (``wecom_users.name`` comes from the member
 endpoints), so an answer without them changes nothing. Members and departments are kept even
-when the member or department lists do not contain them (created during the walk, or outside the
-scope the member walk read): nothing a tag says is dropped here. ``restrict`` is the one place a
-department scope narrows the tag rows.
+when the member or department lists do not contain them (created during the walk): nothing a tag
+says is dropped here. A department scope narrows the staged records before they get here
+(``wecom.api.scope_walk.ScopeFilter.tag``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -28,16 +28,6 @@ class TagTables:
     tags: pd.DataFrame
     tag_users: pd.DataFrame
     tag_departments: pd.DataFrame
-
-    def restrict(self, userids: Collection[str], department_ids: Collection[int]) -> TagTables:
-        """Only the memberships of ``userids`` and ``department_ids``: what a department scope keeps."""
-        return TagTables(
-            self.tags,
-            self.tag_users[self.tag_users["userid"].isin(list(userids))].reset_index(drop=True),
-            self.tag_departments[self.tag_departments["department_id"].isin(list(department_ids))].reset_index(
-                drop=True
-            ),
-        )
 
 
 def transform_tags(raw: pd.DataFrame, corp_id: str) -> TagTables:

@@ -57,13 +57,6 @@ def test_records_without_a_tag_id_fail_the_transform() -> None:
         transform_tags(pd.DataFrame([{"tagname": "x"}]), CORP)
 
 
-def test_a_scope_keeps_only_its_members_and_departments() -> None:
-    scoped = transform_tags(RAW, CORP).restrict(["b"], [2])
-    assert scoped.tag_users["userid"].tolist() == ["b"]
-    assert scoped.tag_departments["department_id"].tolist() == [2]
-    assert len(scoped.tags) == 4
-
-
 def test_unlisted_members_and_departments_are_counted_not_dropped() -> None:
     unlisted = Unlisted(transform_tags(RAW, CORP))
     unlisted.listed(userids=["a"], department_ids=[1])
