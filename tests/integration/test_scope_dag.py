@@ -34,6 +34,11 @@ def flags(engine: Engine, table: str, key: str, value: object) -> tuple[bool, bo
     return bool(int(row) & 2), bool(int(row) & 1)
 
 
+def pairs(engine: Engine, sql: str) -> set[tuple]:
+    with engine.connect() as conn:
+        return {tuple(row) for row in conn.execute(text(sql))}
+
+
 def only_in(sim: RunningSimulator, departments: set[int]) -> list[str]:
     return sorted(m.userid for m in sim.state.org.member_list() if set(m.department) <= departments)
 
@@ -101,6 +106,14 @@ def test_a_scoped_company_applies_the_callbacks_of_its_scope_and_sets_the_others
     assert (full["status"], full["strategy"], full["departments_seen"]) == ("success", "export", len(inside)), output[
         -3000:
     ]
+    # Tags are company-wide; the tables hold their members and departments in the scope only.
+    tag_users = {(g.id, m.userid) for g in org.tags.values() for m in g.users if inside & set(m.department)}
+    tag_departments = {(g.id, d) for g in org.tags.values() for d in g.parties if d in inside}
+    outside = {(g.id, m.userid) for g in org.tags.values() for m in g.users} - tag_users
+    assert tag_users and outside, "the org has tag members on both sides of the scope"
+    assert pairs(target_engine, "SELECT tag_id, userid FROM wecom_tag_users") == tag_users
+    assert pairs(target_engine, "SELECT tag_id, department_id FROM wecom_tag_departments") == tag_departments
+    assert (full["tags_seen"], len(tag_users) + len(tag_departments)) == (len(org.tags), full["tag_members_inserted"])
 
     sim.configure_callbacks(receiver_url, TOKEN, AES_KEY, ids_only=True, duplicates=1, shuffle=True)
     leaver = only_in(sim, {20})[0]
