@@ -107,6 +107,15 @@ def test_leaving_and_reentering_the_scope(loader: DirectoryLoader, tmp_path: Pat
             engine,
             "SELECT DISTINCT ended_by FROM wecom_user_departments_history WHERE valid_to IS NOT NULL",
         ) == [("out_of_scope",)]
+        # Tags stay (they are company-wide) with only their members and departments in the scope; the
+        # memberships and custom fields of the members who left the scope end out_of_scope.
+        tag_members = {u for (u,) in rows(engine, "SELECT DISTINCT userid FROM wecom_tag_users")}
+        assert tag_members and tag_members <= members_inside
+        assert {d for (d,) in rows(engine, "SELECT DISTINCT department_id FROM wecom_tag_departments")} <= inside
+        assert narrowed["tags_deleted"] == 0 and narrowed["tag_members_deleted"] > 0
+        for history in ("wecom_tag_users_history", "wecom_user_attributes_history"):
+            ends = f"SELECT DISTINCT ended_by FROM {history} WHERE valid_to IS NOT NULL"
+            assert rows(engine, ends) == [("out_of_scope",)], history
 
         # Within the scope: one member leaves WeCom, another moves outside the scope.
         staying = sorted(m.userid for m in org.member_list() if set(m.department) == {12})
@@ -137,6 +146,8 @@ def test_leaving_and_reentering_the_scope(loader: DirectoryLoader, tmp_path: Pat
         assert wide["departments_revived"] == len(org.departments) - len(inside)
         assert "the scope changed from" in wide["message"]
         assert rows(engine, "SELECT COUNT(*) FROM wecom_users WHERE out_of_scope") == [(0,)]
+        every_holder = {m.userid for tag in org.tags.values() for m in tag.users}
+        assert {u for (u,) in rows(engine, "SELECT DISTINCT userid FROM wecom_tag_users")} == every_holder
         assert rows(engine, "SELECT COUNT(*) FROM wecom_users WHERE is_deleted") == [(1,)]
         path = "/1/2/3/4/5/6/7/8/9/10/11/"
         assert rows(engine, "SELECT path FROM wecom_departments WHERE department_id = 11") == [(path,)]

@@ -114,6 +114,11 @@ def test_tags_and_custom_fields_follow_wecom(sim: RunningSimulator, target_engin
     ]
     closed = query(target_engine, "SELECT COUNT(*) FROM wecom_tag_users_history WHERE tag_id = 4 AND valid_to IS NULL")
     assert closed == [(0,)], "the deleted tag's membership versions are closed"
+    ended = "SELECT DISTINCT ended_by FROM {} WHERE tag_id = 4 AND valid_to IS NOT NULL"
+    assert query(target_engine, ended.format("wecom_tag_users_history")) == [("deleted",)]
+    assert query(target_engine, ended.format("wecom_tags_history")) == [("deleted",)]
+    renamed = "SELECT ended_by FROM wecom_tags_history WHERE tag_id = 3 AND valid_to IS NOT NULL"
+    assert query(target_engine, renamed) == [(None,)], "a renamed tag's old version ends by the new one"
     assert attribute(target_engine, member.userid, "工号") == ("text", "E-NEW", None)
     assert attribute(target_engine, member.userid, "爱好") == ("text", None, None)
     assert attribute(target_engine, member.userid, "成本中心") == cost_centre, "withheld: kept"
