@@ -266,12 +266,14 @@ def test_stream_decryption_equals_whole_decryption(size: int) -> None:
 
 def test_45033_narrows_the_concurrency_and_the_walk_still_completes(sim: RunningSimulator, tmp_path: Path) -> None:
     # Each call is held 100 ms, so eight workers overlap past the cap of two however slowly they start.
+    # The limit itself climbs back by additive increase once the answers are good again (more so with
+    # the tag walk's calls after the member walk), so the narrowing shows in the decreases it made.
     sim.configure(max_concurrency=2, latency_ms=100)
     try:
         with client_for(sim, max_concurrency=8) as client:
             manifest = extract_directory(client, tmp_path, strategy="list", max_workers=8)
             assert manifest["complete"] and manifest["users"] == len(sim.state.org.users)
-            assert client.concurrency.decreases >= 1 and client.concurrency.limit < 8
+            assert client.concurrency.decreases >= 1
     finally:
         sim.configure(max_concurrency=None, latency_ms=0)
 
