@@ -138,6 +138,13 @@ class Checkout:
             raise SystemExit(f"{root} has no .venv: run `make venv` there first")
         return cls(root, str(python))
 
+    @property
+    def aes_key_extra(self) -> str:
+        """The connection extra holding the AES key: ``encoding_aes_key`` until it became ``callback_aes_secret``."""
+        package = (self.root / "plugins" / "wecom").glob("*.py")
+        renamed = any("callback_aes_secret" in module.read_text() for module in package)
+        return "callback_aes_secret" if renamed else "encoding_aes_key"
+
 
 def dags_test_command(checkout: Checkout, profile: Path | None) -> list[str]:
     """``airflow dags test`` of the checkout, under py-spy (this venv's) when profiling into ``profile``."""
@@ -163,7 +170,7 @@ def dags_test_command(checkout: Checkout, profile: Path | None) -> list[str]:
 def run_dag(env: dict[str, str], url: str, strategy: str, workdir: Path, args: argparse.Namespace) -> DagRun:
     """One first sync of the company into a fresh SQLite file, timed from the CLI's start to its exit."""
     target = workdir / f"target-{strategy}-{time.time_ns()}.db"
-    extra = {"strategy": strategy, "callback_aes_secret": AES_KEY, "max_workers": args.max_workers}
+    extra = {"strategy": strategy, args.checkout.aes_key_extra: AES_KEY, "max_workers": args.max_workers}
     run_env = env | {
         "AIRFLOW_CONN_WECOM_DEFAULT": json.dumps(
             {"conn_type": "wecom", "host": url, "login": CORP_ID, "password": SECRET, "extra": extra}
