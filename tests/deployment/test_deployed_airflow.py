@@ -2,10 +2,10 @@
 
 One Airflow per executor (starting one costs most of the time), and every check against it, in
 the order a new user meets them: DAGs parsed, the scheduled sync, a dry run, a backfill, a callback
-through the API server's receiver, a downstream DAG scheduled on the members' asset (run after the
-sync and the callback that changed members, not after the runs that changed nothing), the UI pages,
-what stays masked. Each check is a subtest, so
-one failure (e.g. a product bug another check does not depend on) leaves the others reporting.
+through the API server's receiver, downstream DAGs scheduled on the members' asset as `Asset(uri)`,
+`Asset.ref(uri=...)` and `Asset.ref(name=...)` (each run after the sync and the callback that changed
+members, not after the runs that changed nothing), the UI pages, what stays masked. Each check is a
+subtest, so one failure (e.g. a product bug another check does not depend on) leaves the others reporting.
 Both run their metadata on PostgreSQL, as docker-compose.yaml does: the scheduler, dag-processor,
 triggerer, API server and CLI write it at once, which SQLite serializes with a lock that a loaded
 machine holds past its timeout (`database is locked` on `airflow backfill create`). CeleryExecutor
@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -39,14 +40,23 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.deployment, pytest.mark.airflow]
 
 SYNC, DELTAS = "wecom_directory_sync", "wecom_callback_deltas"
-CONSUMER = "wecom_users_changed"
-# A downstream DAG as docs/data-platform.md gives it, on the members' asset of the stack's target database.
+# Downstream DAGs as docs/data-platform.md gives them, on the members' asset of the stack's target database,
+# in the three forms a consumer writes it: Airflow identifies an asset by name and URI, so each must match.
+# Only the Asset(uri) one reads its events back: Airflow 3.3's scheduler links no events to a run it queued
+# through an Asset.ref (it collects them by the DAG's asset and alias references only: "consumed 0 asset
+# events" in its log), so each run is tied to its event by when it was queued instead.
+READER = "wecom_users_changed"
+CONSUMERS = {
+    READER: 'Asset("{uri}")',
+    "wecom_users_changed_ref_uri": 'Asset.ref(uri="{uri}")',
+    "wecom_users_changed_ref_name": 'Asset.ref(name="{uri}")',
+}
 CONSUMER_DAG = """
 from datetime import datetime
 
 from airflow.sdk import Asset, dag, task
 
-USERS = Asset("{uri}")
+USERS = {asset}
 
 
 @dag(dag_id="{dag_id}", schedule=[USERS], start_date=datetime(2026, 1, 1), catchup=False)
@@ -90,7 +100,9 @@ def deployed(request: pytest.FixtureRequest) -> Iterator[AirflowLocal]:
     )
     stack = AirflowLocal(options)
     options.extra_dags.mkdir(parents=True)
-    (options.extra_dags / f"{CONSUMER}.py").write_text(CONSUMER_DAG.format(uri=users_asset(stack), dag_id=CONSUMER))
+    for dag_id, asset in CONSUMERS.items():
+        consumer = CONSUMER_DAG.format(asset=asset.format(uri=users_asset(stack)), dag_id=dag_id)
+        (options.extra_dags / f"{dag_id}.py").write_text(consumer)
     with stack:
         yield stack
 
@@ -132,7 +144,7 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
 
     with subtests.test("both DAGs parsed, no DAG or plugin import error, the plugin registered once"):
         dags = lambda: {d["dag_id"] for d in rest.call("GET", "/dags")["dags"]}  # noqa: E731
-        wait_for(lambda: {SYNC, DELTAS, CONSUMER} <= dags(), STACK_DEADLINE_S, "DAGs", interval_s=POLL_S)
+        wait_for(lambda: {SYNC, DELTAS, *CONSUMERS} <= dags(), STACK_DEADLINE_S, "DAGs", interval_s=POLL_S)
         assert rest.call("GET", "/importErrors")["import_errors"] == []
         assert rest.call("GET", "/plugins/importErrors")["import_errors"] == []
         assert "wecom" in {p["name"] for p in rest.call("GET", "/plugins")["plugins"]}
@@ -143,15 +155,16 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
     with subtests.test("unpaused, the scheduled run of wecom_directory_sync loads a snapshot"):
         rest.unpause(SYNC)
         rest.unpause(DELTAS)  # its first run's sensor defers meanwhile; checked below
-        rest.unpause(CONSUMER)  # before the sync: Airflow queues runs of unpaused consumers only
+        for consumer in CONSUMERS:  # before the sync: Airflow queues runs of unpaused consumers only
+            rest.unpause(consumer)
         scheduled_runs = wait_for(lambda: rest.runs(SYNC, "scheduled"), STACK_DEADLINE_S, "a run", interval_s=POLL_S)
         scheduled = scheduled_runs[0]["dag_run_id"]
         run = rest.finished_run(SYNC, scheduled, STACK_DEADLINE_S)
         assert run["state"] == "success", rest.task_states(SYNC, scheduled)
         assert sync_rows(stack)[scheduled] == "success"
 
-    with subtests.test("the sync that loaded the members triggered the downstream DAG once, with the counts"):
-        (changed,) = consumer_runs(rest, 1)
+    with subtests.test("the sync that loaded the members triggered each downstream DAG once, with the counts"):
+        (changed,) = what_changed(rest, consumer_runs(rest, users_asset(stack), 1))
         assert [(e["company"], e["run_id"], e["inserted"]) for e in changed] == [("default", scheduled, 300)]
 
     with subtests.test("a run triggered through the API with dry_run records its plan, fresh snapshot or not"):
@@ -178,7 +191,7 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
         assert rest.task_states(SYNC, forced["dag_run_id"])["load"] == "success"  # loaded, and changed nothing
         # Runs are triggered by asset events only: still the scheduled sync's one, so no new run can come.
         assert [e["source_run_id"] for e in asset_events(rest, users_asset(stack))] == [scheduled]
-        assert len(rest.runs(CONSUMER)) == 1
+        assert {consumer: len(rest.runs(consumer)) for consumer in CONSUMERS} == dict.fromkeys(CONSUMERS, 1)
 
     with subtests.test("the callback sensor defers; a sealed callback posted to the API server is applied"):
         wait_for(lambda: sensor_in_triggerer(rest), STACK_DEADLINE_S, "the sensor deferred", interval_s=POLL_S)
@@ -195,8 +208,8 @@ def test_deployed_airflow(deployed: AirflowLocal, subtests: pytest.Subtests) -> 
             interval_s=POLL_S,
         )
 
-    with subtests.test("the callback that changed a member triggered the downstream DAG again"):
-        changed = consumer_runs(rest, 2)[-1]
+    with subtests.test("the callback that changed a member triggered each downstream DAG again"):
+        changed = what_changed(rest, consumer_runs(rest, users_asset(stack), 2))[-1]
         assert [(e["dag_id"], e["table"], e["updated"]) for e in changed] == [(DELTAS, "wecom_users", 1)]
 
     if stack.options.executor == "celery":
@@ -258,17 +271,35 @@ def asset_events(rest: Rest, uri: str) -> list[dict[str, Any]]:
     return rest.call("GET", "/assets/events", params={"asset_id": asset["id"], "order_by": "timestamp"})["asset_events"]
 
 
-def consumer_runs(rest: Rest, count: int) -> list[list[dict[str, Any]]]:
-    """Once the downstream DAG has ``count`` finished runs, each run's triggering events' extra, oldest first."""
+def consumer_runs(rest: Rest, uri: str, count: int) -> list[dict[str, Any]]:
+    """Once every downstream DAG has ``count`` finished runs, the reader's runs, oldest first.
 
-    def finished() -> list[dict[str, Any]] | None:
-        runs = rest.runs(CONSUMER)
+    Each consumer's n-th run must have been queued by the asset's n-th event: after it, before the next.
+    """
+
+    def finished(consumer: str) -> list[dict[str, Any]] | None:
+        runs = rest.runs(consumer)
         return runs if len(runs) >= count and all(r["state"] in FINISHED for r in runs) else None
 
-    runs = wait_for(finished, STACK_DEADLINE_S, f"{count} run(s) of {CONSUMER}", interval_s=POLL_S)
-    runs = sorted(runs, key=lambda r: r["run_after"])
-    assert len(runs) == count and {(r["state"], r["run_type"]) for r in runs} == {("success", "asset_triggered")}
-    path = f"/dags/{CONSUMER}/dagRuns/{{}}/taskInstances/what_changed/xcomEntries/return_value"
+    runs = {
+        consumer: wait_for(partial(finished, consumer), STACK_DEADLINE_S, f"{consumer} runs", interval_s=POLL_S)
+        for consumer in CONSUMERS
+    }
+    events = [datetime.fromisoformat(e["timestamp"]) for e in asset_events(rest, uri)]
+    assert len(events) == count, events
+    windows = list(zip(events, [*events[1:], datetime.max.replace(tzinfo=UTC)], strict=True))
+    for consumer, its_runs in runs.items():
+        its_runs.sort(key=lambda r: r["run_after"])
+        assert len(its_runs) == count, (consumer, its_runs)
+        assert {(r["state"], r["run_type"]) for r in its_runs} == {("success", "asset_triggered")}, (consumer, its_runs)
+        queued = [datetime.fromisoformat(r["run_after"]) for r in its_runs]
+        assert all(start <= at < end for at, (start, end) in zip(queued, windows, strict=True)), (consumer, queued)
+    return runs[READER]
+
+
+def what_changed(rest: Rest, runs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The extra of each reader run's triggering events."""
+    path = f"/dags/{READER}/dagRuns/{{}}/taskInstances/what_changed/xcomEntries/return_value"
     return [rest.call("GET", path.format(r["dag_run_id"]), params={"deserialize": True})["value"] for r in runs]
 
 
