@@ -47,9 +47,8 @@ def sim(shared: RunningSimulator) -> Iterator[RunningSimulator]:
 
 
 def client_for(sim: RunningSimulator, *, key: str | None = AES_KEY, **options: Any) -> WeComClient:
-    return WeComClient(
-        sim.base_url, CORP_ID, SECRET, encoding_aes_key=key, backoff_base=0.001, backoff_max=0.01, **options
-    )
+    options = {"backoff_base": 0.001, "backoff_max": 0.01, **options}
+    return WeComClient(sim.base_url, CORP_ID, SECRET, encoding_aes_key=key, **options)
 
 
 def staged(folder: Path, name: str) -> list[dict[str, Any]]:
@@ -270,7 +269,10 @@ def test_45033_narrows_the_concurrency_and_the_walk_still_completes(sim: Running
     # the tag walk's calls after the member walk), so the narrowing shows in the decreases it made.
     sim.configure(max_concurrency=2, latency_ms=100)
     try:
-        with client_for(sim, max_concurrency=8) as client:
+        # A call answered 45033 retries after a backoff as long as the calls holding the cap (the
+        # client's default is 0.5 s and more): client_for's 1-10 ms backoff let one call lose the race
+        # four times in a row on a loaded machine. Enough retries that completing is not luck.
+        with client_for(sim, max_concurrency=8, backoff_base=0.1, backoff_max=0.4, max_retries=10) as client:
             manifest = extract_directory(client, tmp_path, strategy="list", max_workers=8)
             assert manifest["complete"] and manifest["users"] == len(sim.state.org.users)
             assert client.concurrency.decreases >= 1
