@@ -86,7 +86,7 @@ airflow: $(SIM) $(if $(filter postgres,$(DB))$(filter celery,$(EXECUTOR)),system
 test: lint system-deps
 	$(PYTEST) --durations=20
 
-# The fast layer (< 60 s): no PostgreSQL server, no Airflow metadata database or DAG runs, no program started.
+# The fast layer (target < 60 s; see CONTRIBUTING.md): no PostgreSQL server, no Airflow metadata database or DAG runs, no program started.
 test-unit: $(DEV)
 	$(PYTEST) -m "$(UNIT)"
 
