@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from bench.sync_bench import AES_KEY, CORP_ID, SECRET, simulator  # noqa: E402
+from bench.sync_bench import AES_KEY, CORP_ID, SECRET, simulator, wecom_limits  # noqa: E402
 
 DAG_ID = "wecom_directory_sync"
 PROFILE_RATE = 100  # py-spy samples a second: bench.profile_report --rate must match
@@ -261,16 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     args.checkout = Checkout.at(args.checkout)
     strategies = args.strategy or ["export", "list"]
-    limits = argparse.Namespace(
-        members=args.members,
-        departments=args.departments,
-        seed=1,
-        latency_ms=args.latency_ms,
-        rate_limit_per_minute=10_000,
-        rate_limit_per_hour=150_000,
-        rate_limit_window_s=60.0,
-        max_concurrency=None,
-    )
+    limits = wecom_limits(args.members, args.departments, args.latency_ms)
     results: dict[str, Any] = {}
     with ExitStack() as stack:
         url = stack.enter_context(simulator(limits))

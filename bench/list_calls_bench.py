@@ -30,7 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from bench.sync_bench import CORP_ID, SECRET, simulator  # noqa: E402
+from bench.sync_bench import CORP_ID, SECRET, simulator, wecom_limits  # noqa: E402
 from wecom.api.client import WeComClient  # noqa: E402
 from wecom.api.extract import concurrent_map  # noqa: E402
 
@@ -82,16 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--threads", type=int, default=16, help="plain threads, and our max_workers")
     add("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    limits = argparse.Namespace(
-        members=args.members,
-        departments=args.departments,
-        seed=1,
-        latency_ms=args.latency_ms,
-        rate_limit_per_minute=10_000,
-        rate_limit_per_hour=150_000,
-        rate_limit_window_s=60.0,
-        max_concurrency=None,
-    )
+    limits = wecom_limits(args.members, args.departments, args.latency_ms)
     with simulator(limits) as url:
         with WeComClient(url, CORP_ID, SECRET, conn_id="bench") as client:
             ids = [department["id"] for department in client.department_list()]

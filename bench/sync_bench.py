@@ -156,6 +156,20 @@ def run_naive(args: argparse.Namespace) -> dict[str, Any]:
 # --- the driver -----------------------------------------------------------------------------------------
 
 
+def wecom_limits(members: int, departments: int, latency_ms: float) -> argparse.Namespace:
+    """A ``simulator`` company of this size behind WeCom's documented frequency limits, no concurrency cap."""
+    return argparse.Namespace(
+        members=members,
+        departments=departments,
+        seed=1,
+        latency_ms=latency_ms,
+        rate_limit_per_minute=10_000,
+        rate_limit_per_hour=150_000,
+        rate_limit_window_s=60.0,
+        max_concurrency=None,
+    )
+
+
 @contextmanager
 def simulator(args: argparse.Namespace):
     """``python -m wecom_simulator --port 0`` with the company and limits asked for; yields its URL."""
